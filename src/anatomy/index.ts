@@ -1,0 +1,2 @@
+// Public API of anatomy/ (filled in by its issue).
+export {};

@@ -1,0 +1,30 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UserError } from '../common/index.ts';
+
+/** node:util parseArgs, with unknown flags and missing values turned into one-line user errors. */
+export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, allowPositionals = true) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (e) {
+    throw new UserError((e as Error).message.split('\n')[0]!);
+  }
+}
+
+export function requireFlag<T>(value: T | undefined, flag: string): T {
+  if (value === undefined || value === '') throw new UserError(`missing required option --${flag}`);
+  return value;
+}
+
+export function intFlag(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || !Number.isInteger(n)) throw new UserError(`--${flag} must be an integer, got '${value}'`);
+  return n;
+}
+
+export function numFlag(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new UserError(`--${flag} must be a number, got '${value}'`);
+  return n;
+}

@@ -1,0 +1,1 @@
+export { parseFlags, requireFlag, intFlag, numFlag } from './args.ts';

@@ -1,0 +1,6 @@
+export { UserError, fileError } from './errors.ts';
+export { createRng, type Rng } from './rng.ts';
+export { writeFileAtomic } from './fs.ts';
+export { Progress, formatSeconds } from './progress.ts';
+export { loadTaxonomy, type Taxonomy } from './taxonomy.ts';
+export { projectRoot } from './paths.ts';

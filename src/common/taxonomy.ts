@@ -1,0 +1,17 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { projectRoot } from './paths.ts';
+
+/** The shared vocabulary of the pipeline: report organ classes, phrase classes, anomaly types. */
+export interface Taxonomy {
+  reportOrgans: string[];
+  phraseClasses: string[];
+  anomalyTypes: { id: string; label: string; diffuse: boolean }[];
+  certainty: string[];
+}
+
+let cached: Taxonomy | undefined;
+export function loadTaxonomy(): Taxonomy {
+  cached ??= JSON.parse(readFileSync(join(projectRoot, 'data', 'taxonomy', 'taxonomy.json'), 'utf8')) as Taxonomy;
+  return cached;
+}

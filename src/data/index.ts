@@ -1,0 +1,2 @@
+// Public API of data/ (filled in by its issue).
+export {};

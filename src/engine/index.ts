@@ -1,0 +1,2 @@
+// Public API of engine/ (filled in by its issue).
+export {};

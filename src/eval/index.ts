@@ -1,0 +1,2 @@
+// Public API of eval/ (filled in by its issue).
+export {};

@@ -1,0 +1,2 @@
+// Public API of model/ (filled in by its issue).
+export {};

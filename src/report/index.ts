@@ -1,0 +1,2 @@
+// Public API of report/ (filled in by its issue).
+export {};

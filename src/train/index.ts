@@ -1,0 +1,2 @@
+// Public API of train/ (filled in by its issue).
+export {};

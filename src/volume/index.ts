@@ -1,0 +1,2 @@
+// Public API of volume/ (filled in by its issue).
+export {};

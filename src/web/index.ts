@@ -1,0 +1,2 @@
+// Public API of web/ (filled in by its issue).
+export {};

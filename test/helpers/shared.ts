@@ -1,0 +1,20 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { projectRoot } from '../../src/common/index.ts';
+
+/**
+ * The one place tests find `../shared` (real CT, labels and reports). CTGROUND_SHARED overrides it
+ * for a clone that lives elsewhere.
+ */
+export function sharedDir(): string {
+  const dir = process.env.CTGROUND_SHARED ?? resolve(projectRoot, '..', 'shared');
+  if (!existsSync(join(dir, 'data'))) throw new Error(`shared data folder not found at ${dir} (set CTGROUND_SHARED)`);
+  return dir;
+}
+
+export function sharedPath(...parts: string[]): string {
+  return join(sharedDir(), ...parts);
+}
+
+export const TS = (...parts: string[]): string => sharedPath('data', 'totalsegmentator', ...parts);
+export const REPORTS_CSV = (): string => sharedPath('data', 'ct-rate', 'validation_reports.csv');
