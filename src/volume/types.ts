@@ -1,0 +1,19 @@
+/** Voxel storage types ctground reads and writes. */
+export type VoxelArray = Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
+
+export type Vec3 = [number, number, number];
+
+/**
+ * A 3D image on a world grid. Geometry is a full affine, not just spacing:
+ *   world = origin + direction · diag(spacing) · index
+ * with `world` in **RAS millimetres** (NIfTI's frame; ITK's LPS is converted at the I/O boundary),
+ * `index` = (i, j, k) voxel centres, i fastest in `data` (offset = i + nx·(j + ny·k)).
+ * `direction` is 3×3 row-major; its column c is the unit world direction of index axis c.
+ */
+export interface Volume<T extends VoxelArray = VoxelArray> {
+  data: T;
+  size: Vec3;
+  spacing: Vec3;
+  origin: Vec3;
+  direction: number[];
+}
