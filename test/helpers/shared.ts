@@ -7,8 +7,10 @@ import { projectRoot } from '../../src/common/index.ts';
  * for a clone that lives elsewhere.
  */
 export function sharedDir(): string {
-  const dir = process.env.CTGROUND_SHARED ?? resolve(projectRoot, '..', 'shared');
-  if (!existsSync(join(dir, 'data'))) throw new Error(`shared data folder not found at ${dir} (set CTGROUND_SHARED)`);
+  // A CI clone may live somewhere other than beside ../shared, so the workplace's fixed path is a fallback.
+  const candidates = [process.env.CTGROUND_SHARED, resolve(projectRoot, '..', 'shared'), '/work/shared'].filter((d): d is string => Boolean(d));
+  const dir = candidates.find((d) => existsSync(join(d, 'data')));
+  if (!dir) throw new Error(`shared data folder not found (tried ${candidates.join(', ')}; set CTGROUND_SHARED)`);
   return dir;
 }
 
