@@ -1,2 +1,7 @@
-// Public API of eval/ (filled in by its issue).
-export {};
+// Public API of eval/: the paper's and ReXGroundingCT's metrics, no-learning oracles, the difficulty
+// report and the dataset evaluation behind `ctground eval`.
+export {
+  MIOU_THRESHOLDS, ACCURACY_THRESHOLD, ACCURACY_IOU, DICE_THRESHOLD,
+  overlap, iouOf, diceOf, iouAt, diceAt, scoreAnomaly, boxIou, connectedComponents, instanceCounts, summarize, mean, quantile,
+  type AnomalyScore, type Overlap, type Summary, type Box, type InstanceCounts, type MaskLike,
+} from './metrics.ts';
