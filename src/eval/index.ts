@@ -5,3 +5,4 @@ export {
   overlap, iouOf, diceOf, iouAt, diceAt, scoreAnomaly, boxIou, connectedComponents, instanceCounts, summarize, mean, quantile,
   type AnomalyScore, type Overlap, type Summary, type Box, type InstanceCounts, type MaskLike,
 } from './metrics.ts';
+export { oracleGrounder, organSideMask, namedPlace, ballMap, ORACLE_NAMES, type OracleName, type OracleOptions, type OrganLookup } from './oracles.ts';

@@ -1,2 +1,2 @@
-// Public API of model/ (filled in by its issue).
-export {};
+// Public API of model/: the grounding model interface (shared with eval/'s oracles).
+export type { GroundingModel, GroundingStudy, GroundingReport, GroundingAnomaly, GroundingSpan } from './types.ts';
