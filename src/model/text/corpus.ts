@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import { fileError } from '../../common/index.ts';
+
+/** One document of a pretraining corpus: a report (or a blank-line block of a text file). */
+export interface CorpusDocument {
+  /** stable identifier: the CSV's VolumeName when present, else `<file>#<n>` */
+  id: string;
+  text: string;
+}
+
+/** The report columns the CT-RATE CSV carries; both are pretraining text. */
+export const REPORT_COLUMNS = ['Findings_EN', 'Impressions_EN'] as const;
+
+/** RFC 4180 CSV: quoted fields may hold commas, newlines and doubled quotes. */
+export function parseCsv(text: string, file = 'csv'): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let i = 0;
+  let quoted = false;
+  if (text.charCodeAt(0) === 0xfeff) i = 1;
+  for (; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"') {
+        if (text[i + 1] === '"') { field += '"'; i++; } else quoted = false;
+      } else field += c;
+      continue;
+    }
+    if (c === '"' && field.length === 0) quoted = true;
+    else if (c === ',') { row.push(field); field = ''; }
+    else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      row.push(field); field = '';
+      rows.push(row); row = [];
+    } else field += c;
+  }
+  if (quoted) throw fileError(file, 'unterminated quoted field');
+  if (field.length > 0 || row.length > 0) { row.push(field); rows.push(row); }
+  return rows.filter((r) => !(r.length === 1 && r[0] === ''));
+}
+
+/** Reports of a CSV with Findings_EN/Impressions_EN columns, one document per row (columns joined). */
+export function readReportCsv(path: string): CorpusDocument[] {
+  const rows = parseCsv(readText(path), path);
+  if (rows.length === 0) throw fileError(path, 'empty CSV');
+  const header = rows[0]!.map((h) => h.trim());
+  const cols = REPORT_COLUMNS.map((c) => header.indexOf(c)).filter((k) => k >= 0);
+  if (cols.length === 0) throw fileError(path, `CSV has neither ${REPORT_COLUMNS.join(' nor ')} column (header: ${header.join(', ')})`);
+  const idCol = header.indexOf('VolumeName');
+  const docs: CorpusDocument[] = [];
+  for (let r = 1; r < rows.length; r++) {
+    const row = rows[r]!;
+    const text = cols.map((k) => (row[k] ?? '').trim()).filter((t) => t.length > 0).join('\n');
+    if (text.length === 0) continue;
+    docs.push({ id: idCol >= 0 && row[idCol] ? row[idCol]! : `${path}#${r}`, text });
+  }
+  return docs;
+}
+
+/** A plain text file: one document per block separated by blank lines. */
+export function readTextCorpus(path: string): CorpusDocument[] {
+  return readText(path)
+    .split(/\r?\n[ \t]*\r?\n/)
+    .map((b) => b.trim())
+    .filter((b) => b.length > 0)
+    .map((text, n) => ({ id: `${path}#${n}`, text }));
+}
+
+/** Reads a corpus file by extension: `.csv` as a report table, anything else as blank-line blocks. */
+export function readCorpus(path: string): CorpusDocument[] {
+  const docs = path.toLowerCase().endsWith('.csv') ? readReportCsv(path) : readTextCorpus(path);
+  if (docs.length === 0) throw fileError(path, 'no text found');
+  return docs;
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw fileError(path, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+/**
+ * The fixed held-out split: a document is held out when a hash of its id falls in the lowest
+ * `fraction`. Hashing the id (not the row position) keeps the split stable when the CSV is
+ * reordered or extended, so figures stay comparable.
+ */
+export function isHeldOut(id: string, fraction = 0.1): boolean {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+  return h / 4294967296 < fraction;
+}
+
+/**
+ * Sentence spans of a report: ends at ".", "?" or "!" followed by whitespace or the end, or at a
+ * newline. Decimal points ("5.4 mm") do not end a sentence because no whitespace follows them.
+ */
+export function splitSentences(text: string): { start: number; end: number }[] {
+  const out: { start: number; end: number }[] = [];
+  let start = 0;
+  const push = (end: number) => {
+    let s = start, e = end;
+    while (s < e && /\s/.test(text[s]!)) s++;
+    while (e > s && /\s/.test(text[e - 1]!)) e--;
+    if (e > s) out.push({ start: s, end: e });
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '\n') { push(i); start = i + 1; } else if ((c === '.' || c === '?' || c === '!' || c === ';') && (i + 1 === text.length || /\s/.test(text[i + 1]!))) {
+      push(i + 1); start = i + 1;
+    }
+  }
+  push(text.length);
+  return out;
+}
