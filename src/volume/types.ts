@@ -17,3 +17,15 @@ export interface Volume<T extends VoxelArray = VoxelArray> {
   origin: Vec3;
   direction: number[];
 }
+
+/** A volume's grid without its voxels: what resampling onto "the CT's grid" needs. */
+export type Geometry = Pick<Volume, 'size' | 'spacing' | 'origin' | 'direction'>;
+
+/** Axis-aligned world box `[[xmin,ymin,zmin],[xmax,ymax,zmax]]` in RAS mm. */
+export type WorldBox = [Vec3, Vec3];
+
+/** Inclusive voxel index box. */
+export interface VoxelBox {
+  min: Vec3;
+  max: Vec3;
+}

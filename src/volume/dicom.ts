@@ -1,0 +1,188 @@
+import { readdirSync, readSync, openSync, closeSync, fstatSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileError } from '../common/index.ts';
+import type { Vec3 } from './types.ts';
+
+/**
+ * The few header fields ctground needs to pick a series and check its slices. Patient-module
+ * tags (group 0010) are never decoded, so no name or ID can leak into messages or files.
+ */
+export interface DicomSliceHeader {
+  file: string;
+  seriesUid: string;
+  seriesNumber: string;
+  seriesDescription: string;
+  modality: string;
+  position?: Vec3;
+  orientation?: number[];
+}
+
+const WANTED: Record<number, keyof DicomSliceHeader> = {
+  0x0020000e: 'seriesUid', 0x00200011: 'seriesNumber', 0x0008103e: 'seriesDescription', 0x00080060: 'modality',
+  0x00200032: 'position', 0x00200037: 'orientation',
+};
+const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
+const PIXEL_DATA = 0x7fe00010;
+const ITEM = 0xfffee000, ITEM_END = 0xfffee00d, SEQ_END = 0xfffee0dd;
+
+class Reader {
+  pos: number;
+  constructor(readonly b: Buffer, pos: number, readonly explicit: boolean) { this.pos = pos; }
+  get done(): boolean { return this.pos + 8 > this.b.length; }
+  tag(): number { const g = this.b.readUInt16LE(this.pos), e = this.b.readUInt16LE(this.pos + 2); this.pos += 4; return ((g << 16) | e) >>> 0; }
+}
+
+/** Parses elements until the end, a delimiter, or pixel data; collects WANTED values into `out`. */
+function parseElements(r: Reader, out: Record<string, string>, end: number, depth: number): void {
+  while (r.pos + 8 <= end) {
+    const tag = r.tag();
+    if (tag === ITEM_END || tag === SEQ_END) { r.pos += 4; return; }
+    if (tag === PIXEL_DATA) { r.pos = r.b.length; return; }
+    let len: number;
+    if (r.explicit && tag !== ITEM) {
+      const vr = r.b.toString('latin1', r.pos, r.pos + 2);
+      if (!/^[A-Z]{2}$/.test(vr)) throw new Error('bad VR');
+      if (LONG_VRS.has(vr)) { len = r.b.readUInt32LE(r.pos + 4); r.pos += 8; } else { len = r.b.readUInt16LE(r.pos + 2); r.pos += 4; }
+    } else {
+      len = r.b.readUInt32LE(r.pos); r.pos += 4;
+    }
+    if (len === 0xffffffff) {
+      // An undefined-length value is a sequence (or its item): walk it to find where it ends.
+      if (depth > 32) throw new Error('sequence nesting too deep');
+      if (tag === ITEM) parseElements(r, {}, end, depth + 1);
+      else parseItems(r, end, depth + 1);
+      continue;
+    }
+    if (tag === ITEM) continue; // defined-length item of a defined-length walk: its elements follow inline
+    if (r.pos + len > r.b.length) throw new Error('element runs past the end of the file');
+    const key = depth === 0 ? WANTED[tag] : undefined;
+    if (key) out[key] = r.b.toString('latin1', r.pos, r.pos + len).replace(/[\0 ]+$/, '').trim();
+    r.pos += len;
+  }
+}
+
+function parseItems(r: Reader, end: number, depth: number): void {
+  while (r.pos + 8 <= end) {
+    const tag = r.tag();
+    const len = r.b.readUInt32LE(r.pos); r.pos += 4;
+    if (tag === SEQ_END) return;
+    if (tag !== ITEM) throw new Error('malformed sequence');
+    if (len === 0xffffffff) parseElements(r, {}, end, depth + 1);
+    else r.pos += len;
+  }
+}
+
+/** Reads the header of one file; null when it is not DICOM (a README, DICOMDIR, thumbnails…). */
+export function readDicomSliceHeader(file: string): DicomSliceHeader | null {
+  let b: Buffer;
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    // Headers sit before the pixel data; 256 KiB covers them in practice, and the walk stops at pixel data.
+    b = Buffer.alloc(Math.min(size, 256 * 1024));
+    readSync(fd, b, 0, b.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (b.length < 132 || b.toString('latin1', 128, 132) !== 'DICM') return null;
+  try {
+    const meta = new Reader(b, 132, true);
+    const metaOut: Record<string, string> = {};
+    let ts = '1.2.840.10008.1.2.1';
+    while (!meta.done && b.readUInt16LE(meta.pos) === 0x0002) {
+      const tag = meta.tag();
+      const vr = b.toString('latin1', meta.pos, meta.pos + 2);
+      let len: number;
+      if (LONG_VRS.has(vr)) { len = b.readUInt32LE(meta.pos + 4); meta.pos += 8; } else { len = b.readUInt16LE(meta.pos + 2); meta.pos += 4; }
+      if (tag === 0x00020010) ts = b.toString('latin1', meta.pos, meta.pos + len).replace(/[\0 ]+$/, '');
+      meta.pos += len;
+    }
+    if (ts === '1.2.840.10008.1.2.1.99' || ts === '1.2.840.10008.1.2.2') return { file, seriesUid: '', seriesNumber: '', seriesDescription: '', modality: '' };
+    const r = new Reader(b, meta.pos, ts !== '1.2.840.10008.1.2');
+    parseElements(r, metaOut, b.length, 0);
+    const nums = (s: string | undefined) => (s ? s.split('\\').map(Number) : undefined);
+    const pos = nums(metaOut.position), ori = nums(metaOut.orientation);
+    return {
+      file,
+      seriesUid: metaOut.seriesUid ?? '',
+      seriesNumber: metaOut.seriesNumber ?? '',
+      seriesDescription: metaOut.seriesDescription ?? '',
+      modality: metaOut.modality ?? '',
+      position: pos && pos.length === 3 && pos.every(Number.isFinite) ? (pos as Vec3) : undefined,
+      orientation: ori && ori.length === 6 && ori.every(Number.isFinite) ? ori : undefined,
+    };
+  } catch {
+    return null;
+  }
+}
+
+export interface DicomSeries {
+  uid: string;
+  number: string;
+  description: string;
+  modality: string;
+  files: string[];
+}
+
+function describe(s: DicomSeries): string {
+  return `#${s.number || '?'}${s.description ? ` "${s.description}"` : ''} ${s.modality} uid ${s.uid || '(none)'} (${s.files.length} files)`.replace(/\s+/g, ' ');
+}
+
+/** All image series in a folder (not recursive), largest first. */
+export function scanDicomFolder(dir: string): DicomSeries[] {
+  const names = readdirSync(dir).filter((n) => !n.startsWith('.')).sort();
+  const bySeries = new Map<string, DicomSeries>();
+  for (const n of names) {
+    const f = join(dir, n);
+    if (!statSync(f).isFile()) continue;
+    const h = readDicomSliceHeader(f);
+    if (!h) continue;
+    let s = bySeries.get(h.seriesUid);
+    if (!s) bySeries.set(h.seriesUid, (s = { uid: h.seriesUid, number: h.seriesNumber, description: h.seriesDescription, modality: h.modality, files: [] }));
+    s.files.push(f);
+  }
+  return [...bySeries.values()].sort((a, b) => b.files.length - a.files.length);
+}
+
+/**
+ * Picks one series: the only one, or the one named by `choice` (series number or UID). Several
+ * without a choice is an error listing them, because guessing would silently ground the wrong scan.
+ */
+export function chooseSeries(dir: string, all: DicomSeries[], choice?: string): DicomSeries {
+  if (all.length === 0) throw fileError(dir, 'no DICOM files in this folder (expected a folder holding one CT series)');
+  if (choice !== undefined) {
+    const hit = all.filter((s) => s.uid === choice || s.number === choice);
+    if (hit.length === 1) return hit[0]!;
+    throw fileError(dir, `${hit.length ? 'several' : 'no'} DICOM series match '${choice}'; the folder holds: ${all.map(describe).join('; ')}`);
+  }
+  if (all.length > 1) throw fileError(dir, `${all.length} DICOM series found; choose one with --series NUMBER|UID: ${all.map(describe).join('; ')}`);
+  return all[0]!;
+}
+
+const dot = (a: readonly number[], b: readonly number[]) => a[0]! * b[0]! + a[1]! * b[1]! + a[2]! * b[2]!;
+
+/**
+ * Orders a series' slices along the slice normal and checks they form one evenly spaced stack:
+ * a gap (missing file) or two slices at one position would otherwise turn into a silently
+ * stretched or scrambled volume.
+ */
+export function checkSliceStack(dir: string, series: DicomSeries): string[] {
+  const heads = series.files.map((f) => readDicomSliceHeader(f)!);
+  if (heads.length < 2) return series.files;
+  const o = heads[0]!.orientation;
+  if (!o || heads.some((h) => !h.position)) return series.files; // no geometry to check; itk-wasm decides
+  for (const h of heads) {
+    if (!h.orientation || h.orientation.some((v, i) => Math.abs(v - o[i]!) > 1e-3)) throw fileError(dir, 'slices of one series have different orientations (not a single stack)');
+  }
+  const n: Vec3 = [o[1]! * o[5]! - o[2]! * o[4]!, o[2]! * o[3]! - o[0]! * o[5]!, o[0]! * o[4]! - o[1]! * o[3]!];
+  const sorted = heads.map((h) => ({ f: h.file, z: dot(h.position!, n) })).sort((a, b) => a.z - b.z);
+  const gaps = sorted.slice(1).map((s, i) => s.z - sorted[i]!.z);
+  const med = [...gaps].sort((a, b) => a - b)[gaps.length >> 1]!;
+  gaps.forEach((g, i) => {
+    const a = sorted[i]!, b = sorted[i + 1]!;
+    if (g < 1e-3) throw fileError(dir, `two slices at the same position ${a.z.toFixed(2)} mm along the slice normal (duplicate files or several acquisitions in one series)`);
+    if (g > 1.5 * med) throw fileError(dir, `missing slice: gap of ${g.toFixed(2)} mm between slice positions ${a.z.toFixed(2)} and ${b.z.toFixed(2)} mm where the spacing is ${med.toFixed(2)} mm`);
+    if (Math.abs(g - med) > 0.1 * med) throw fileError(dir, `uneven slice spacing: ${g.toFixed(2)} mm between positions ${a.z.toFixed(2)} and ${b.z.toFixed(2)} mm where the rest are ${med.toFixed(2)} mm`);
+  });
+  return sorted.map((s) => s.f);
+}

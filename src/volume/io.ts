@@ -1,0 +1,131 @@
+import { readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { fileError, writeFileAtomic } from '../common/index.ts';
+import { checkNiftiBytes, encodeNiftiGz, encodeNifti, gunzipOrThrow } from './nifti.ts';
+import { chooseSeries, checkSliceStack, scanDicomFolder } from './dicom.ts';
+import type { Vec3, Volume, VoxelArray } from './types.ts';
+
+export interface ReadOptions {
+  /** DICOM folders with several series: the series number or SeriesInstanceUID to read. */
+  series?: string;
+}
+
+type ItkImage = {
+  size: ArrayLike<number>;
+  spacing: ArrayLike<number>;
+  origin: ArrayLike<number>;
+  direction: ArrayLike<number>;
+  data: unknown;
+  imageType: { dimension: number; components: number; componentType: string };
+};
+
+const KINDS: [RegExp, string][] = [
+  [/\.nii\.gz$/i, 'nifti-gz'], [/\.nii$/i, 'nifti'], [/\.nrrd$/i, 'nrrd'], [/\.nhdr$/i, 'nrrd'], [/\.mha$/i, 'mha'], [/\.mhd$/i, 'mha'],
+];
+
+/**
+ * itk-wasm reports geometry in ITK's LPS frame with `direction` stored row-major (element (r, c) at
+ * r·3 + c, column c = index axis c). Our world is RAS, so the x and y rows change sign here and
+ * nowhere else.
+ */
+export function fromItkImage(im: ItkImage, file: string): Volume {
+  const dim = im.imageType.dimension;
+  if (im.imageType.components !== 1) throw fileError(file, `has ${im.imageType.components} components per voxel; expected a scalar image`);
+  const size = Array.from(im.size), sp = Array.from(im.spacing), or = Array.from(im.origin), dir = Array.from(im.direction);
+  if (dim < 2 || dim > 4 || size.slice(3).some((s) => s !== 1)) throw fileError(file, `is a ${dim}D image of size ${size.join('×')}; expected a 3D volume`);
+  const get = (a: number[], i: number, dflt: number) => (i < a.length ? a[i]! : dflt);
+  const d3: number[] = [];
+  for (let r = 0; r < 3; r++) for (let c = 0; c < 3; c++) d3.push(r < dim && c < dim ? dir[r * dim + c]! : r === c ? 1 : 0);
+  const flip = [-1, -1, 1];
+  const vol: Volume = {
+    data: im.data as VoxelArray,
+    size: [get(size, 0, 1), get(size, 1, 1), get(size, 2, 1)],
+    spacing: [get(sp, 0, 1), get(sp, 1, 1), get(sp, 2, 1)],
+    origin: [-get(or, 0, 0), -get(or, 1, 0), get(or, 2, 0)] as Vec3,
+    direction: d3.map((v, i) => (v * flip[Math.floor(i / 3)]! || 0)),
+  };
+  if (!(vol.data && ArrayBuffer.isView(vol.data)) || (vol.data as VoxelArray).length !== vol.size[0] * vol.size[1] * vol.size[2]) {
+    throw fileError(file, `could not be read: ${(vol.data as VoxelArray | undefined)?.length ?? 0} voxels for size ${vol.size.join('×')}`);
+  }
+  if (vol.data instanceof BigInt64Array || vol.data instanceof BigUint64Array) throw fileError(file, '64-bit integer voxels are not supported');
+  if (vol.spacing.some((s) => !(s > 0))) throw fileError(file, `has a non-positive voxel spacing ${vol.spacing.join('×')}`);
+  return vol;
+}
+
+/** Loading itk-wasm costs ~100 ms; only commands that read images pay it. */
+async function itkReadImage(path: string): Promise<ItkImage> {
+  const { readImageNode } = await import('@itk-wasm/image-io');
+  return (await readImageNode(path)) as unknown as ItkImage;
+}
+
+function oneLine(e: unknown): string {
+  const s = String((e as Error)?.message ?? e).split('\n').map((l) => l.trim()).filter(Boolean);
+  return (s[0] ?? 'unknown error').slice(0, 200);
+}
+
+function checkMetaImageOrNrrd(file: string, kind: string, bytes: Buffer): void {
+  const head = bytes.subarray(0, 4096).toString('latin1');
+  if (kind === 'nrrd' && !head.startsWith('NRRD')) throw fileError(file, 'not an NRRD file (missing the NRRD magic)');
+  if (kind === 'mha' && !/^\s*(ObjectType|NDims)\s*=/m.test(head)) throw fileError(file, 'not a MetaImage file (no ObjectType/NDims header)');
+}
+
+/**
+ * Reads a CT or label image: NIfTI (.nii/.nii.gz), NRRD, MetaImage (.mha/.mhd), or a folder holding
+ * one DICOM series. Geometry comes back in RAS mm. Every bad input is a UserError naming the path.
+ */
+export async function readVolume(path: string, opts: ReadOptions = {}): Promise<Volume> {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw fileError(path, 'no such file or folder');
+  }
+  if (st.isDirectory()) return readDicomFolder(path, opts);
+  if (st.size === 0) throw fileError(path, 'empty file');
+  const kind = KINDS.find(([re]) => re.test(path))?.[1];
+  if (!kind) throw fileError(path, `unsupported file type '${basename(path)}' (expected .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd or a DICOM folder)`);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw fileError(path, `cannot be read (${(e as NodeJS.ErrnoException).code ?? oneLine(e)})`);
+  }
+  if (kind === 'nifti-gz') checkNiftiBytes(path, gunzipOrThrow(path, bytes));
+  else if (kind === 'nifti') {
+    if (bytes[0] === 0x1f && bytes[1] === 0x8b) throw fileError(path, 'is gzip-compressed but named .nii; rename it to .nii.gz');
+    checkNiftiBytes(path, bytes);
+  } else checkMetaImageOrNrrd(path, kind, bytes);
+  let im: ItkImage;
+  try {
+    im = await itkReadImage(path);
+  } catch (e) {
+    throw fileError(path, `could not be read as ${kind.replace('-gz', '')} (${oneLine(e)})`);
+  }
+  return fromItkImage(im, path);
+}
+
+async function readDicomFolder(dir: string, opts: ReadOptions): Promise<Volume> {
+  const series = chooseSeries(dir, scanDicomFolder(dir), opts.series);
+  const files = checkSliceStack(dir, series);
+  const { readImageDicomFileSeriesNode } = await import('@itk-wasm/dicom');
+  let im: ItkImage;
+  try {
+    const r = await readImageDicomFileSeriesNode({ inputImages: files, singleSortedSeries: false });
+    im = r.outputImage as unknown as ItkImage;
+  } catch (e) {
+    throw fileError(dir, `DICOM series could not be read (${oneLine(e)})`);
+  }
+  if (!im) throw fileError(dir, 'DICOM series could not be read (no image returned)');
+  const vol = fromItkImage(im, dir);
+  if (vol.size[2] !== files.length) throw fileError(dir, `DICOM series has ${files.length} slice files but ${vol.size[2]} slices were read`);
+  return vol;
+}
+
+/**
+ * Writes a NIfTI-1 file, gzip-compressed when the name ends in .gz. The write is atomic: an
+ * interrupted run never leaves a half-written map behind.
+ */
+export async function writeNifti(path: string, vol: Volume): Promise<void> {
+  if (!/\.nii(\.gz)?$/i.test(path)) throw fileError(path, 'output name must end in .nii or .nii.gz');
+  writeFileAtomic(path, /\.gz$/i.test(path) ? encodeNiftiGz(vol) : encodeNifti(vol));
+}

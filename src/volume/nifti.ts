@@ -1,0 +1,147 @@
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { fileError } from '../common/index.ts';
+import { indexToWorldMatrix, det3 } from './geometry.ts';
+import type { Volume, VoxelArray } from './types.ts';
+
+/** NIfTI datatype codes (nifti1.h) with their byte sizes. */
+const DATATYPES: Record<number, { name: string; bytes: number }> = {
+  2: { name: 'uint8', bytes: 1 }, 4: { name: 'int16', bytes: 2 }, 8: { name: 'int32', bytes: 4 }, 16: { name: 'float32', bytes: 4 },
+  64: { name: 'float64', bytes: 8 }, 256: { name: 'int8', bytes: 1 }, 512: { name: 'uint16', bytes: 2 }, 768: { name: 'uint32', bytes: 4 },
+  1024: { name: 'int64', bytes: 8 }, 1280: { name: 'uint64', bytes: 8 }, 128: { name: 'rgb24', bytes: 3 }, 2304: { name: 'rgba32', bytes: 4 },
+};
+
+export interface NiftiHeaderSummary {
+  version: 1 | 2;
+  dims: number[];
+  datatype: string;
+  voxOffset: number;
+  dataBytes: number;
+}
+
+export const isGzip = (b: Uint8Array): boolean => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
+
+/** Decompresses a .gz file's bytes with a message that names the file when the stream is cut or corrupt. */
+export function gunzipOrThrow(file: string, bytes: Uint8Array): Buffer {
+  if (!isGzip(bytes)) throw fileError(file, 'not gzip data although the name ends in .gz (wrong extension or a corrupt file)');
+  try {
+    return gunzipSync(bytes);
+  } catch (e) {
+    const msg = String((e as Error).message);
+    throw fileError(file, /unexpected end/i.test(msg) ? 'truncated gzip data (the file was cut off)' : `corrupt gzip data (${msg})`);
+  }
+}
+
+/**
+ * Checks a NIfTI-1/-2 header against the bytes actually present, before itk-wasm sees the file:
+ * itk-wasm answers a lying header with an abort or an empty image, not a message a user can act on.
+ */
+export function checkNiftiBytes(file: string, buf: Uint8Array): NiftiHeaderSummary {
+  if (buf.length < 4) throw fileError(file, `too short to be NIfTI (${buf.length} bytes)`);
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let le = true;
+  let size = dv.getInt32(0, true);
+  if (size !== 348 && size !== 540) {
+    const be = dv.getInt32(0, false);
+    if (be === 348 || be === 540) { le = false; size = be; } else throw fileError(file, `not a NIfTI file (header size field is ${size}, expected 348 or 540)`);
+  }
+  if (buf.length < size) throw fileError(file, `truncated NIfTI header (${buf.length} of ${size} bytes)`);
+  const version = size === 348 ? 1 : 2;
+  const dims: number[] = [];
+  let datatype: number, voxOffset: number;
+  if (version === 1) {
+    const magic = String.fromCharCode(buf[344]!, buf[345]!, buf[346]!);
+    if (magic !== 'n+1' && magic !== 'ni1') throw fileError(file, `not a NIfTI-1 file (magic '${magic.replace(/[^\x20-\x7e]/g, '?')}')`);
+    if (magic === 'ni1') throw fileError(file, 'is a NIfTI header/image pair (.hdr/.img); convert it to a single .nii file');
+    const nd = dv.getInt16(40, le);
+    if (nd < 1 || nd > 7) throw fileError(file, `NIfTI header has an invalid number of dimensions (${nd})`);
+    for (let a = 1; a <= nd; a++) dims.push(dv.getInt16(40 + 2 * a, le));
+    datatype = dv.getInt16(70, le);
+    voxOffset = dv.getFloat32(108, le);
+  } else {
+    const nd = Number(dv.getBigInt64(16, le));
+    if (nd < 1 || nd > 7) throw fileError(file, `NIfTI header has an invalid number of dimensions (${nd})`);
+    for (let a = 1; a <= nd; a++) dims.push(Number(dv.getBigInt64(16 + 8 * a, le)));
+    datatype = dv.getInt16(12, le);
+    voxOffset = Number(dv.getBigInt64(168, le));
+  }
+  if (dims.some((d) => !(d >= 1))) throw fileError(file, `NIfTI header has an invalid size ${dims.join('×')}`);
+  const dt = DATATYPES[datatype];
+  if (!dt) throw fileError(file, `NIfTI datatype code ${datatype} is not supported`);
+  if (!(voxOffset >= size)) throw fileError(file, `NIfTI header has an invalid data offset (${voxOffset})`);
+  const dataBytes = dims.reduce((p, d) => p * d, 1) * dt.bytes;
+  if (voxOffset + dataBytes > buf.length) {
+    throw fileError(file, `NIfTI header says ${dims.join('×')} ${dt.name} voxels (${dataBytes} bytes from offset ${voxOffset}) but the image holds only ${Math.max(0, buf.length - voxOffset)} bytes of data (truncated file or a header that lies about its size)`);
+  }
+  return { version, dims, datatype: dt.name, voxOffset, dataBytes };
+}
+
+const WRITE_TYPES: [new (n: number) => VoxelArray, number, number][] = [
+  [Uint8Array, 2, 8], [Int16Array, 4, 16], [Int32Array, 8, 32], [Float32Array, 16, 32], [Float64Array, 64, 64],
+  [Int8Array, 256, 8], [Uint16Array, 512, 16], [Uint32Array, 768, 32],
+];
+
+/**
+ * NIfTI's quaternion for a rotation (nifti1_io's mat44_to_quatern, restated): returns b, c, d and
+ * qfac, the sign that absorbs a left-handed direction matrix.
+ */
+function quaternion(direction: number[]): { b: number; c: number; d: number; qfac: number } {
+  const r = [...direction];
+  let qfac = 1;
+  if (det3(r) < 0) { qfac = -1; r[2] = -r[2]!; r[5] = -r[5]!; r[8] = -r[8]!; }
+  const [r00, r01, r02, r10, r11, r12, r20, r21, r22] = r as [number, number, number, number, number, number, number, number, number];
+  let a = r00 + r11 + r22 + 1, b: number, c: number, d: number;
+  if (a > 0.5) {
+    a = 0.5 * Math.sqrt(a); b = 0.25 * (r21 - r12) / a; c = 0.25 * (r02 - r20) / a; d = 0.25 * (r10 - r01) / a;
+  } else {
+    const xd = 1 + r00 - (r11 + r22), yd = 1 + r11 - (r00 + r22), zd = 1 + r22 - (r00 + r11);
+    if (xd > 1) { b = 0.5 * Math.sqrt(xd); c = 0.25 * (r01 + r10) / b; d = 0.25 * (r02 + r20) / b; a = 0.25 * (r21 - r12) / b; }
+    else if (yd > 1) { c = 0.5 * Math.sqrt(yd); b = 0.25 * (r01 + r10) / c; d = 0.25 * (r12 + r21) / c; a = 0.25 * (r02 - r20) / c; }
+    else { d = 0.5 * Math.sqrt(zd); b = 0.25 * (r02 + r20) / d; c = 0.25 * (r12 + r21) / d; a = 0.25 * (r10 - r01) / d; }
+    if (a < 0) { b = -b; c = -c; d = -d; }
+  }
+  return { b, c, d, qfac };
+}
+
+/**
+ * Encodes a volume as a NIfTI-1 file (uncompressed bytes). Both qform and sform carry the affine
+ * (code 1, scanner anatomical) so tools that prefer either one agree on the geometry.
+ */
+export function encodeNifti(vol: Volume, description = 'ctground'): Uint8Array {
+  const t = WRITE_TYPES.find(([ctor]) => vol.data instanceof ctor);
+  if (!t) throw new Error(`writeNifti: unsupported voxel array ${vol.data.constructor.name}`);
+  const n = vol.size[0] * vol.size[1] * vol.size[2];
+  if (vol.data.length !== n) throw new Error(`writeNifti: data length ${vol.data.length} does not match size ${vol.size.join('×')}`);
+  const out = new Uint8Array(352 + vol.data.byteLength);
+  const dv = new DataView(out.buffer);
+  dv.setInt32(0, 348, true);
+  dv.setInt16(40, 3, true);
+  for (let a = 0; a < 3; a++) dv.setInt16(42 + 2 * a, vol.size[a]!, true);
+  for (let a = 3; a < 7; a++) dv.setInt16(42 + 2 * a, 1, true);
+  dv.setInt16(70, t[1], true);
+  dv.setInt16(72, t[2], true);
+  const q = quaternion(vol.direction);
+  dv.setFloat32(76, q.qfac, true);
+  for (let a = 0; a < 3; a++) dv.setFloat32(80 + 4 * a, vol.spacing[a]!, true);
+  dv.setFloat32(108, 352, true);
+  dv.setFloat32(112, 1, true); // scl_slope 1: values are stored as they are
+  out[123] = 2; // xyzt_units: mm
+  const desc = new TextEncoder().encode(description.slice(0, 79));
+  out.set(desc, 148);
+  dv.setInt16(252, 1, true);
+  dv.setInt16(254, 1, true);
+  dv.setFloat32(256, q.b, true); dv.setFloat32(260, q.c, true); dv.setFloat32(264, q.d, true);
+  for (let a = 0; a < 3; a++) dv.setFloat32(268 + 4 * a, vol.origin[a]!, true);
+  const m = indexToWorldMatrix(vol);
+  for (let r = 0; r < 3; r++) {
+    for (let c = 0; c < 3; c++) dv.setFloat32(280 + 16 * r + 4 * c, m[r * 3 + c]!, true);
+    dv.setFloat32(280 + 16 * r + 12, vol.origin[r]!, true);
+  }
+  out.set([0x6e, 0x2b, 0x31, 0], 344); // "n+1\0"
+  // Voxels are written little-endian, which is every platform Node runs on.
+  out.set(new Uint8Array(vol.data.buffer, vol.data.byteOffset, vol.data.byteLength), 352);
+  return out;
+}
+
+export function encodeNiftiGz(vol: Volume): Uint8Array {
+  return gzipSync(encodeNifti(vol), { level: 4 });
+}
