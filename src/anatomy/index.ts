@@ -1,2 +1,7 @@
-// Public API of anatomy/ (filled in by its issue).
-export {};
+// Public API of anatomy/: ctground's organ scheme, its import from TotalSegmentator, a fallback from
+// HU alone, and the normalized label channel the grounding model reads.
+export { loadOrganScheme, organValue, organsForReportClass, organEntriesForReportClass, reportClassOf, type Organ, type OrganScheme, type OrganFilter } from './scheme.ts';
+export { fromTotalSegmentator, totalSegmentatorLut } from './totalsegmentator.ts';
+export { fallbackAnatomy } from './fallback.ts';
+export { normalizedAnatomyChannel } from './channel.ts';
+export { connectedComponents, connectedToBorder, insideDistance, maskBounds, type Size3 } from './morph.ts';
