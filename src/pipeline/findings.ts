@@ -1,0 +1,131 @@
+import { indexToWorld, voxelBoxToWorld, type Volume, type Vec3 } from '../volume/index.ts';
+
+/** A voxel box, inclusive indices, and the same box as an axis-aligned RAS-mm world box. */
+export interface FindingBox {
+  voxel: { min: Vec3; max: Vec3 };
+  /** `[[xmin,ymin,zmin],[xmax,ymax,zmax]]` in RAS mm, through the centres of the extreme voxels (volume/'s voxelBoxToWorld, as in the dataset manifest) */
+  world: [Vec3, Vec3];
+}
+
+/** What the map of one anomaly says, measured on the CT's own grid. */
+export interface MapSummary {
+  /** highest probability anywhere, and where */
+  peak: number;
+  peakVoxel: Vec3;
+  peakWorld: Vec3;
+  /** mean probability over the voxels at or above the threshold (0 when there are none) */
+  mean: number;
+  /** voxels at or above the threshold */
+  voxels: number;
+  /** their volume, in millilitres */
+  volumeMl: number;
+  /** bounding box of those voxels; null when the map never reaches the threshold */
+  box: FindingBox | null;
+  /** the axial / coronal / sagittal slice index that carries the most probability mass */
+  bestSlice: { axial: number; coronal: number; sagittal: number };
+  /** the voxel where those three best slices cross: where a viewer puts its crosshair */
+  focusVoxel: Vec3;
+  focusWorld: Vec3;
+  /** which index axis is (mostly) the world's z / y / x: how a viewer turns slices into index planes */
+  axisOfWorld: { x: number; y: number; z: number };
+}
+
+/**
+ * For each world axis, the index axis whose direction column points most along it. On an oblique
+ * grid this is the nearest plane, which is what readers call "axial" anyway.
+ */
+export function dominantAxes(direction: readonly number[]): { x: number; y: number; z: number } {
+  const used = new Set<number>();
+  const pick = (row: number): number => {
+    let best = -1, bestAbs = -1;
+    for (let c = 0; c < 3; c++) {
+      if (used.has(c)) continue;
+      const v = Math.abs(direction[row * 3 + c]!);
+      if (v > bestAbs) { bestAbs = v; best = c; }
+    }
+    used.add(best);
+    return best;
+  };
+  // z first: the slice axis of a CT is the one that must not be confused with an in-plane axis
+  const z = pick(2), y = pick(1), x = pick(0);
+  return { x, y, z };
+}
+
+/** Summarises one probability map at a threshold. One pass over the voxels. */
+export function summarizeMap(map: Volume<Float32Array>, threshold: number): MapSummary {
+  const [nx, ny, nz] = map.size;
+  const data = map.data;
+  const axes = dominantAxes(map.direction);
+  const mass = [new Float64Array(nx), new Float64Array(ny), new Float64Array(nz)];
+  let peak = -Infinity, peakAt = 0, sum = 0, count = 0;
+  const min: Vec3 = [Infinity, Infinity, Infinity], max: Vec3 = [-Infinity, -Infinity, -Infinity];
+  let o = 0;
+  for (let k = 0; k < nz; k++) {
+    for (let j = 0; j < ny; j++) {
+      for (let i = 0; i < nx; i++, o++) {
+        const p = data[o]!;
+        if (p > peak) { peak = p; peakAt = o; }
+        if (p > 0) { mass[0]![i] += p; mass[1]![j] += p; mass[2]![k] += p; }
+        if (p >= threshold) {
+          sum += p; count++;
+          if (i < min[0]) min[0] = i; if (i > max[0]) max[0] = i;
+          if (j < min[1]) min[1] = j; if (j > max[1]) max[1] = j;
+          if (k < min[2]) min[2] = k; if (k > max[2]) max[2] = k;
+        }
+      }
+    }
+  }
+  const peakVoxel: Vec3 = [peakAt % nx, Math.floor(peakAt / nx) % ny, Math.floor(peakAt / (nx * ny))];
+  // slices without any mass fall back to the peak's slice, so a flat map still has a sensible view
+  const argmax = (m: Float64Array, fallback: number): number => {
+    let best = fallback, bv = 0;
+    for (let t = 0; t < m.length; t++) if (m[t]! > bv) { bv = m[t]!; best = t; }
+    return best;
+  };
+  const bestIdx = [argmax(mass[0]!, peakVoxel[0]), argmax(mass[1]!, peakVoxel[1]), argmax(mass[2]!, peakVoxel[2])];
+  const voxelMl = (Math.abs(map.spacing[0] * map.spacing[1] * map.spacing[2]) * Math.abs(det3(map.direction))) / 1000;
+  return {
+    peak: Number.isFinite(peak) ? peak : 0,
+    peakVoxel,
+    peakWorld: indexToWorld(map, peakVoxel),
+    mean: count ? sum / count : 0,
+    voxels: count,
+    volumeMl: count * voxelMl,
+    box: count ? { voxel: { min, max }, world: voxelBoxToWorld(map, { min, max }) } : null,
+    bestSlice: { axial: bestIdx[axes.z]!, coronal: bestIdx[axes.y]!, sagittal: bestIdx[axes.x]! },
+    focusVoxel: bestIdx as Vec3,
+    focusWorld: indexToWorld(map, bestIdx),
+    axisOfWorld: axes,
+  };
+}
+
+function det3(m: readonly number[]): number {
+  return m[0]! * (m[4]! * m[8]! - m[5]! * m[7]!) - m[1]! * (m[3]! * m[8]! - m[5]! * m[6]!) + m[2]! * (m[3]! * m[7]! - m[4]! * m[6]!);
+}
+
+/**
+ * One label map for all anomalies: voxel = 1 + index of the anomaly whose map is highest there
+ * among those at or above the threshold, 0 elsewhere. Highest-wins keeps overlapping findings
+ * (a nodule inside a consolidation) from silently erasing each other by list order.
+ */
+export function labelMapOf(maps: Volume<Float32Array>[], threshold: number, like: Volume): Volume<Uint8Array> {
+  if (maps.length > 255) throw new Error('more than 255 anomalies do not fit one uint8 label map');
+  const n = like.size[0] * like.size[1] * like.size[2];
+  const out = new Uint8Array(n);
+  const best = new Float32Array(n);
+  maps.forEach((m, a) => {
+    const d = m.data;
+    for (let v = 0; v < n; v++) {
+      const p = d[v]!;
+      if (p >= threshold && p > best[v]!) { best[v] = p; out[v] = a + 1; }
+    }
+  });
+  return { data: out, size: [...like.size], spacing: [...like.spacing], origin: [...like.origin], direction: [...like.direction] };
+}
+
+/** The binary mask of one map at the threshold, on the map's grid. */
+export function maskOf(map: Volume<Float32Array>, threshold: number): Volume<Uint8Array> {
+  const out = new Uint8Array(map.data.length);
+  for (let v = 0; v < out.length; v++) out[v] = map.data[v]! >= threshold ? 1 : 0;
+  return { data: out, size: [...map.size], spacing: [...map.spacing], origin: [...map.origin], direction: [...map.direction] };
+}
