@@ -6,7 +6,7 @@
  */
 import { shapeSize, type Node, type Tensor } from './graph.ts';
 import {
-  add, cast, compare, concat, div, erf, exp, expand, matmul, mul, neg, pad, perAxis, reshape, sigmoid, slice, sub, sum, transpose, where,
+  add, cast, compare, concat, div, erf, exp, expand, matmul, mul, neg, pad, reshape, slice, sub, sum, transpose, where,
 } from './ops.ts';
 
 type Rule = (node: Node, dys: readonly (Tensor | null)[], need: readonly boolean[]) => (Tensor | null)[];
@@ -198,7 +198,6 @@ export const gradRules: Record<string, Rule> = {
   Log: (n, [dy]) => [div(dy!, inp(n, 0))],
   Sqrt: (n, [dy]) => [div(mul(dy!, 0.5), out(n))],
   Abs: (n, [dy]) => [mul(dy!, inp(n, 0).graph.node1('Sign', [inp(n, 0)], {}, inp(n, 0).shape))],
-  Softplus: (n, [dy]) => [mul(dy!, sigmoid(inp(n, 0)))],
   Erf: (n, [dy]) => { const x = inp(n, 0); return [mul(dy!, mul(exp(neg(mul(x, x))), 2 / Math.sqrt(Math.PI)))]; },
   Gelu: (n, [dy]) => {
     const x = inp(n, 0);

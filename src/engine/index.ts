@@ -15,3 +15,4 @@ export { InferenceModel, exportOnnx, writeOnnx } from './inference.ts';
 export { emitModel, OPSET } from './onnx.ts';
 export { createSession, type SessionOptions, type FeedValue } from './session.ts';
 export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors, type NamedArray } from './safetensors.ts';
+export { gradCheck, type GradCheckResult } from './gradcheck.ts';

@@ -41,7 +41,8 @@ export const exp = (x: Tensor): Tensor => unary('Exp', x);
 export const log = (x: Tensor): Tensor => unary('Log', x);
 export const sqrt = (x: Tensor): Tensor => unary('Sqrt', x);
 export const abs = (x: Tensor): Tensor => unary('Abs', x);
-export const softplus = (x: Tensor): Tensor => unary('Softplus', x);
+/** log(1 + eˣ) as relu(x) + log(1 + e^−|x|): overflow-free, and built from ops that have float64 kernels */
+export const softplus = (x: Tensor): Tensor => add(relu(x), log(add(exp(neg(abs(x))), 1)));
 export const erf = (x: Tensor): Tensor => unary('Erf', x);
 export const square = (x: Tensor): Tensor => mul(x, x);
 /** exact (erf) GELU, as BERT uses */
@@ -384,9 +385,9 @@ export function diceLoss(prob: Tensor, target: Tensor, eps = 1): Tensor {
   return sub(1, mean(div(add(mul(inter, 2), eps), denom)));
 }
 
-/** Mean binary cross-entropy on logits, in the overflow-free form max(x,0) − xy + log(1+e^−|x|). */
+/** Mean binary cross-entropy on logits: softplus(x) − xy, which is overflow-free with our softplus. */
 export function bceWithLogits(logits: Tensor, target: Tensor): Tensor {
-  const l = add(sub(relu(logits), mul(logits, target)), softplus(neg(abs(logits))));
+  const l = sub(softplus(logits), mul(logits, target));
   return mean(l);
 }
 
