@@ -1,0 +1,218 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileError, projectRoot } from '../common/index.ts';
+import type { PhraseClass, PhraseInfo } from './types.ts';
+
+/**
+ * The lexicons of data/lexicon/ compiled into one token trie (longest match, character offsets)
+ * plus the regular-expression patterns for things no word list covers (sizes, S6, T9).
+ */
+
+export interface Token {
+  start: number;
+  end: number;
+  /** lower-cased, plural folded */
+  norm: string;
+}
+
+const WORD = /[\p{L}\p{N}]+/gu;
+
+/**
+ * Folds English plurals so one lexicon entry covers 'nodule' and 'nodules'. Applied to both the
+ * lexicon and the text, so an imperfect fold ('masses' -> 'mass', 'bronchiectasis' kept) only
+ * has to be consistent, not linguistically right.
+ */
+export function foldWord(w: string): string {
+  const s = w.toLowerCase();
+  if (s.length <= 3) return s;
+  if (s.endsWith('ies') && s.length > 4) return s.slice(0, -3) + 'y';
+  if (s.endsWith('sses')) return s.slice(0, -2);
+  if (s.endsWith('s') && !s.endsWith('ss') && !s.endsWith('us') && !s.endsWith('is')) return s.slice(0, -1);
+  return s;
+}
+
+export function tokenize(text: string, from = 0, to = text.length): Token[] {
+  const out: Token[] = [];
+  WORD.lastIndex = from;
+  for (let m = WORD.exec(text); m && m.index < to; m = WORD.exec(text)) {
+    const end = Math.min(m.index + m[0].length, to);
+    out.push({ start: m.index, end, norm: foldWord(text.slice(m.index, end)) });
+  }
+  return out;
+}
+
+interface Entry {
+  cls: PhraseClass;
+  info: PhraseInfo;
+}
+
+interface TrieNode {
+  next: Map<string, TrieNode>;
+  entry?: Entry;
+}
+
+export interface Pattern {
+  re: RegExp;
+  cls: PhraseClass;
+  info: PhraseInfo;
+}
+
+export interface Lexicon {
+  root: TrieNode;
+  patterns: Pattern[];
+  terminators: Set<string>;
+  /** multi-word terminators as folded token sequences */
+  terminatorSeqs: string[][];
+  clauseWords: Set<string>;
+  verbs: Set<string>;
+  /** number of terms per class, for docs and tests */
+  counts: Record<string, number>;
+}
+
+/** When one term is listed under two classes the earlier class here wins (documented in docs/report.md). */
+const CLASS_PRIORITY: PhraseClass[] = ['anomaly', 'certainty', 'anatomy', 'location', 'change', 'diagnosis', 'size', 'density', 'property'];
+
+function readJson(name: string): any {
+  const path = join(projectRoot, 'data', 'lexicon', name);
+  let raw: string;
+  try {
+    raw = readFileSync(path, 'utf8');
+  } catch {
+    throw fileError(path, 'lexicon file missing');
+  }
+  try {
+    return JSON.parse(raw);
+  } catch (e) {
+    throw fileError(path, `not valid JSON (${(e as Error).message})`);
+  }
+}
+
+export function foldPhrase(term: string): string[] {
+  return tokenize(term).map((t) => t.norm);
+}
+
+let cached: Lexicon | undefined;
+
+export function loadLexicon(): Lexicon {
+  if (cached) return cached;
+  const root: TrieNode = { next: new Map() };
+  const counts: Record<string, number> = {};
+  const add = (term: string, cls: PhraseClass, info: PhraseInfo): void => {
+    const toks = foldPhrase(term);
+    if (toks.length === 0) return;
+    let node = root;
+    for (const t of toks) {
+      let n = node.next.get(t);
+      if (!n) node.next.set(t, (n = { next: new Map() }));
+      node = n;
+    }
+    if (node.entry && CLASS_PRIORITY.indexOf(node.entry.cls) <= CLASS_PRIORITY.indexOf(cls)) return;
+    node.entry = { cls, info };
+    counts[cls] = (counts[cls] ?? 0) + 1;
+  };
+  const patterns: Pattern[] = [];
+
+  const anomaly = readJson('anomaly.json') as { entries: { type: string; terms: string[]; organ?: string; generic?: boolean; byDensity?: Record<string, string>; byOrgan?: Record<string, string>; organMap?: Record<string, string> }[] };
+  for (const e of anomaly.entries) {
+    for (const term of e.terms) {
+      const info: PhraseInfo = { type: e.type };
+      const organ = e.organMap?.[term];
+      if (organ) info.organ = organ;
+      if (e.organ) info.defaultOrgan = e.organ;
+      if (e.generic) info.generic = true;
+      if (e.byDensity) info.byDensity = e.byDensity;
+      if (e.byOrgan) info.byOrgan = e.byOrgan;
+      add(term, 'anomaly', info);
+    }
+  }
+
+  const anatomy = readJson('anatomy.json') as { organs: Record<string, string[]> };
+  for (const [organ, terms] of Object.entries(anatomy.organs)) for (const t of terms) add(t, 'anatomy', { organ });
+
+  const location = readJson('location.json') as {
+    entries: { role: 'side' | 'site'; organ?: string; terms: string[] }[];
+    patterns: { role: 'side' | 'site'; regex: string; flags: string; organ?: string | null }[];
+  };
+  for (const e of location.entries) {
+    for (const t of e.terms) add(t, 'location', e.organ ? { role: e.role, organ: e.organ } : { role: e.role });
+  }
+  for (const p of location.patterns) {
+    patterns.push({ re: new RegExp(p.regex, p.flags.includes('g') ? p.flags : p.flags + 'g'), cls: 'location', info: p.organ ? { role: p.role, organ: p.organ } : { role: p.role } });
+  }
+
+  const mods = readJson('modifiers.json') as {
+    size: { terms: string[]; patterns: { regex: string; flags: string }[] };
+    property: { terms: string[] };
+    density: { terms: Record<string, string[]>; patterns: { regex: string; flags: string }[] };
+    change: { terms: string[] };
+    diagnosis: { terms: Record<string, string[]> };
+  };
+  for (const t of mods.size.terms) add(t, 'size', {});
+  for (const p of mods.size.patterns) patterns.push({ re: new RegExp(p.regex, p.flags), cls: 'size', info: { numeric: true } });
+  for (const t of mods.property.terms) add(t, 'property', {});
+  for (const [kind, terms] of Object.entries(mods.density.terms)) for (const t of terms) add(t, 'density', { density: kind });
+  for (const p of mods.density.patterns) patterns.push({ re: new RegExp(p.regex, p.flags), cls: 'density', info: {} });
+  for (const t of mods.change.terms) add(t, 'change', {});
+  for (const [type, terms] of Object.entries(mods.diagnosis.terms)) for (const t of terms) add(t, 'diagnosis', { type });
+
+  const cert = readJson('certainty.json') as Record<string, string[]>;
+  for (const cue of ['negPre', 'negPost', 'hedgePre', 'hedgePost'] as const) {
+    for (const t of cert[cue] ?? []) add(t, 'certainty', { cue });
+  }
+  for (const re of cert.hedgePostPatterns ?? []) patterns.push({ re: new RegExp(re, 'g'), cls: 'certainty', info: { cue: 'hedgePost' } });
+  // Changes that mean the finding is gone ('has resolved') stay change phrases but negate.
+  for (const t of cert.negPostChange ?? []) add(t, 'change', { cue: 'negPost' });
+
+  const terminatorSeqs = (cert.terminators ?? []).map(foldPhrase).filter((s) => s.length > 0);
+  cached = {
+    root,
+    patterns,
+    terminators: new Set(terminatorSeqs.filter((s) => s.length === 1).map((s) => s[0]!)),
+    terminatorSeqs: terminatorSeqs.filter((s) => s.length > 1),
+    clauseWords: new Set((cert.clauseWords ?? []).map(foldWord)),
+    verbs: new Set((cert.verbs ?? []).map(foldWord)),
+    counts,
+  };
+  return cached;
+}
+
+/** Only spaces and hyphens may stand between the words of one lexicon phrase. */
+const JOIN = /^[\s\-‐–]*$/;
+
+export interface Match {
+  start: number;
+  end: number;
+  cls: PhraseClass;
+  info: PhraseInfo;
+}
+
+/** Longest lexicon match starting at each token (overlaps are resolved by the caller). */
+export function lexiconMatches(lex: Lexicon, text: string, tokens: Token[]): Match[] {
+  const out: Match[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    let node: TrieNode | undefined = lex.root;
+    let best: { j: number; entry: Entry } | undefined;
+    for (let j = i; j < tokens.length; j++) {
+      if (j > i && !JOIN.test(text.slice(tokens[j - 1]!.end, tokens[j]!.start))) break;
+      node = node.next.get(tokens[j]!.norm);
+      if (!node) break;
+      if (node.entry) best = { j, entry: node.entry };
+    }
+    if (best) out.push({ start: tokens[i]!.start, end: tokens[best.j]!.end, cls: best.entry.cls, info: best.entry.info });
+  }
+  return out;
+}
+
+export function patternMatches(lex: Lexicon, text: string, from: number, to: number): Match[] {
+  const out: Match[] = [];
+  const slice = text.slice(from, to);
+  for (const p of lex.patterns) {
+    p.re.lastIndex = 0;
+    for (let m = p.re.exec(slice); m; m = p.re.exec(slice)) {
+      if (m[0].length === 0) { p.re.lastIndex++; continue; }
+      const s = m[0].trimEnd();
+      out.push({ start: from + m.index, end: from + m.index + s.length, cls: p.cls, info: p.info });
+    }
+  }
+  return out;
+}

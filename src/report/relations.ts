@@ -1,0 +1,287 @@
+import type { Lexicon, Token } from './lexicon.ts';
+import type { Certainty, Phrase } from './types.ts';
+
+/**
+ * Relation estimation inside one clause: which phrases describe which anomaly phrase, the
+ * certainty each anomaly gets from NegEx-like cue scopes, and the split of a group that names
+ * several locations into one anomaly per location (the paper's rule-based split, Sec. 3.3).
+ */
+
+export interface Clause {
+  start: number;
+  end: number;
+}
+
+export interface Draft {
+  head: Phrase;
+  certainty: Certainty;
+  /** location and anatomy phrases of this one location */
+  unit: Phrase[];
+  /** the anatomy phrase written right before the anomaly phrase ('pleural' effusion), if any */
+  preAnatomy?: Phrase;
+  /** every other related phrase: size, property, density, change, diagnosis, certainty cues */
+  shared: Phrase[];
+}
+
+/** Words that may stand between a pre-modifier and what it modifies ('a 12 mm hypodense nodule'). */
+const PRE_FILLER = new Set(['a', 'an', 'the', 'approximately', 'approx', 'about', 'around', 'nearly', 'almost', 'sized', 'size', 'type', 'very', 'some', 'up', 'to']);
+const COORD = new Set(['and', 'or']);
+
+function gapWords(text: string, a: number, b: number): string[] | null {
+  const gap = text.slice(a, b);
+  if (/[.;:!?]/.test(gap)) return null;
+  return gap.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+}
+
+const isModifier = (p: Phrase): boolean => p.class !== 'anomaly';
+const isPlace = (p: Phrase): boolean => p.class === 'location' || p.class === 'anatomy';
+
+/**
+ * Splits a sentence into clauses at ';' and ':' and at 'and'/'but'/'while' when both sides carry
+ * a verb ('... was normal and no wall thickening was detected'), so that a negation never
+ * crosses into the next statement.
+ */
+export function splitClauses(text: string, start: number, end: number, tokens: Token[], lex: Lexicon): Clause[] {
+  const cuts: number[] = [];
+  for (let i = start; i < end; i++) {
+    const c = text[i];
+    if (c === ';' || c === ':') cuts.push(i + 1);
+  }
+  // Verb positions decide whether a coordinating word joins two statements or two nouns.
+  const verbIdx: number[] = [];
+  tokens.forEach((t, i) => { if (lex.verbs.has(t.norm)) verbIdx.push(i); });
+  if (verbIdx.length >= 2) {
+    let lastCut = -1;
+    tokens.forEach((t, i) => {
+      if (!lex.clauseWords.has(t.norm)) return;
+      const before = verbIdx.some((v) => v < i && v > lastCut);
+      const nextClauseWord = tokens.findIndex((u, j) => j > i && lex.clauseWords.has(u.norm));
+      const after = verbIdx.some((v) => v > i && (nextClauseWord < 0 || v < nextClauseWord));
+      if (before && after) { cuts.push(t.start); lastCut = i; }
+    });
+  }
+  cuts.sort((a, b) => a - b);
+  const out: Clause[] = [];
+  let s = start;
+  for (const c of cuts) {
+    if (c > s) out.push({ start: s, end: c });
+    s = c;
+  }
+  if (s < end) out.push({ start: s, end });
+  return out;
+}
+
+/** Char offsets where a scope terminator ('but', 'which', 'compared to') starts, inside the clause. */
+function terminatorPositions(tokens: Token[], lex: Lexicon): number[] {
+  const pos: number[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    if (lex.terminators.has(tokens[i]!.norm)) { pos.push(tokens[i]!.start); continue; }
+    for (const seq of lex.terminatorSeqs) {
+      if (seq.every((w, k) => tokens[i + k]?.norm === w)) { pos.push(tokens[i]!.start); break; }
+    }
+  }
+  return pos;
+}
+
+/** Merges 'nodule formation', 'density increase area' etc.: a generic anomaly word next to another is one anomaly. */
+function mergeHeads(text: string, phrases: Phrase[]): Phrase[] {
+  const heads: Phrase[] = [];
+  for (const p of phrases) {
+    if (p.class !== 'anomaly') continue;
+    const last = heads[heads.length - 1];
+    if (last && /^[\s-]*$/.test(text.slice(last.end, p.start)) && (last.info.generic || p.info.generic)) {
+      const keep = last.info.generic && !p.info.generic ? p.info : last.info.generic ? p.info : last.info;
+      heads[heads.length - 1] = { start: last.start, end: p.end, text: text.slice(last.start, p.end), class: 'anomaly', info: keep };
+      continue;
+    }
+    heads.push(p);
+  }
+  return heads;
+}
+
+export function relateClause(text: string, clause: Clause, all: Phrase[], tokens: Token[], lex: Lexicon, anomalyTypes: Set<string>): Draft[] {
+  const phrases = all.filter((p) => p.start >= clause.start && p.end <= clause.end);
+  let heads = mergeHeads(text, phrases);
+  if (heads.length === 0) {
+    // A diagnosis alone can describe an anomaly ('metastasis in the liver').
+    heads = phrases.filter((p) => p.class === 'diagnosis' && p.info.type && anomalyTypes.has(p.info.type)).map((p) => ({ ...p, class: 'anomaly' as const }));
+    if (heads.length === 0) return [];
+  }
+  const inHead = (p: Phrase): boolean => heads.some((h) => p.start >= h.start && p.end <= h.end);
+  const mods = phrases.filter((p) => !inHead(p) && p.class !== 'anomaly' && p.class !== 'certainty');
+  const cues = phrases.filter((p) => p.info.cue !== undefined && !inHead(p));
+  const ctoks = tokens.filter((t) => t.start >= clause.start && t.end <= clause.end);
+
+  // Pre-modifier chains: walk back from each head while only filler separates the phrases.
+  const seq = [...phrases.filter((p) => !inHead(p)), ...heads].sort((a, b) => a.start - b.start);
+  const chainStart = heads.map((h) => {
+    let cur = h.start;
+    let right: Phrase = h;
+    for (let j = seq.indexOf(h) - 1; j >= 0; j--) {
+      const p = seq[j]!;
+      if (p.class === 'anomaly' || p.end > cur) break;
+      const words = gapWords(text, p.end, cur);
+      if (words === null) break;
+      const ok = words.every((w) => PRE_FILLER.has(w) || (COORD.has(w) && right !== h && isModifier(right) && isPlace(p) === isPlace(right)));
+      if (!ok) break;
+      cur = p.start;
+      right = p;
+    }
+    return cur;
+  });
+
+  const owned: Phrase[][] = heads.map(() => []);
+  const leading: Phrase[] = [];
+  for (const p of mods) {
+    let k = heads.findIndex((h) => h.start >= p.end);
+    if (k < 0) k = heads.length;
+    if (k === 0) { owned[0]!.push(p); if (p.start < chainStart[0]!) leading.push(p); }
+    else if (k === heads.length) owned[k - 1]!.push(p);
+    else owned[p.start >= chainStart[k]! ? k : k - 1]!.push(p);
+  }
+  const pre = heads.map((h, k) => owned[k]!.filter((p) => p.end <= h.start && p.start >= chainStart[k]!));
+  const post = heads.map((h, k) => owned[k]!.filter((p) => p.start >= h.end));
+
+  // Coordinated anomalies ('effusion-thickening', 'nodules and cysts in the liver') share their
+  // locations: the earlier takes the later's trailing phrases, the later the earlier's places.
+  const coordinated = heads.map((h, k) => {
+    const nx = heads[k + 1];
+    if (!nx || post[k]!.length > 0) return false;
+    const words = gapWords(text, h.end, Math.max(h.end, chainStart[k + 1]!));
+    return words !== null && words.every((w) => COORD.has(w) || w === 'as' || w === 'well');
+  });
+  for (let k = heads.length - 2; k >= 0; k--) {
+    if (!coordinated[k]) continue;
+    const ownPlace = owned[k]!.some(isPlace);
+    for (const p of post[k + 1]!) if (!owned[k]!.includes(p) && !(ownPlace && isPlace(p))) owned[k]!.push(p);
+  }
+  for (let k = 0; k + 1 < heads.length; k++) {
+    if (!coordinated[k]) continue;
+    const nx = heads[k + 1]!;
+    if (owned[k + 1]!.some(isPlace)) continue;
+    for (const p of pre[k]!) {
+      if (p.class === 'location' || (p.class === 'anatomy' && !nx.info.organ && !nx.info.defaultOrgan && !pre[k + 1]!.some((q) => q.class === 'anatomy'))) {
+        if (!owned[k + 1]!.includes(p)) { owned[k + 1]!.push(p); pre[k + 1]!.push(p); }
+      }
+    }
+  }
+  // 'In the right lung, a nodule and a cyst ...': a comma-separated lead applies to every anomaly
+  // that names no place of its own.
+  if (leading.length > 0 && /,/.test(text.slice(leading[leading.length - 1]!.end, chainStart[0]!))) {
+    for (let k = 1; k < heads.length; k++) {
+      if (!owned[k]!.some(isPlace)) for (const p of leading) owned[k]!.push(p);
+    }
+  }
+
+  // Certainty from cue scopes.
+  const terms = terminatorPositions(ctoks, lex);
+  const blocked = (a: number, b: number): boolean => terms.some((t) => t >= a && t < b);
+  const certainty: Certainty[] = heads.map(() => 'present');
+  const cueOf: Phrase[][] = heads.map(() => []);
+  heads.forEach((h, k) => {
+    let neg = false, hedge = false;
+    for (const c of cues) {
+      const kind = c.info.cue!;
+      if ((kind === 'negPre' || kind === 'hedgePre') && c.end <= h.start && !blocked(c.end, h.start)) {
+        if (kind === 'negPre') neg = true; else hedge = true;
+        cueOf[k]!.push(c);
+      } else if ((kind === 'negPost' || kind === 'hedgePost') && c.start >= h.end && !blocked(h.end, c.start)) {
+        if (kind === 'hedgePost') {
+          const between = phrases.some((p) => p.start >= h.end && p.end <= c.start && (p.class === 'diagnosis' || (p.class === 'anomaly' && !inHead(p)))) || heads.some((o) => o.start >= h.end && o.end <= c.start);
+          if (between) continue;
+          hedge = true;
+        } else neg = true;
+        cueOf[k]!.push(c);
+      }
+    }
+    certainty[k] = neg ? 'absent' : hedge ? 'uncertain' : 'present';
+  });
+
+  const respectively = /\brespectively\b/i.test(text.slice(clause.start, clause.end));
+  const drafts: Draft[] = [];
+  heads.forEach((h, k) => {
+    const mine = [...owned[k]!].sort((a, b) => a.start - b.start);
+    const places = mine.filter(isPlace);
+    const preAnatomy = [...pre[k]!].filter((p) => p.class === 'anatomy').sort((a, b) => b.end - a.end)[0];
+    const units = splitUnits(text, places);
+    const others = mine.filter((p) => !isPlace(p));
+    const sizes = others.filter((p) => p.class === 'size' && p.info.numeric);
+    const sizeOf = new Map<Phrase, number>();
+    if (units.length > 1) {
+      if (respectively && sizes.length === units.length) sizes.forEach((s, i) => sizeOf.set(s, i));
+      else {
+        // A size written inside a location's stretch of text ('right lung (5 mm) and left lung
+        // (8 mm)') belongs to that location only; sizes before or after all of them are shared.
+        for (const s of sizes) {
+          for (let u = units.length - 1; u >= 0; u--) if (s.start > units[u]!.anchor) { sizeOf.set(s, u); break; }
+        }
+        const last = units.length - 1;
+        if (![...sizeOf.values()].some((u) => u < last)) sizeOf.clear();
+      }
+    }
+    const unitList = units.length > 0 ? units.map((u) => u.all) : [[]];
+    unitList.forEach((unit, u) => {
+      const shared = others.filter((p) => !sizeOf.has(p) || sizeOf.get(p) === u);
+      const d: Draft = { head: h, certainty: certainty[k]!, unit, shared: [...shared, ...cueOf[k]!] };
+      if (preAnatomy && unit.includes(preAnatomy)) d.preAnatomy = preAnatomy;
+      drafts.push(d);
+    });
+  });
+  return drafts;
+}
+
+type Kind = 'side' | 'site' | 'anatomy';
+const kindOf = (p: Phrase): Kind => (p.class === 'anatomy' ? 'anatomy' : p.info.role === 'side' ? 'side' : 'site');
+
+/**
+ * Groups place phrases into one group per location: a new group starts where a coordinator
+ * ('and', 'or', ',', '/') separates two places without an 'of' ('upper lobe and lower lobe of
+ * the right lung' -> [upper lobe], [lower lobe, right, lung]). A group then borrows what it lacks
+ * from its neighbours: a side or organ from the next group first ('the upper and lower lobes of
+ * the right lung'), a site only from the next one ('right and left upper lobes').
+ */
+export function splitUnits(text: string, places: Phrase[]): { all: Phrase[]; anchor: number }[] {
+  if (places.length === 0) return [];
+  const units: Phrase[][] = [[places[0]!]];
+  for (let i = 1; i < places.length; i++) {
+    const a = places[i - 1]!, b = places[i]!;
+    const gap = text.slice(a.end, b.start).toLowerCase();
+    const coord = /(^|[^\p{L}])(and|or)([^\p{L}]|$)|,|&|\/|\bas well as\b/u.test(gap) || (a.class === 'anatomy' && b.class === 'anatomy' && /^\s*[-–]\s*$/.test(gap) && a.info.organ !== b.info.organ);
+    const nested = /\bof\b/.test(gap);
+    if (coord && !nested) units.push([b]);
+    else units[units.length - 1]!.push(b);
+  }
+  if (units.length === 1) return [{ all: units[0]!, anchor: units[0]![0]!.start }];
+  const has = (u: Phrase[], k: Kind): boolean => u.some((p) => kindOf(p) === k);
+  const filled = units.map((u) => [...u]);
+  for (let i = 0; i < units.length; i++) {
+    for (const k of ['side', 'anatomy', 'site'] as Kind[]) {
+      if (has(units[i]!, k)) continue;
+      // From a later group only what is written after its head word ('lower lobe OF THE RIGHT
+      // LUNG'); a prefix ('bilateral hilar') stays with its own group.
+      let got = false;
+      for (let j = i + 1; j < units.length && !got; j++) {
+        const take = units[j]!.slice(1).filter((p) => kindOf(p) === k);
+        if (take.length > 0) { filled[i]!.push(...take); got = true; }
+        else if (has(units[j]!, k)) break;
+      }
+      if (!got && k !== 'site') {
+        for (let j = i - 1; j >= 0 && !got; j--) {
+          const take = units[j]!.filter((p) => kindOf(p) === k);
+          if (take.length > 0) { filled[i]!.push(...take); got = true; }
+        }
+      }
+    }
+    filled[i]!.sort((a, b) => a.start - b.start);
+  }
+  // Two groups naming the same words are one location.
+  const seen = new Set<string>();
+  const out: { all: Phrase[]; anchor: number }[] = [];
+  filled.forEach((u, i) => {
+    const key = u.map((p) => p.text.toLowerCase()).sort().join('|');
+    if (seen.has(key)) return;
+    seen.add(key);
+    out.push({ all: u, anchor: units[i]![0]!.start });
+  });
+  return out;
+}

@@ -1,0 +1,110 @@
+import { loadTaxonomy } from '../common/index.ts';
+import { loadLexicon } from './lexicon.ts';
+import { recognizePhrases } from './phrases.ts';
+import { relateClause, splitClauses, type Draft } from './relations.ts';
+import { splitSentences } from './sentences.ts';
+import type { Phrase, Sentence, Span, StructuredAnomaly, StructuredReport } from './types.ts';
+
+/**
+ * structureReport: sentences -> phrases -> clauses -> relations -> one record per anomaly and
+ * location. Each stage is a separate function (splitSentences, recognizePhrases, relateClause)
+ * so that a learned tagger can replace one stage without touching the others.
+ */
+
+/** Sections whose sentences describe the patient or the scan, not findings. */
+const NO_FINDINGS = new Set(['clinical', 'technique', 'comparison', 'recommendation']);
+
+const toSpan = (p: Span): Span => ({ start: p.start, end: p.end, text: p.text, class: p.class });
+
+/** A vertebral level's organ class follows the issue's convention: thoracic spine -> chest, lumbar -> abdomen. */
+function placeOrgan(p: Phrase): string | undefined {
+  const o = p.info.organ;
+  if (o !== 'spine') return o;
+  const c = p.text.trim()[0]?.toUpperCase();
+  return c === 'C' ? 'neck' : c === 'L' ? 'abdomen' : 'chest';
+}
+
+/**
+ * Organ class of one anomaly, most specific evidence first: the anomaly word itself
+ * (hepatomegaly), the anatomy word right before it ('pleural' effusion), the anatomy of its
+ * location, what a location implies (a lobe: lung), the word's usual organ (atelectasis: lung),
+ * the nearest anatomy earlier in the sentence, the sentence's organ, the previous sentence's.
+ */
+function resolveOrgan(d: Draft, sentence: Phrase[], sentenceOrgan: string | undefined, context: string | undefined): string {
+  const anat = d.unit.filter((p) => p.class === 'anatomy');
+  const after = anat.find((p) => p.start >= d.head.end);
+  const hint = d.unit.map(placeOrgan).find((o) => o !== undefined);
+  const before = sentence.filter((p) => p.class === 'anatomy' && p.end <= d.head.start).pop();
+  return d.head.info.organ ?? (d.preAnatomy && placeOrgan(d.preAnatomy)) ?? (after && placeOrgan(after)) ?? (anat[0] && placeOrgan(anat[0])) ?? hint ?? d.head.info.defaultOrgan ?? (before && placeOrgan(before)) ?? sentenceOrgan ?? context ?? 'chest';
+}
+
+function resolveType(d: Draft, organ: string): string {
+  const info = d.head.info;
+  let type = info.type ?? 'other';
+  if (info.generic && info.byDensity) {
+    const dens = d.shared.find((p) => p.class === 'density' && p.info.density && info.byDensity![p.info.density]);
+    if (dens) type = info.byDensity[dens.info.density!]!;
+  }
+  if (info.byOrgan?.[organ]) type = info.byOrgan[organ]!;
+  return type;
+}
+
+export function structureReport(text: string): StructuredReport {
+  if (typeof text !== 'string') throw new TypeError('structureReport: text must be a string');
+  const lex = loadLexicon();
+  const types = new Set(loadTaxonomy().anomalyTypes.map((t) => t.id));
+  const sentences: Sentence[] = [];
+  const phrases: Span[] = [];
+  const anomalies: StructuredAnomaly[] = [];
+  let context: string | undefined;
+  let section: string | undefined;
+  for (const s of splitSentences(text)) {
+    const { phrases: ph, tokens } = recognizePhrases(text, s.start, s.end, lex);
+    for (const p of ph) phrases.push(toSpan(p));
+    if (s.section !== section) { section = s.section; context = undefined; }
+    const placed: { pos: number; organ: string }[] = [];
+    for (const p of ph) {
+      if (p.class !== 'anatomy' && p.class !== 'location') continue;
+      const o = placeOrgan(p);
+      if (o) placed.push({ pos: p.start, organ: o });
+    }
+    const sentenceOrgan = placed.find((x) => ph.some((p) => p.start === x.pos && p.class === 'anatomy'))?.organ ?? placed[0]?.organ;
+    const index = sentences.length;
+    if (!NO_FINDINGS.has(s.section ?? '')) {
+      for (const clause of splitClauses(text, s.start, s.end, tokens, lex)) {
+        for (const d of relateClause(text, clause, ph, tokens, lex, types)) {
+          const organ = resolveOrgan(d, ph, sentenceOrgan, context);
+          const type = resolveType(d, organ);
+          if (!types.has(type)) continue;
+          const spans = [d.head, ...d.unit, ...d.shared]
+            .filter((p, i, all) => all.findIndex((q) => q.start === p.start && q.end === p.end) === i)
+            .sort((a, b) => a.start - b.start)
+            .map(toSpan);
+          anomalies.push({ id: `a${anomalies.length + 1}`, organ, type, certainty: d.certainty, spans, anomaly: toSpan(d.head), sentence: index });
+          placed.push({ pos: d.head.start, organ });
+        }
+      }
+    }
+    placed.sort((a, b) => a.pos - b.pos);
+    const organs = [...new Set(placed.map((x) => x.organ))];
+    if (organs.length > 0) context = organs[organs.length - 1];
+    sentences.push(s.section ? { start: s.start, end: s.end, organs, section: s.section } : { start: s.start, end: s.end, organs });
+  }
+  return { text, sentences, phrases, anomalies };
+}
+
+/**
+ * The paper's m_t (Eq. 2): for every character of the report, 1 + the phrase class index of
+ * the related phrase it belongs to, 0 when it is not related to this anomaly.
+ */
+export function charClasses(text: string, anomaly: Pick<StructuredAnomaly, 'spans'>): Int8Array {
+  const classes = loadTaxonomy().phraseClasses;
+  const out = new Int8Array(text.length);
+  for (const sp of anomaly.spans) {
+    const k = classes.indexOf(sp.class);
+    if (k < 0) throw new Error(`charClasses: unknown phrase class '${sp.class}'`);
+    if (sp.start < 0 || sp.end > text.length || sp.start > sp.end) throw new RangeError(`charClasses: span [${sp.start}, ${sp.end}) outside a text of ${text.length} characters`);
+    out.fill(k + 1, sp.start, sp.end);
+  }
+  return out;
+}
