@@ -70,7 +70,9 @@ export function decodeSafetensors(file: string, buf: Uint8Array): Safetensors {
     const count = entry.shape.reduce((x, y) => x * y, 1);
     if (count * ctor.BYTES_PER_ELEMENT !== b - a) throw fileError(file, `tensor '${name}': shape [${entry.shape.join(',')}] does not match its ${b - a} bytes`);
     // copy out so the values are aligned and independent of the file buffer
-    const bytes = buf.slice(base + a, base + b);
+    // (a Node Buffer's slice is a view into a shared pool, so copy explicitly)
+    const bytes = new Uint8Array(b - a);
+    bytes.set(buf.subarray(base + a, base + b));
     tensors.set(name, { data: new ctor(bytes.buffer, 0, count), shape: entry.shape });
   }
   return { tensors, metadata };
