@@ -10,7 +10,7 @@ export type OracleName = 'organ' | 'organ-side' | 'prior';
 export const ORACLE_NAMES: readonly OracleName[] = ['organ', 'organ-side', 'prior'];
 
 /** The labels of the label map that make up a report organ class, with their names. */
-export type OrganLookup = (reportOrgan: string) => { value: number; name: string }[];
+export type OrganLookup = (reportOrgan: string) => { value: number; name: string; side?: string; lobe?: string }[];
 
 export interface OracleOptions {
   organs: OrganLookup;
@@ -74,11 +74,11 @@ export function organSideMask(anatomy: Volume, anomaly: GroundingAnomaly, organs
   let chosen = labels;
   let cutSide = place.side, cutLobe = place.lobe;
   if (place.side) {
-    const bySide = chosen.filter((l) => new RegExp(`(^|_)${place.side}($|_)`).test(l.name));
+    const bySide = chosen.filter((l) => (l.side ?? (new RegExp(`(^|_)${place.side}($|_)`).test(l.name) ? place.side : undefined)) === place.side);
     if (bySide.length) { chosen = bySide; cutSide = undefined; }
   }
   if (place.lobe) {
-    const byLobe = chosen.filter((l) => l.name.includes(place.lobe!));
+    const byLobe = chosen.filter((l) => (l.lobe ?? (l.name.includes(place.lobe!) ? place.lobe : undefined)) === place.lobe);
     if (byLobe.length) { chosen = byLobe; cutLobe = undefined; }
   }
   const mask = labelMask(anatomy, new Set(chosen.map((l) => l.value)));

@@ -1,2 +1,11 @@
-// Public API of model/: the grounding model interface (shared with eval/'s oracles).
+// Public API of model/: the grounding model (paper Sec. 3.4) — interface shared with eval/'s oracles,
+// configuration and variants, graphs for training and inference, and loading a trained folder.
 export type { GroundingModel, GroundingStudy, GroundingReport, GroundingAnomaly, GroundingSpan } from './types.ts';
+export { defaultConfig, checkConfig, usesAnatomy, usesStructure, inputChannels, VARIANTS, type GroundingConfig, type Variant } from './config.ts';
+export { DEFAULT_CROP, cropGeometry, cropChannels, maskWorldBox, type CropConfig } from './crop.ts';
+export { tokenClasses, aggregateSequence, anomalyCrop, cropKey, cropLabels, namedSideLobe, type SeqItem, type TokenSpan } from './prepare.ts';
+export { buildTrainGraph, buildImageGraph, buildHeadGraph, isBoxModel, type TrainGraph } from './graphs.ts';
+export { anomalyText, placeText, maskBox, boxMap, type AnomalyText } from './feed.ts';
+export { loadGroundingModel, readModelConfig, readWeights, resolveTextDir, TrainedGrounder, DEFAULT_MODEL_DIR, MODEL_FILES } from './grounder.ts';
+export type { Weights } from './network.ts';
+export * from './text/index.ts';

@@ -1,6 +1,37 @@
 import { UserError } from '../../common/index.ts';
+import { parseFlags, requireFlag, intFlag } from '../args.ts';
+import { readVolume } from '../../volume/index.ts';
+import {
+  readManifest, splitOf, evaluateStudies, medianLesionMm3, formatEval, evalJson, oracleGrounder, schemeOrganLookup, ORACLE_NAMES, type OracleName,
+} from '../../eval/index.ts';
+import { loadGroundingModel } from '../../model/index.ts';
 
-// Placeholder until its issue lands; replaced by the real command.
-export async function run(_argv: string[]): Promise<number> {
-  throw new UserError("command 'eval' is not implemented yet");
+export const summary = 'evaluate a model or an oracle on a dataset';
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, {
+    model: { type: 'string' }, oracle: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' },
+    json: { type: 'boolean' }, limit: { type: 'string' }, 'prior-split': { type: 'string' },
+  }, false);
+  const data = requireFlag(values.data, 'data');
+  if (Boolean(values.model) === Boolean(values.oracle)) throw new UserError('give exactly one of --model DIR or --oracle NAME (organ, organ-side, prior)');
+  const split = values.split ?? 'test';
+  const studies = readManifest(data);
+  let chosen = splitOf(studies, split);
+  const limit = intFlag(values.limit, 'limit', 0);
+  if (limit > 0) chosen = chosen.slice(0, limit);
+  const read = (p: string) => readVolume(p);
+  let model;
+  if (values.oracle) {
+    const name = values.oracle as OracleName;
+    if (!ORACLE_NAMES.includes(name)) throw new UserError(`unknown oracle '${values.oracle}' (have: ${ORACLE_NAMES.join(', ')})`);
+    const priorVolumeMm3 = name === 'prior' ? await medianLesionMm3(data, splitOf(studies, values['prior-split'] ?? 'train'), read) : undefined;
+    model = oracleGrounder(name, { organs: schemeOrganLookup, priorVolumeMm3 });
+  } else {
+    model = await loadGroundingModel(values.model);
+  }
+  const result = await evaluateStudies(model, data, chosen, { read, organs: schemeOrganLookup, split, quiet: values.json });
+  if (values.json) console.log(JSON.stringify(evalJson(result)));
+  else console.log(formatEval(result));
+  return 0;
 }

@@ -1,0 +1,229 @@
+import { join } from 'node:path';
+import { fileError, loadTaxonomy, Progress } from '../common/index.ts';
+import type { Volume } from '../volume/types.ts';
+import type { GroundingModel } from '../model/index.ts';
+import { instanceCounts, mean, quantile, scoreAnomaly, summarize, type AnomalyScore, type InstanceCounts, type Summary } from './metrics.ts';
+import { goldReport, type ManifestStudy } from './manifest.ts';
+import type { OrganLookup } from './oracles.ts';
+
+/** Reads a CT, label map or mask (injected so eval/ stays testable without files). */
+export type VolumeReader = (path: string) => Promise<Volume>;
+
+/** One scored anomaly, with what the difficulty report needs about it. */
+export interface AnomalyResult {
+  study: string;
+  id: string;
+  organ: string;
+  type: string;
+  diffuse: boolean;
+  score: AnomalyScore;
+  instances: InstanceCounts;
+  lesionMm3: number;
+  organMm3: number;
+  /** equivalent-sphere diameter of the lesion, mm */
+  diameterMm: number;
+}
+
+export interface Distribution { n: number; mean: number; p10: number; median: number; p90: number; min: number; max: number }
+
+export function distribution(xs: readonly number[]): Distribution {
+  const finite = xs.filter(Number.isFinite);
+  return {
+    n: finite.length, mean: mean(finite), p10: quantile(finite, 0.1), median: quantile(finite, 0.5), p90: quantile(finite, 0.9),
+    min: finite.length ? Math.min(...finite) : NaN, max: finite.length ? Math.max(...finite) : NaN,
+  };
+}
+
+/** How hard a split is, independent of any model (issue 10). */
+export interface Difficulty {
+  studies: number;
+  anomalies: { focal: number; diffuse: number };
+  lesionOrganRatio: { focal: Distribution; diffuse: Distribution };
+  diameterMm: { focal: Distribution; diffuse: Distribution };
+  anomaliesPerReport: Distribution;
+  /** among sentences that hold at least one anomaly */
+  anomaliesPerSentence: Distribution;
+  /** pairs of anomalies of one report in the same organ class, and the reports that have one */
+  sameOrganPairs: number;
+  reportsWithSameOrganPair: number;
+}
+
+/** Sentence index of each character offset: sentences end at . ! ? or a line break. */
+function sentenceStarts(text: string): number[] {
+  const starts = [0];
+  const re = /[.!?](?=\s|$)|\n/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text))) if (m.index + 1 < text.length) starts.push(m.index + 1);
+  return starts;
+}
+
+function sentenceOf(starts: number[], offset: number): number {
+  let s = 0;
+  while (s + 1 < starts.length && starts[s + 1]! <= offset) s++;
+  return s;
+}
+
+export function difficultyOf(results: readonly AnomalyResult[], reports: readonly { text: string; anomalies: { organ: string; spans: { start: number; class: string }[] }[] }[]): Difficulty {
+  const focal = results.filter((r) => !r.diffuse), diffuse = results.filter((r) => r.diffuse);
+  const perSentence: number[] = [];
+  let pairs = 0, withPair = 0;
+  for (const rep of reports) {
+    const starts = sentenceStarts(rep.text);
+    const counts = new Map<number, number>();
+    for (const a of rep.anomalies) {
+      const anchor = a.spans.find((s) => s.class === 'anomaly') ?? a.spans[0];
+      if (!anchor) continue;
+      const s = sentenceOf(starts, anchor.start);
+      counts.set(s, (counts.get(s) ?? 0) + 1);
+    }
+    perSentence.push(...counts.values());
+    const byOrgan = new Map<string, number>();
+    for (const a of rep.anomalies) byOrgan.set(a.organ, (byOrgan.get(a.organ) ?? 0) + 1);
+    let p = 0;
+    for (const k of byOrgan.values()) p += (k * (k - 1)) / 2;
+    pairs += p;
+    if (p > 0) withPair++;
+  }
+  return {
+    studies: reports.length,
+    anomalies: { focal: focal.length, diffuse: diffuse.length },
+    lesionOrganRatio: { focal: distribution(focal.map((r) => r.lesionMm3 / r.organMm3)), diffuse: distribution(diffuse.map((r) => r.lesionMm3 / r.organMm3)) },
+    diameterMm: { focal: distribution(focal.map((r) => r.diameterMm)), diffuse: distribution(diffuse.map((r) => r.diameterMm)) },
+    anomaliesPerReport: distribution(reports.map((r) => r.anomalies.length)),
+    anomaliesPerSentence: distribution(perSentence),
+    sameOrganPairs: pairs,
+    reportsWithSameOrganPair: withPair,
+  };
+}
+
+export interface OrganTypeCell { organ: string; type: string; n: number; dice: number; accuracy: number }
+
+export interface EvalResult {
+  model: string;
+  data: string;
+  split: string;
+  /** the paper's and ReXGroundingCT's numbers over all scored anomalies (fractions) */
+  all: Summary;
+  focal: Summary;
+  diffuse: Summary;
+  /** the paper's Fig. 4: mean Dice per organ × anomaly type */
+  organType: OrganTypeCell[];
+  difficulty: Difficulty;
+  anomalies: AnomalyResult[];
+}
+
+function voxelMm3(v: Volume): number {
+  return Math.abs(v.spacing[0] * v.spacing[1] * v.spacing[2]);
+}
+
+function count(mask: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < mask.length; i++) if (mask[i]! > 0) n++;
+  return n;
+}
+
+/**
+ * Grounds every study of a split with `model` and scores each anomaly that has a ground-truth mask
+ * (absent findings have nothing to find). The model sees the gold structured report from the
+ * manifest, so the figures measure grounding, not structuring.
+ */
+export async function evaluateStudies(model: GroundingModel, dir: string, studies: ManifestStudy[], opts: { read: VolumeReader; organs: OrganLookup; split: string; quiet?: boolean }): Promise<EvalResult> {
+  const diffuseType = new Map(loadTaxonomy().anomalyTypes.map((t) => [t.id, t.diffuse]));
+  const results: AnomalyResult[] = [];
+  const reports: { text: string; anomalies: { organ: string; spans: { start: number; class: string }[] }[] }[] = [];
+  const progress = opts.quiet ? null : new Progress(`eval ${model.name}`, studies.length, 'studies');
+  for (const study of studies) {
+    const ct = await opts.read(join(dir, study.ct));
+    const anatomy = await opts.read(join(dir, study.labels));
+    const report = goldReport(dir, study);
+    const maps = await model.ground({ ct, anatomy, report });
+    const scored = study.anomalies.filter((a) => a.mask);
+    reports.push({ text: report.text, anomalies: scored });
+    for (const a of scored) {
+      const gtPath = join(dir, a.mask!);
+      const gt = await opts.read(gtPath);
+      if (gt.data.length !== ct.data.length) throw fileError(gtPath, `mask is not on the CT grid of study ${study.id}`);
+      const map = maps.get(a.id);
+      if (!map) throw new Error(`${model.name} returned no map for anomaly ${a.id} of study ${study.id}`);
+      const lesion = count(gt.data);
+      const organValues = new Set(opts.organs(a.organ).map((o) => o.value));
+      let organ = 0;
+      for (let i = 0; i < anatomy.data.length; i++) if (organValues.has(anatomy.data[i]!)) organ++;
+      const v = voxelMm3(ct);
+      results.push({
+        study: study.id, id: a.id, organ: a.organ, type: a.type, diffuse: diffuseType.get(a.type) ?? false,
+        score: scoreAnomaly(map.data, gt.data), instances: instanceCounts(map.data, gt.data, ct.size),
+        lesionMm3: lesion * v, organMm3: organ * v, diameterMm: Math.cbrt((6 * lesion * v) / Math.PI),
+      });
+    }
+    progress?.tick(1, `acc ${(100 * mean(results.map((r) => (r.score.hit ? 1 : 0)))).toFixed(1)}%`);
+  }
+  progress?.finish();
+  const cells = new Map<string, AnomalyResult[]>();
+  for (const r of results) {
+    const k = `${r.organ}\u0000${r.type}`;
+    cells.set(k, [...(cells.get(k) ?? []), r]);
+  }
+  const organType = [...cells.entries()].map(([k, rs]) => {
+    const [organ, type] = k.split('\u0000') as [string, string];
+    return { organ, type, n: rs.length, dice: mean(rs.map((r) => r.score.dice)), accuracy: mean(rs.map((r) => (r.score.hit ? 1 : 0))) };
+  }).sort((a, b) => a.organ.localeCompare(b.organ) || a.type.localeCompare(b.type));
+  const sum = (rs: AnomalyResult[]) => summarize(rs.map((r) => ({ score: r.score, instances: r.instances })));
+  return {
+    model: model.name, data: dir, split: opts.split,
+    all: sum(results), focal: sum(results.filter((r) => !r.diffuse)), diffuse: sum(results.filter((r) => r.diffuse)),
+    organType, difficulty: difficultyOf(results, reports), anomalies: results,
+  };
+}
+
+/** Median lesion volume (mm³) over a split's masks: the `prior` oracle's blob size. */
+export async function medianLesionMm3(dir: string, studies: ManifestStudy[], read: VolumeReader, limit = 200): Promise<number> {
+  const vols: number[] = [];
+  for (const s of studies) {
+    for (const a of s.anomalies) {
+      if (!a.mask || vols.length >= limit) continue;
+      const m = await read(join(dir, a.mask));
+      vols.push(count(m.data) * voxelMm3(m));
+    }
+    if (vols.length >= limit) break;
+  }
+  return quantile(vols, 0.5);
+}
+
+const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : '–');
+const num = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
+
+/** The human-readable report of one evaluation: headline rows, difficulty, Fig. 4 table. */
+export function formatEval(r: EvalResult): string {
+  const row = (label: string, s: Summary) => `| ${label} | ${s.n} | ${pct(s.accuracy)} | ${pct(s.dice)} | ${pct(s.miou)} | ${pct(s.globalDice)} | ${pct(s.hitRate)} | ${pct(s.instancePrecision)} | ${pct(s.instanceRecall)} | ${pct(s.instanceF1)} |`;
+  const d = r.difficulty;
+  const dist = (x: Distribution, f = (v: number) => num(v)) => `${f(x.median)} (p10 ${f(x.p10)}, p90 ${f(x.p90)}, n ${x.n})`;
+  const ratio = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : '–');
+  return [
+    `${r.model} on ${r.data} [split ${r.split}]`,
+    '',
+    '| anomalies | n | accuracy % | Dice % | mIoU % | global Dice % | hit rate % | inst. P % | inst. R % | inst. F1 % |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    row('all', r.all), row('focal', r.focal), row('diffuse', r.diffuse),
+    '',
+    `difficulty (split ${r.split}): ${d.studies} studies, ${d.anomalies.focal} focal + ${d.anomalies.diffuse} diffuse anomalies`,
+    `  lesion/organ volume, focal: ${dist(d.lesionOrganRatio.focal, ratio)}; diffuse: ${dist(d.lesionOrganRatio.diffuse, ratio)}`,
+    `  lesion diameter mm, focal: ${dist(d.diameterMm.focal)}; diffuse: ${dist(d.diameterMm.diffuse)}`,
+    `  anomalies per report: ${dist(d.anomaliesPerReport)}; per sentence: ${dist(d.anomaliesPerSentence, (v) => num(v, 2))}`,
+    `  same-organ pairs: ${d.sameOrganPairs} in ${d.reportsWithSameOrganPair} reports`,
+    '',
+    '| organ | anomaly type | n | Dice % | accuracy % |',
+    '| --- | --- | --- | --- | --- |',
+    ...r.organType.map((c) => `| ${c.organ} | ${c.type} | ${c.n} | ${pct(c.dice)} | ${pct(c.accuracy)} |`),
+  ].join('\n');
+}
+
+/** `--json`: one object, fractions, the tables, no per-voxel data. */
+export function evalJson(r: EvalResult): Record<string, unknown> {
+  return {
+    model: r.model, data: r.data, split: r.split,
+    accuracy: r.all.accuracy, dice: r.all.dice, miou: r.all.miou, n: r.all.n,
+    all: r.all, focal: r.focal, diffuse: r.diffuse, organType: r.organType, difficulty: r.difficulty,
+    anomalies: r.anomalies.map((a) => ({ study: a.study, id: a.id, organ: a.organ, type: a.type, diffuse: a.diffuse, dice: a.score.dice, ious: a.score.ious, hit: a.score.hit, lesionMm3: a.lesionMm3, organMm3: a.organMm3 })),
+  };
+}

@@ -1,0 +1,75 @@
+import { fileError } from '../common/index.ts';
+import { DEFAULT_CROP, type CropConfig } from './crop.ts';
+
+/** The paper's ablation axes (Table 1) plus the one-stage comparison model. */
+export type Variant = 'full' | 'anatomy-only' | 'structure-only' | 'baseline' | 'transvg3d';
+export const VARIANTS: readonly Variant[] = ['full', 'anatomy-only', 'structure-only', 'baseline', 'transvg3d'];
+
+export interface GroundingConfig {
+  variant: Variant;
+  crop: CropConfig;
+  /** channel width of each of the four encoder stages (three max-pools between them) */
+  widths: [number, number, number, number];
+  /** convolutions per stage; the paper's VGG-like encoder has 15 in all */
+  convsPerStage: [number, number, number, number];
+  /** groups of the group normalization after each convolution (0: none, plain VGG) */
+  normGroups: number;
+  /** source-target attention width d_n */
+  attnDim: number;
+  /** also attend on the stage-2 features (2× pooled) and add those logits: sharper maps for small lesions */
+  fineAttention: boolean;
+  lstmHidden: number;
+  /** token budget of a report (longer reports are cut; counted in WordPiece tokens) */
+  maxTokens: number;
+  /** length of the aggregator's input sequence [v_organ; p_1; e_1; …] */
+  maxAggregate: number;
+  /** text encoder folder relative to the model folder, or absolute; null: a fresh small encoder */
+  textEncoder: string | null;
+  /** the first K text encoder layers stay frozen (the paper freezes 8 of 12) */
+  frozenTextLayers: number;
+  /** transformer size of transvg3d */
+  transformer: { dim: number; layers: number; heads: number };
+}
+
+export function usesAnatomy(v: Variant): boolean {
+  return v === 'full' || v === 'anatomy-only';
+}
+
+export function usesStructure(v: Variant): boolean {
+  return v === 'full' || v === 'structure-only';
+}
+
+export function defaultConfig(variant: Variant): GroundingConfig {
+  return {
+    variant,
+    crop: { ...DEFAULT_CROP, windows: DEFAULT_CROP.windows.map((w) => [...w] as [number, number]) },
+    widths: [8, 16, 32, 48],
+    convsPerStage: [3, 4, 4, 4],
+    normGroups: 4,
+    attnDim: 32,
+    fineAttention: true,
+    lstmHidden: 96,
+    maxTokens: 160,
+    maxAggregate: 48,
+    textEncoder: null,
+    frozenTextLayers: 3,
+    transformer: { dim: 64, layers: 2, heads: 4 },
+  };
+}
+
+export function inputChannels(c: GroundingConfig): number {
+  return c.crop.windows.length + (usesAnatomy(c.variant) ? 1 : 0);
+}
+
+/** Validates a parsed config.json; every problem names the file. */
+export function checkConfig(c: GroundingConfig, file: string): GroundingConfig {
+  if (!VARIANTS.includes(c.variant)) throw fileError(file, `unknown variant '${String(c.variant)}' (have: ${VARIANTS.join(', ')})`);
+  if (!c.crop || !Number.isInteger(c.crop.grid) || c.crop.grid % 8 !== 0 || c.crop.grid < 16) throw fileError(file, 'crop.grid must be a multiple of 8, at least 16');
+  if (!Array.isArray(c.widths) || c.widths.length !== 4 || c.widths.some((w) => !Number.isInteger(w) || w <= 0)) throw fileError(file, 'widths must be four positive integers');
+  if (!Array.isArray(c.convsPerStage) || c.convsPerStage.length !== 4 || c.convsPerStage.some((w) => !Number.isInteger(w) || w <= 0)) throw fileError(file, 'convsPerStage must be four positive integers');
+  for (const k of ['attnDim', 'lstmHidden', 'maxTokens', 'maxAggregate'] as const) {
+    if (!Number.isInteger(c[k]) || c[k] <= 0) throw fileError(file, `${k} must be a positive integer`);
+  }
+  if (c.normGroups) for (const w of c.widths) if (w % c.normGroups !== 0) throw fileError(file, `width ${w} is not divisible into ${c.normGroups} norm groups`);
+  return c;
+}

@@ -1,0 +1,87 @@
+import { resampleToGrid, type Geometry, type Volume } from '../volume/index.ts';
+import { normalizedAnatomyChannel } from '../anatomy/index.ts';
+
+/**
+ * The anatomy-guided crop. A whole CT at a CPU-affordable spacing leaves a 1 cm lesion under one
+ * cell of the encoder's 8×-pooled feature grid; a cube around the organ the report names (cut to
+ * the named side or lobe where the label map has it) at a finer spacing keeps it visible. The same
+ * crop is used at training and at inference, so the model never sees a different scale.
+ */
+export interface CropConfig {
+  /** voxels per side of the network input (a multiple of 8: three 2× poolings) */
+  grid: number;
+  /** margin added around the organ's box on each side, mm */
+  marginMm: number;
+  /** clamp of the cube's side, mm */
+  minMm: number;
+  maxMm: number;
+  /** CT windows (HU lo, hi), one input channel each, scaled to [0, 1] */
+  windows: [number, number][];
+}
+
+export const DEFAULT_CROP: CropConfig = { grid: 48, marginMm: 10, minMm: 64, maxMm: 256, windows: [[-1000, 400], [-160, 240]] };
+
+export type Vec3 = [number, number, number];
+
+/** World (RAS mm) box of the voxel centres where mask is set, or null for an empty mask. */
+export function maskWorldBox(vol: Geometry, mask: ArrayLike<number>): { min: Vec3; max: Vec3 } | null {
+  const [nx, ny, nz] = vol.size;
+  let i0 = Infinity, j0 = Infinity, k0 = Infinity, i1 = -1, j1 = -1, k1 = -1;
+  for (let k = 0, o = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++, o++) {
+    if (!mask[o]) continue;
+    if (i < i0) i0 = i; if (i > i1) i1 = i;
+    if (j < j0) j0 = j; if (j > j1) j1 = j;
+    if (k < k0) k0 = k; if (k > k1) k1 = k;
+  }
+  if (i1 < 0) return null;
+  const min: Vec3 = [Infinity, Infinity, Infinity], max: Vec3 = [-Infinity, -Infinity, -Infinity];
+  const d = vol.direction, s = vol.spacing;
+  for (const i of [i0, i1]) for (const j of [j0, j1]) for (const k of [k0, k1]) {
+    for (let r = 0; r < 3; r++) {
+      const w = vol.origin[r]! + d[r * 3]! * i * s[0] + d[r * 3 + 1]! * j * s[1] + d[r * 3 + 2]! * k * s[2];
+      if (w < min[r]!) min[r] = w;
+      if (w > max[r]!) max[r] = w;
+    }
+  }
+  return { min, max };
+}
+
+/**
+ * The crop cube for an organ box: axis-aligned in RAS, `grid + 2·pad` voxels per side (pad is room
+ * for shift augmentation), centred on the box, side = clamp(largest extent + 2·margin).
+ */
+export function cropGeometry(box: { min: Vec3; max: Vec3 }, cfg: CropConfig, pad = 0): Geometry {
+  const centre = [0, 1, 2].map((a) => (box.min[a]! + box.max[a]!) / 2) as Vec3;
+  const extent = Math.max(...[0, 1, 2].map((a) => box.max[a]! - box.min[a]!)) + 2 * cfg.marginMm;
+  const side = Math.min(cfg.maxMm, Math.max(cfg.minMm, extent));
+  const s = side / cfg.grid;
+  const n = cfg.grid + 2 * pad;
+  const origin = centre.map((c) => c - ((n - 1) / 2) * s) as Vec3;
+  return { size: [n, n, n], spacing: [s, s, s], origin, direction: [1, 0, 0, 0, 1, 0, 0, 0, 1] };
+}
+
+/** Scales HU into [0, 1] over a window (values outside clamp). */
+function windowed(src: Float32Array, lo: number, hi: number): Float32Array {
+  const out = new Float32Array(src.length);
+  const inv = 1 / (hi - lo);
+  for (let i = 0; i < src.length; i++) {
+    const v = (src[i]! - lo) * inv;
+    out[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+  }
+  return out;
+}
+
+/**
+ * The network's input channels on a crop grid: one per CT window, then (when `anatomy` is asked
+ * for) the normalized label channel. Channel-major, each channel grid³ values.
+ */
+export function cropChannels(ct: Volume, labels: Volume, geom: Geometry, cfg: CropConfig, withAnatomy: boolean): Float32Array {
+  // Outside the scan is air: -1000 HU, label 0.
+  const hu = resampleToGrid(ct, geom, 'linear', { fill: -1000 }).data;
+  const n = hu.length;
+  const chans = cfg.windows.length + (withAnatomy ? 1 : 0);
+  const out = new Float32Array(chans * n);
+  cfg.windows.forEach(([lo, hi], c) => out.set(windowed(hu, lo, hi), c * n));
+  if (withAnatomy) out.set(normalizedAnatomyChannel(resampleToGrid(labels, geom, 'nearest', { fill: 0 })), cfg.windows.length * n);
+  return out;
+}

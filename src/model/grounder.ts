@@ -1,0 +1,122 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { fileError, projectRoot } from '../common/index.ts';
+import { InferenceModel, readSafetensors, type Graph } from '../engine/index.ts';
+import { resampleToGrid, type Geometry, type Volume } from '../volume/index.ts';
+import { loadTextEncoder, type ReportTextEncoder } from './text/index.ts';
+import { checkConfig, usesAnatomy, type GroundingConfig } from './config.ts';
+import { cropChannels } from './crop.ts';
+import { anomalyText, boxMap, placeText } from './feed.ts';
+import { buildHeadGraph, buildImageGraph, isBoxModel } from './graphs.ts';
+import { anomalyCrop, cropKey } from './prepare.ts';
+import type { Weights } from './network.ts';
+import type { GroundingModel, GroundingStudy } from './types.ts';
+
+export const DEFAULT_MODEL_DIR = join(projectRoot, 'models', 'grounding-default');
+
+/** Files every model folder has. */
+export const MODEL_FILES = ['config.json', 'model.safetensors'] as const;
+
+export function readModelConfig(dir: string): GroundingConfig {
+  const path = join(dir, 'config.json');
+  if (!existsSync(path)) throw fileError(path, 'missing (a grounding model folder needs config.json and model.safetensors; train one with `ctground train`)');
+  let raw: { model?: GroundingConfig };
+  try { raw = JSON.parse(readFileSync(path, 'utf8')) as { model?: GroundingConfig }; } catch { throw fileError(path, 'corrupt (not valid JSON)'); }
+  if (!raw || typeof raw !== 'object' || !raw.model) throw fileError(path, 'corrupt (no "model" section)');
+  return checkConfig(raw.model, path);
+}
+
+export function readWeights(path: string): Weights {
+  if (!existsSync(path)) throw fileError(path, 'missing (the trained weights of the model)');
+  let t;
+  try { t = readSafetensors(path).tensors; } catch (e) {
+    throw fileError(path, `corrupt safetensors file (${(e as Error).message.split('\n')[0]})`);
+  }
+  const w: Weights = new Map();
+  for (const [name, a] of t) w.set(name, a.data instanceof Float32Array ? a.data : Float32Array.from(a.data));
+  return w;
+}
+
+/** Every parameter a graph built from `weights` needs must be there with the right size. */
+function checkAllLoaded(graphs: Graph[], weights: Weights, file: string): void {
+  const used = new Set<string>();
+  for (const g of graphs) for (const [name, p] of g.params) {
+    const w = weights.get(name);
+    if (!w) throw fileError(file, `parameter '${name}' is missing`);
+    if (w.length !== p.value.length) throw fileError(file, `parameter '${name}' has ${w.length} values, the model needs ${p.value.length}`);
+    used.add(name);
+  }
+  for (const name of weights.keys()) if (!used.has(name)) throw fileError(file, `unexpected parameter '${name}' (built for another variant or size?)`);
+}
+
+/** Text encoder folder named by a model config: relative to the model folder, else to the project. */
+export function resolveTextDir(dir: string, cfg: GroundingConfig): string {
+  const t = cfg.textEncoder ?? join('models', 'text-default');
+  if (isAbsolute(t)) return t;
+  const local = resolve(dir, t);
+  return existsSync(local) ? local : resolve(projectRoot, t);
+}
+
+function volumeOn(geom: Geometry, data: Float32Array): Volume<Float32Array> {
+  return { data, size: [...geom.size], spacing: [...geom.spacing], origin: [...geom.origin], direction: [...geom.direction] };
+}
+
+/** The trained model behind `GroundingModel`: image once per crop, text once per report, a small head per anomaly. */
+export class TrainedGrounder implements GroundingModel {
+  private constructor(readonly name: string, readonly config: GroundingConfig, private readonly text: ReportTextEncoder, private readonly image: InferenceModel, private readonly head: InferenceModel) {}
+
+  static async load(dir: string, opts: { threads?: number } = {}): Promise<TrainedGrounder> {
+    const cfg = readModelConfig(dir);
+    const wpath = join(dir, 'model.safetensors');
+    const weights = readWeights(wpath);
+    const text = loadTextEncoder(resolveTextDir(dir, cfg), opts);
+    const img = buildImageGraph(cfg, weights);
+    const shapes = Object.fromEntries(Object.entries(img.outputs).map(([k, t]) => [k, t.shape]));
+    const head = buildHeadGraph(cfg, text.hiddenSize, weights, shapes);
+    checkAllLoaded([img.graph, head.graph], weights, wpath);
+    const image = await InferenceModel.create(img.graph, img.outputs, opts);
+    const headModel = await InferenceModel.create(head.graph, { out: head.output }, opts);
+    return new TrainedGrounder(cfg.variant, cfg, text, image, headModel);
+  }
+
+  /** The image encoder's forward on one crop (exposed for the benchmark's reference timing). */
+  async encodeCrop(channels: Float32Array): Promise<Record<string, Float32Array>> {
+    return (await this.image.run({ image: channels })) as Record<string, Float32Array>;
+  }
+
+  async ground(study: GroundingStudy): Promise<Map<string, Volume<Float32Array>>> {
+    const cfg = this.config, G = cfg.crop.grid, A = cfg.maxAggregate;
+    const { tokens, states } = await this.text.encode(study.report.text);
+    const d = this.text.hiddenSize;
+    const out = new Map<string, Volume<Float32Array>>();
+    const groups = new Map<string, typeof study.report.anomalies>();
+    for (const a of study.report.anomalies) groups.set(cropKey(a), [...(groups.get(cropKey(a)) ?? []), a]);
+    for (const anomalies of groups.values()) {
+      const geom = anomalyCrop(study.anatomy, anomalies[0]!, cfg);
+      const keys = await this.encodeCrop(cropChannels(study.ct, study.anatomy, geom, cfg.crop, usesAnatomy(cfg.variant)));
+      for (const a of anomalies) {
+        const t = anomalyText(cfg, a, tokens, states, d);
+        const ids = new BigInt64Array(A), lengths = new BigInt64Array(1), rowMask = new Float32Array(A);
+        placeText(cfg, t, 0, 1, ids, lengths, rowMask);
+        const feeds = isBoxModel(cfg) ? { rows: t.rows, rowMask, ...keys } : { rows: t.rows, ids, lengths, ...keys };
+        const res = (await this.head.run(feeds)).out as Float32Array;
+        const crop = isBoxModel(cfg) ? boxMap(res, G) : res;
+        const map = resampleToGrid(volumeOn(geom, crop), study.ct, isBoxModel(cfg) ? 'nearest' : 'linear', { fill: 0 });
+        out.set(a.id, map as Volume<Float32Array>);
+      }
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    await this.image.dispose();
+    await this.head.dispose();
+    await this.text.dispose();
+  }
+}
+
+/** Loads a trained grounding model folder (default models/grounding-default/); a UserError names any missing or corrupt file. */
+export async function loadGroundingModel(dir: string = DEFAULT_MODEL_DIR, opts: { threads?: number } = {}): Promise<TrainedGrounder> {
+  if (!existsSync(dir)) throw fileError(dir, 'model folder not found');
+  return TrainedGrounder.load(dir, opts);
+}

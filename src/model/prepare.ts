@@ -1,0 +1,116 @@
+import { loadTaxonomy } from '../common/index.ts';
+import type { Geometry, Volume } from '../volume/index.ts';
+import { loadOrganScheme, organsForReportClass } from '../anatomy/index.ts';
+import { usesStructure, type GroundingConfig } from './config.ts';
+import { cropGeometry, maskWorldBox } from './crop.ts';
+import type { GroundingAnomaly } from './types.ts';
+
+/** A token of the report with its character offsets (the text encoder's tokens fit this). */
+export interface TokenSpan { start: number; end: number }
+
+/**
+ * The phrase class of each token for one anomaly (the paper's m_t of Eq. 2, lifted from characters
+ * to tokens): 1 + index in taxonomy.phraseClasses where the token overlaps a span related to the
+ * anomaly, else 0.
+ */
+export function tokenClasses(anomaly: GroundingAnomaly, tokens: readonly TokenSpan[]): Int8Array {
+  const classes = loadTaxonomy().phraseClasses;
+  const out = new Int8Array(tokens.length);
+  for (const s of anomaly.spans) {
+    const c = classes.indexOf(s.class) + 1;
+    if (c <= 0) continue;
+    tokens.forEach((t, k) => { if (out[k] === 0 && t.start < s.end && t.end > s.start) out[k] = c; });
+  }
+  return out;
+}
+
+/** One entry of the aggregator's input sequence. */
+export type SeqItem = { token: number } | { classEmb: number } | { organEmb: number };
+
+/**
+ * The aggregator's input sequence for one anomaly. With structuring (Eq. 5):
+ * [v_organ; p_1; e_1; …; p_C; e_C] where e_k are the tokens of class k in text order. Without
+ * (the baseline): only the tokens of the anomaly phrase itself. Capped at cfg.maxAggregate, taking
+ * tokens from each class in turn so a long location phrase cannot crowd out the anomaly word.
+ */
+export function aggregateSequence(cfg: GroundingConfig, anomaly: GroundingAnomaly, cls: Int8Array): SeqItem[] {
+  const C = loadTaxonomy().phraseClasses.length;
+  const byClass: number[][] = Array.from({ length: C + 1 }, () => []);
+  cls.forEach((c, k) => { if (c > 0) byClass[c]!.push(k); });
+  if (!usesStructure(cfg.variant)) {
+    const anomalyClass = loadTaxonomy().phraseClasses.indexOf('anomaly') + 1;
+    return byClass[anomalyClass]!.slice(0, cfg.maxAggregate).map((token) => ({ token }));
+  }
+  const organ = Math.max(0, loadTaxonomy().reportOrgans.indexOf(anomaly.organ));
+  let budget = cfg.maxAggregate - 1 - C;
+  const take = byClass.map(() => 0);
+  // round-robin over classes until the budget or the tokens run out
+  for (let progressed = true; budget > 0 && progressed;) {
+    progressed = false;
+    for (let c = 1; c <= C && budget > 0; c++) if (take[c]! < byClass[c]!.length) { take[c]!++; budget--; progressed = true; }
+  }
+  const seq: SeqItem[] = [{ organEmb: organ }];
+  for (let c = 1; c <= C; c++) {
+    seq.push({ classEmb: c - 1 });
+    for (const token of byClass[c]!.slice(0, take[c])) seq.push({ token });
+  }
+  return seq;
+}
+
+/** Report organ class → label values of the scheme (the class's own organs, else all that may hold it). */
+export function organLabels(cls: string): { value: number; side?: string; lobe?: string }[] {
+  const scheme = loadOrganScheme();
+  let values = organsForReportClass(cls, { primary: true });
+  if (values.length === 0) values = organsForReportClass(cls);
+  return values.map((v) => ({ value: v, side: scheme.byValue.get(v)!.side, lobe: scheme.byValue.get(v)!.lobe }));
+}
+
+/** Side and lobe named by the anomaly's anatomy/location phrases. */
+export function namedSideLobe(anomaly: GroundingAnomaly): { side?: string; lobe?: string } {
+  const text = anomaly.spans.filter((s) => s.class === 'anatomy' || s.class === 'location').map((s) => s.text.toLowerCase()).join(' ');
+  const right = /\bright\b/.test(text), left = /\bleft\b/.test(text);
+  const side = right && !left ? 'right' : left && !right ? 'left' : undefined;
+  const lobe = /\b(upper|superior)\b/.test(text) ? 'upper' : /\b(middle|lingula)/.test(text) ? 'middle' : /\b(lower|inferior)\b/.test(text) ? 'lower' : undefined;
+  return { side, lobe };
+}
+
+/**
+ * The labels that define an anomaly's crop: its organ's labels, narrowed to the named side/lobe
+ * when the scheme has labels for them (left kidney, right upper lobe). A narrowing that would
+ * leave nothing is ignored.
+ */
+export function cropLabels(anomaly: GroundingAnomaly): number[] {
+  let labels = organLabels(anomaly.organ);
+  const place = namedSideLobe(anomaly);
+  if (place.side) { const n = labels.filter((l) => l.side === place.side); if (n.length) labels = n; }
+  if (place.lobe) { const n = labels.filter((l) => l.lobe === place.lobe); if (n.length) labels = n; }
+  return labels.map((l) => l.value);
+}
+
+/** A key that is equal for anomalies that share a crop (so V is computed once for them). */
+export function cropKey(anomaly: GroundingAnomaly): string {
+  return cropLabels(anomaly).join(',');
+}
+
+/**
+ * The crop grid of an anomaly on a study: the cube around its organ (side/lobe) box; when the
+ * label map does not hold that organ, the cube around everything labelled (the body).
+ */
+export function anomalyCrop(anatomy: Volume, anomaly: GroundingAnomaly, cfg: GroundingConfig, pad = 0): Geometry {
+  const values = new Set(cropLabels(anomaly));
+  const d = anatomy.data;
+  const mask = new Uint8Array(d.length);
+  let any = false;
+  for (let i = 0; i < d.length; i++) if (values.has(d[i]!)) { mask[i] = 1; any = true; }
+  if (!any) for (let i = 0; i < d.length; i++) if (d[i]! > 0) mask[i] = 1;
+  const box = maskWorldBox(anatomy, mask) ?? boxOfGrid(anatomy);
+  return cropGeometry(box, cfg.crop, pad);
+}
+
+function boxOfGrid(v: Geometry): { min: [number, number, number]; max: [number, number, number] } {
+  // the first and last voxels span the whole grid's box
+  const m = new Uint8Array(v.size[0] * v.size[1] * v.size[2]);
+  m[0] = 1;
+  m[m.length - 1] = 1;
+  return maskWorldBox(v, m)!;
+}
