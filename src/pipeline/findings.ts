@@ -106,14 +106,16 @@ function det3(m: readonly number[]): number {
 /**
  * One label map for all anomalies: voxel = 1 + index of the anomaly whose map is highest there
  * among those at or above the threshold, 0 elsewhere. Highest-wins keeps overlapping findings
- * (a nodule inside a consolidation) from silently erasing each other by list order.
+ * (a nodule inside a consolidation) from silently erasing each other by list order. A null map
+ * (a negated finding) keeps its value unused.
  */
-export function labelMapOf(maps: Volume<Float32Array>[], threshold: number, like: Volume): Volume<Uint8Array> {
+export function labelMapOf(maps: (Volume<Float32Array> | null)[], threshold: number, like: Volume): Volume<Uint8Array> {
   if (maps.length > 255) throw new Error('more than 255 anomalies do not fit one uint8 label map');
   const n = like.size[0] * like.size[1] * like.size[2];
   const out = new Uint8Array(n);
   const best = new Float32Array(n);
   maps.forEach((m, a) => {
+    if (!m) return;
     const d = m.data;
     for (let v = 0; v < n; v++) {
       const p = d[v]!;

@@ -133,10 +133,13 @@ function drawTile(canvas: Canvas, ct: Volume, item: OverviewItem, ox: number, oy
   }
   canvas.text(ox + 4, oy + 4, 'R', [120, 200, 255]);
   canvas.text(ox + TILE - 14, oy + 4, 'L', [120, 200, 255]);
-  let y = oy + TILE + 6;
-  canvas.text(ox + 2, y, item.title.slice(0, CAPTION_COLS), [255, 220, 0]);
-  for (const line of wrapText(item.caption, CAPTION_COLS).slice(0, CAPTION_LINES)) {
-    y += LINE_H;
-    canvas.text(ox + 2, y, line, [230, 230, 230]);
-  }
+  let y = oy + TILE + 6 - LINE_H;
+  const title = wrapText(item.title, CAPTION_COLS).slice(0, 2);
+  for (const line of title) canvas.text(ox + 2, (y += LINE_H), line, [255, 220, 0]);
+  const caption = wrapText(item.caption, CAPTION_COLS);
+  const room = CAPTION_LINES + 1 - title.length;
+  caption.slice(0, room).forEach((line, n) => {
+    const last = n === room - 1 && caption.length > room;
+    canvas.text(ox + 2, (y += LINE_H), last ? line.slice(0, CAPTION_COLS - 1) + '.' : line, [230, 230, 230]);
+  });
 }

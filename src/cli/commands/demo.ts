@@ -1,6 +1,58 @@
-import { UserError } from '../../common/index.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { projectRoot, UserError } from '../../common/index.ts';
+import { parseFlags, numFlag } from '../args.ts';
+import { readVolume } from '../../volume/index.ts';
+import { iouAt, ACCURACY_THRESHOLD } from '../../eval/index.ts';
+import { groundStudy, writeGroundingOutputs, findingsTable, loadGrounderWithFallback, DEFAULT_THRESHOLD } from '../../pipeline/index.ts';
 
-// Placeholder until its issue lands; replaced by the real command.
-export async function run(_argv: string[]): Promise<number> {
-  throw new UserError("command 'demo' is not implemented yet");
+export const summary = 'ground the bundled example study end to end';
+
+export const DEMO_DIR = join(projectRoot, 'examples', 'demo');
+
+interface DemoRecord { id: string; ct: string; report: string; seg?: string; anomalies?: { id: string; organ: string; type: string; mask?: string }[] }
+
+/** The bundled example: the real CT of ../shared with inserted lesions, its report and TotalSegmentator labels. */
+export function demoStudy(): DemoRecord {
+  const file = join(DEMO_DIR, 'manifest.jsonl');
+  if (!existsSync(file)) throw new UserError(`${file}: the bundled example is missing`);
+  return JSON.parse(readFileSync(file, 'utf8').split('\n')[0]!) as DemoRecord;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, { out: { type: 'string' }, model: { type: 'string' }, threshold: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, false);
+  if (values.help) { console.log('usage: ctground demo [--out DIR (default out/demo)] [--model DIR|oracle:NAME] [--threshold T]'); return 0; }
+  const out = resolve(values.out ?? join(projectRoot, 'out', 'demo'));
+  const threshold = numFlag(values.threshold, 'threshold', DEFAULT_THRESHOLD);
+  const rec = demoStudy();
+  const t0 = performance.now();
+  const { grounder, note } = await loadGrounderWithFallback(values.model);
+  if (note) console.log(note);
+  const report = readFileSync(join(DEMO_DIR, rec.report), 'utf8');
+  console.log(`report (${rec.report}):\n  ${report.trim().replace(/\n+/g, '\n  ')}\n`);
+  const r = await groundStudy({ ct: join(DEMO_DIR, rec.ct), report, reportName: rec.report, totalSegmentator: rec.seg && join(DEMO_DIR, rec.seg) }, grounder, { threshold });
+  await writeGroundingOutputs(out, r);
+  console.log(findingsTable(r.findings));
+  // the example knows where its lesions were inserted: say how well each was found (the paper's criterion)
+  const gold = (rec.anomalies ?? []).filter((a) => a.mask);
+  if (gold.length) {
+    console.log(`\ninserted lesions vs findings (IoU at threshold ${ACCURACY_THRESHOLD}):`);
+    for (const g of gold) {
+      const mask = await readVolume(join(DEMO_DIR, g.mask!));
+      let best = { iou: 0, id: '-' };
+      for (const f of r.findings) {
+        const iou = iouAt(r.maps.get(f.id)!.data, mask.data, ACCURACY_THRESHOLD);
+        if (iou > best.iou) best = { iou, id: f.id };
+      }
+      console.log(`  ${g.organ} ${g.type.replace(/_/g, ' ')}: IoU ${best.iou.toFixed(2)} (finding ${best.id})${best.iou > 0.1 ? '' : '  NOT FOUND'}`);
+    }
+  }
+  const rel = (p: string): string => relative(process.cwd(), p) || '.';
+  console.log(`\nmodel ${r.model}; grounded in ${((performance.now() - t0) / 1000).toFixed(1)} s. Files in ${rel(out)}/:`);
+  console.log(`  findings.json      every anomaly: organ, type, certainty, phrases, box (voxel + RAS mm), peak/mean score, volume`);
+  console.log(`  maps/<id>.nii.gz   probability map per anomaly, on the CT's grid`);
+  console.log(`  labels.nii.gz      thresholded findings, one label value per anomaly`);
+  console.log(`  overview.png       each finding's best slice with its map, box and phrases`);
+  console.log(`review them in the browser: npx ctground serve   (or node bin/ctground.js serve)`);
+  return 0;
 }

@@ -1,6 +1,44 @@
+import { readFileSync } from 'node:fs';
+import { resolve, join } from 'node:path';
 import { UserError } from '../../common/index.ts';
+import { parseFlags, requireFlag, numFlag } from '../args.ts';
+import { groundStudy, writeGroundingOutputs, findingsTable, loadGrounder, DEFAULT_THRESHOLD } from '../../pipeline/index.ts';
 
-// Placeholder until its issue lands; replaced by the real command.
-export async function run(_argv: string[]): Promise<number> {
-  throw new UserError("command 'ground' is not implemented yet");
+export const summary = 'ground every finding of a report in its CT';
+
+const HELP = `usage: ctground ground --ct PATH --report FILE|- [--labels PATH] [--model DIR|oracle:NAME] [--threshold T] --out DIR
+  --ct         CT volume (.nii/.nii.gz/.nrrd/.mha) or a DICOM series folder
+  --report     the report as a text file, or - for stdin
+  --labels     TotalSegmentator 'total' label map on the CT's grid (else organs are estimated from HU)
+  --model      trained model folder (default models/grounding-default) or oracle:organ|organ-side|prior
+  --threshold  probability at which a voxel belongs to a finding (default ${DEFAULT_THRESHOLD})
+writes findings.json, maps/<id>.nii.gz, labels.nii.gz and overview.png into --out`;
+
+function readReport(arg: string): { text: string; name: string } {
+  if (arg === '-') return { text: readFileSync(0, 'utf8'), name: 'stdin' };
+  try {
+    return { text: readFileSync(arg, 'utf8'), name: arg };
+  } catch (e) {
+    throw new UserError(`${arg}: cannot read report (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, {
+    ct: { type: 'string' }, report: { type: 'string' }, labels: { type: 'string' }, model: { type: 'string' },
+    out: { type: 'string' }, threshold: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  }, false);
+  if (values.help) { console.log(HELP); return 0; }
+  const ct = requireFlag(values.ct, 'ct');
+  const out = resolve(requireFlag(values.out, 'out'));
+  const report = readReport(requireFlag(values.report, 'report'));
+  const threshold = numFlag(values.threshold, 'threshold', DEFAULT_THRESHOLD);
+  if (!(threshold > 0 && threshold <= 1)) throw new UserError(`--threshold must be in (0, 1], got ${threshold}`);
+  const grounder = await loadGrounder(values.model);
+  const r = await groundStudy({ ct, report: report.text, reportName: report.name, totalSegmentator: values.labels }, grounder, { threshold });
+  await writeGroundingOutputs(out, r);
+  console.log(findingsTable(r.findings));
+  console.log(`\n${r.findings.length} finding(s), model ${r.model}, anatomy from ${r.anatomySource}, threshold ${threshold}`);
+  console.log(`wrote ${join(out, 'findings.json')}, maps/, labels.nii.gz, overview.png`);
+  return 0;
 }

@@ -1,6 +1,54 @@
-import { UserError } from '../../common/index.ts';
+import { resolve } from 'node:path';
+import { Progress, UserError, formatSeconds } from '../../common/index.ts';
+import { parseFlags, requireFlag, intFlag, numFlag } from '../args.ts';
+import { studiesFromDataset, studiesFromFolder, labelStudies, DEFAULT_THRESHOLD, type StageTimes } from '../../pipeline/index.ts';
 
-// Placeholder until its issue lands; replaced by the real command.
-export async function run(_argv: string[]): Promise<number> {
-  throw new UserError("command 'label' is not implemented yet");
+export const summary = 'auto-label a whole archive of studies (resumable)';
+
+const HELP = `usage: ctground label (--data DIR | --in FOLDER) --out DIR [--jobs N] [--model DIR|oracle:NAME] [--threshold T]
+  --data  a dataset folder (manifest.jsonl; its organ label maps are used)
+  --in    a folder of studies: <id>.nii.gz + <id>.txt (+ <id>.seg.nii.gz, TotalSegmentator), or one
+          folder per study with ct.* (or a DICOM folder ct/), report.txt and optional seg.nii.gz
+  --out   output dataset folder (manifest.jsonl + one folder per study); rerun to resume
+  --jobs  studies in parallel, each in its own worker thread (default 1)`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, {
+    data: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' }, jobs: { type: 'string' },
+    model: { type: 'string' }, threshold: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  }, false);
+  if (values.help) { console.log(HELP); return 0; }
+  if (!values.data === !values.in) throw new UserError('give exactly one of --data DIR or --in FOLDER');
+  const out = resolve(requireFlag(values.out, 'out'));
+  const jobs = intFlag(values.jobs, 'jobs', 1);
+  if (jobs < 1) throw new UserError(`--jobs must be at least 1, got ${jobs}`);
+  const threshold = numFlag(values.threshold, 'threshold', DEFAULT_THRESHOLD);
+  if (!(threshold > 0 && threshold <= 1)) throw new UserError(`--threshold must be in (0, 1], got ${threshold}`);
+  const studies = values.data ? studiesFromDataset(resolve(values.data)) : studiesFromFolder(resolve(values.in!));
+
+  let bar: Progress | undefined;
+  let skipped = 0, labeled = 0;
+  const total: StageTimes = { io: 0, anatomy: 0, structuring: 0, network: 0, outputs: 0 };
+  const t0 = Date.now();
+  const result = await labelStudies(studies, out, {
+    threshold, jobs, modelSpec: values.model,
+    onStudy: (o) => {
+      if (o.status === 'skipped') { skipped++; return; }
+      bar ??= new Progress('label', studies.length - skipped, 'studies');
+      if (o.status === 'labeled') { labeled++; for (const k of Object.keys(total) as (keyof StageTimes)[]) total[k] += o.times[k]; }
+      bar.tick(1, o.status === 'failed' ? `(${o.id} failed)` : '');
+    },
+  });
+  bar?.finish();
+  const secs = (Date.now() - t0) / 1000;
+  console.log(`${result.labeled}/${result.studies} studies labeled in ${out} (${labeled} now, ${skipped} already done) in ${formatSeconds(secs)}`);
+  if (labeled) {
+    const sum = Object.values(total).reduce((a, b) => a + b, 0) || 1;
+    console.log(`time share: ${(Object.entries(total) as [string, number][]).map(([k, v]) => `${k} ${((100 * v) / sum).toFixed(0)}%`).join(', ')}`);
+  }
+  if (result.failed.length) {
+    console.log(`${result.failed.length} failed:`);
+    for (const f of result.failed) console.log(`  ${f.id}: ${f.reason}`);
+  }
+  return result.failed.length ? 3 : 0;
 }

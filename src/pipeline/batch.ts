@@ -1,0 +1,231 @@
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { UserError, writeFileAtomic } from '../common/index.ts';
+import { writeNifti } from '../volume/index.ts';
+import type { GroundingModel } from '../model/index.ts';
+import { groundStudy, writeGroundingOutputs, safeId, type StageTimes, type FindingsFile } from './study.ts';
+import { maskOf } from './findings.ts';
+
+/** One study of an archive to label. Paths are absolute. */
+export interface BatchStudy {
+  id: string;
+  ct: string;
+  report: string;
+  /** TotalSegmentator `total` label map */
+  totalSegmentator?: string;
+  /** organ label map already in our scheme (a dataset's `labels`) */
+  labels?: string;
+  split?: string;
+}
+
+const CT_EXT = /\.(nii\.gz|nii|nrrd|nhdr|mha|mhd)$/i;
+const ID_OK = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+function ctExtension(path: string): string {
+  const m = CT_EXT.exec(path);
+  return m ? m[0].toLowerCase() : '';
+}
+
+/**
+ * Studies of a plain folder. Either one subfolder per study holding a CT (`ct.nii.gz`, `ct.nrrd`, …
+ * or a DICOM folder `ct/`), `report.txt` and optionally TotalSegmentator's `seg.nii.gz`; or flat
+ * pairs `<id>.nii.gz` + `<id>.txt` with an optional `<id>.seg.nii.gz`.
+ */
+export function studiesFromFolder(dir: string): BatchStudy[] {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`${dir}: not a folder`);
+  const out: BatchStudy[] = [];
+  const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue;
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      const files = readdirSync(p);
+      const ctFile = files.find((f) => /^ct\./i.test(f) && CT_EXT.test(f)) ?? (files.includes('ct') ? 'ct' : undefined);
+      if (!ctFile && !files.includes('report.txt')) continue;
+      const seg = files.find((f) => /^seg\./i.test(f) && CT_EXT.test(f));
+      out.push({ id: e.name, ct: join(p, ctFile ?? 'ct.nii.gz'), report: join(p, 'report.txt'), ...(seg ? { totalSegmentator: join(p, seg) } : {}) });
+    } else if (CT_EXT.test(e.name) && !/\.seg\./i.test(e.name)) {
+      const stem = e.name.slice(0, e.name.length - ctExtension(e.name).length);
+      const seg = entries.find((s) => s.name.startsWith(`${stem}.seg.`) && CT_EXT.test(s.name));
+      out.push({ id: stem, ct: p, report: join(dir, `${stem}.txt`), ...(seg ? { totalSegmentator: join(dir, seg.name) } : {}) });
+    }
+  }
+  if (out.length === 0) throw new UserError(`${dir}: no studies found (expected <id>.nii.gz + <id>.txt pairs, or one folder per study with ct.* and report.txt)`);
+  return out;
+}
+
+/** Studies of a dataset folder (manifest.jsonl); its organ label maps are already in our scheme. */
+export function studiesFromDataset(dir: string): BatchStudy[] {
+  const file = join(dir, 'manifest.jsonl');
+  if (!existsSync(file)) throw new UserError(`${file}: not found (is ${dir} a dataset folder?)`);
+  return readFileSync(file, 'utf8').split('\n').map((l, n) => [l.trim(), n + 1] as const).filter(([l]) => l).map(([l, n]) => {
+    let rec: { id?: unknown; ct?: unknown; report?: unknown; labels?: unknown; split?: unknown };
+    try { rec = JSON.parse(l); } catch { throw new UserError(`${file}:${n}: not valid JSON`); }
+    if (typeof rec.id !== 'string' || typeof rec.ct !== 'string' || typeof rec.report !== 'string') throw new UserError(`${file}:${n}: needs string fields id, ct and report`);
+    return {
+      id: rec.id, ct: resolve(dir, rec.ct), report: resolve(dir, rec.report),
+      ...(typeof rec.labels === 'string' ? { labels: resolve(dir, rec.labels) } : {}),
+      ...(typeof rec.split === 'string' ? { split: rec.split } : {}),
+    };
+  });
+}
+
+/** A dataset manifest line, as `label` writes it (paths relative to the output folder). */
+export interface ManifestRecord {
+  id: string;
+  ct: string;
+  labels: string;
+  report: string;
+  split: string;
+  /** findings.json of the auto-labels, for the viewer */
+  grounding: string;
+  anomalies: {
+    id: string; organ: string; type: string; certainty: string;
+    spans: { start: number; end: number; text: string; class: string }[];
+    mask: string | null;
+    box: [number[], number[]] | null;
+    score: { peak: number; mean: number; volumeMl: number };
+  }[];
+}
+
+export interface BatchOptions {
+  threshold: number;
+  jobs?: number;
+  /** called after each study, labeled or failed */
+  onStudy?: (r: StudyOutcome) => void;
+  /** how to ground: in-process with this grounder (jobs = 1) or in worker threads that load their own */
+  grounder?: GroundingModel;
+  modelSpec?: string;
+}
+
+export type StudyOutcome = { id: string; status: 'labeled'; times: StageTimes } | { id: string; status: 'skipped' } | { id: string; status: 'failed'; reason: string };
+
+export interface BatchSummary { studies: number; labeled: number; failed: { id: string; reason: string }[] }
+
+/** Folder of one study in the output. */
+const studyDir = (out: string, id: string): string => join(out, safeId(id));
+const DONE = 'study.json';
+
+/** A killed run leaves temporary siblings from writeFileAtomic behind; they are never valid files. */
+function removeStaleTemps(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) removeStaleTemps(p);
+    else if (e.name.startsWith('.') && e.name.endsWith('.tmp')) rmSync(p, { force: true });
+  }
+}
+
+/** Hard link when possible (an archive's CTs are big), else a copy; either way renamed into place. */
+function placeFile(src: string, dest: string): void {
+  mkdirSync(dirname(dest), { recursive: true });
+  const tmp = join(dirname(dest), `.${basename(dest)}.${process.pid}.tmp`);
+  rmSync(tmp, { force: true });
+  try { linkSync(src, tmp); } catch { copyFileSync(src, tmp); }
+  renameSync(tmp, dest);
+}
+
+/**
+ * Labels one study into `out/<id>/`: the CT (linked), report.txt, the organ label map, grounding
+ * outputs, one mask per anomaly, and last study.json (its manifest line): its presence marks the
+ * study finished, so a restarted run skips it and redoes anything half-done.
+ */
+export async function labelOneStudy(s: BatchStudy, out: string, grounder: GroundingModel, threshold: number): Promise<{ record: ManifestRecord; times: StageTimes }> {
+  const dir = studyDir(out, s.id);
+  if (!existsSync(s.ct)) throw new UserError(`${s.ct}: CT not found`);
+  if (!existsSync(s.report)) throw new UserError(`${s.report}: report not found`);
+  const text = readFileSync(s.report, 'utf8');
+  const r = await groundStudy({ ct: s.ct, report: text, reportName: s.report, totalSegmentator: s.totalSegmentator, labels: s.labels }, grounder, { threshold });
+  const t0 = performance.now();
+  const ctName = statSync(s.ct).isDirectory() || !ctExtension(s.ct) ? 'ct.nii.gz' : `ct${ctExtension(s.ct)}`;
+  if (statSync(s.ct).isDirectory()) await writeNifti(join(dir, ctName), r.ct);
+  else placeFile(s.ct, join(dir, ctName));
+  writeFileAtomic(join(dir, 'report.txt'), text);
+  if (r.anatomySource === 'given' && s.labels && ctExtension(s.labels)) placeFile(s.labels, join(dir, `anatomy${ctExtension(s.labels)}`));
+  else await writeNifti(join(dir, 'anatomy.nii.gz'), r.anatomy);
+  const anatomyName = r.anatomySource === 'given' && s.labels && ctExtension(s.labels) ? `anatomy${ctExtension(s.labels)}` : 'anatomy.nii.gz';
+  r.times.io += (performance.now() - t0) / 1000;
+  const findings: FindingsFile = await writeGroundingOutputs(join(dir, 'grounding'), r, { overview: false });
+  const t1 = performance.now();
+  for (const f of findings.anomalies) if (f.box && f.certainty !== 'absent') await writeNifti(join(dir, 'masks', `${safeId(f.id)}.nii.gz`), maskOf(r.maps.get(f.id)!, threshold));
+  const rel = (p: string): string => relative(out, join(dir, p)).split('\\').join('/');
+  const record: ManifestRecord = {
+    id: s.id, ct: rel(ctName), labels: rel(anatomyName), report: rel('report.txt'), split: s.split ?? 'unlabeled',
+    grounding: rel('grounding/findings.json'),
+    anomalies: findings.anomalies.map((f) => ({
+      id: f.id, organ: f.organ, type: f.type, certainty: f.certainty, spans: f.spans,
+      mask: f.box && f.certainty !== 'absent' ? rel(`masks/${safeId(f.id)}.nii.gz`) : null,
+      box: f.box && f.certainty !== 'absent' ? f.box.world : null,
+      score: { peak: f.peak, mean: f.mean, volumeMl: f.volumeMl },
+    })),
+  };
+  writeFileAtomic(join(dir, DONE), JSON.stringify(record) + '\n');
+  r.times.outputs += (performance.now() - t1) / 1000;
+  return { record, times: r.times };
+}
+
+/** manifest.jsonl of the output: the finished studies, in input order. */
+export function writeManifest(out: string, studies: BatchStudy[]): number {
+  const lines: string[] = [];
+  for (const s of studies) {
+    const f = join(studyDir(out, s.id), DONE);
+    if (existsSync(f)) lines.push(readFileSync(f, 'utf8').trim());
+  }
+  writeFileAtomic(join(out, 'manifest.jsonl'), lines.length ? lines.join('\n') + '\n' : '');
+  return lines.length;
+}
+
+/** One line, whatever the error: the summary shows it next to the study id. */
+export function oneLineReason(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split('\n')[0]!.slice(0, 300);
+}
+
+/**
+ * Labels every study not yet finished in `out`. A study's failure is recorded with a one-line
+ * reason and the batch goes on. With jobs > 1 the studies run in worker threads.
+ */
+export async function labelStudies(studies: BatchStudy[], out: string, opts: BatchOptions): Promise<BatchSummary> {
+  const seen = new Set<string>();
+  for (const s of studies) {
+    if (!ID_OK.test(s.id)) throw new UserError(`study id '${s.id}': use letters, digits, '.', '_' and '-' only`);
+    if (seen.has(safeId(s.id))) throw new UserError(`study id '${s.id}' appears twice`);
+    seen.add(safeId(s.id));
+  }
+  mkdirSync(out, { recursive: true });
+  removeStaleTemps(out);
+  const failed: { id: string; reason: string }[] = [];
+  const todo = studies.filter((s) => {
+    if (existsSync(join(studyDir(out, s.id), DONE))) { opts.onStudy?.({ id: s.id, status: 'skipped' }); return false; }
+    return true;
+  });
+  const jobs = Math.max(1, Math.min(opts.jobs ?? 1, todo.length || 1));
+  let lastManifest = Date.now();
+  const finished = (o: StudyOutcome): void => {
+    if (o.status === 'failed') failed.push({ id: o.id, reason: o.reason });
+    opts.onStudy?.(o);
+    if (Date.now() - lastManifest > 10_000) { writeManifest(out, studies); lastManifest = Date.now(); }
+  };
+  if (jobs === 1) {
+    const grounder = opts.grounder ?? (await (await import('./grounder.ts')).loadGrounder(opts.modelSpec));
+    for (const s of todo) {
+      try {
+        const { times } = await labelOneStudy(s, out, grounder, opts.threshold);
+        finished({ id: s.id, status: 'labeled', times });
+      } catch (e) {
+        finished({ id: s.id, status: 'failed', reason: oneLineReason(e) });
+      }
+    }
+  } else {
+    const { runInWorkers } = await import('./workers.ts');
+    await runInWorkers(todo, out, { jobs, threshold: opts.threshold, modelSpec: opts.modelSpec }, finished);
+  }
+  const labeled = writeManifest(out, studies);
+  // in input order, so an interrupted and an uninterrupted run write the same summary
+  const order = new Map(studies.map((s, n) => [s.id, n]));
+  failed.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+  const summary: BatchSummary = { studies: studies.length, labeled, failed };
+  writeFileAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  return summary;
+}
+

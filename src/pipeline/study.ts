@@ -1,0 +1,197 @@
+import { join } from 'node:path';
+import { UserError, writeFileAtomic } from '../common/index.ts';
+import { readVolume, writeNifti, type Volume } from '../volume/index.ts';
+import { fromTotalSegmentator, fallbackAnatomy } from '../anatomy/index.ts';
+import { structureReport, type StructuredReport } from '../report/index.ts';
+import type { GroundingModel } from '../model/index.ts';
+import { summarizeMap, labelMapOf, type MapSummary, type FindingBox } from './findings.ts';
+import { renderOverview } from './overview.ts';
+
+/** Where the organ label map came from: a TotalSegmentator map, one already in our scheme, or HU alone. */
+export type AnatomySource = 'totalsegmentator' | 'given' | 'fallback';
+
+export interface Span { start: number; end: number; text: string; class: string }
+
+/** One grounded anomaly, as written to findings.json. */
+export interface Finding {
+  id: string;
+  organ: string;
+  type: string;
+  certainty: string;
+  spans: Span[];
+  /** the anomaly's phrases in report order, joined: what a reader recognises */
+  phrase: string;
+  /** value of this anomaly in labels.nii.gz */
+  label: number;
+  /** `maps/<id>.nii.gz`, relative to findings.json */
+  map: string;
+  peak: number;
+  mean: number;
+  voxels: number;
+  volumeMl: number;
+  box: FindingBox | null;
+  peakVoxel: MapSummary['peakVoxel'];
+  peakWorld: MapSummary['peakWorld'];
+  bestSlice: MapSummary['bestSlice'];
+  focusVoxel: MapSummary['focusVoxel'];
+  focusWorld: MapSummary['focusWorld'];
+}
+
+/** Seconds spent in each stage of one study; the label benchmark sums these. */
+export interface StageTimes { io: number; anatomy: number; structuring: number; network: number; outputs: number }
+
+export interface GroundingResult {
+  ct: Volume;
+  anatomy: Volume;
+  anatomySource: AnatomySource;
+  report: StructuredReport;
+  maps: Map<string, Volume<Float32Array>>;
+  findings: Finding[];
+  threshold: number;
+  model: string;
+  times: StageTimes;
+}
+
+export interface StudyInput {
+  /** CT: a file or DICOM folder, or an already read volume */
+  ct: string | Volume;
+  /** report text (not a path) */
+  report: string;
+  /** a name for the report in error messages */
+  reportName?: string;
+  /** TotalSegmentator `total` label map (path) on the CT's grid */
+  totalSegmentator?: string;
+  /** an organ label map already in our scheme (a dataset's `labels`), on the CT's grid */
+  labels?: string;
+}
+
+export const DEFAULT_THRESHOLD = 0.5;
+
+const now = (): number => performance.now() / 1000;
+
+function sameGeometry(a: Volume, b: Volume): string | null {
+  for (let d = 0; d < 3; d++) if (a.size[d] !== b.size[d]) return `size ${b.size.join('×')} does not match the CT's ${a.size.join('×')}`;
+  for (let d = 0; d < 3; d++) if (Math.abs(a.spacing[d] - b.spacing[d]) > 1e-3 * Math.max(1, Math.abs(a.spacing[d]))) return `spacing ${b.spacing.map((v) => v.toFixed(3)).join('×')} does not match the CT's ${a.spacing.map((v) => v.toFixed(3)).join('×')}`;
+  for (let d = 0; d < 3; d++) if (Math.abs(a.origin[d] - b.origin[d]) > 1e-2) return `origin (${b.origin.map((v) => v.toFixed(2)).join(', ')}) does not match the CT's (${a.origin.map((v) => v.toFixed(2)).join(', ')})`;
+  for (let d = 0; d < 9; d++) if (Math.abs(a.direction[d]! - b.direction[d]!) > 1e-4) return 'orientation does not match the CT';
+  return null;
+}
+
+/** A file-name-safe form of an anomaly id (ids come from report structuring, not from users, but may change). */
+export function safeId(id: string): string {
+  const s = id.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_');
+  return s || '_';
+}
+
+/**
+ * Grounds one study: reads the CT, builds the organ label map (TotalSegmentator's, a given one in
+ * our scheme, or the HU fallback), structures the report, runs the grounder and measures each map.
+ * Everything returned lives on the CT's own grid, so maps can be written with its geometry as is.
+ */
+export async function groundStudy(input: StudyInput, grounder: GroundingModel, opts: { threshold?: number } = {}): Promise<GroundingResult> {
+  const threshold = opts.threshold ?? DEFAULT_THRESHOLD;
+  const times: StageTimes = { io: 0, anatomy: 0, structuring: 0, network: 0, outputs: 0 };
+  const reportName = input.reportName ?? 'report';
+  if (!input.report.trim()) throw new UserError(`${reportName}: report is empty`);
+
+  let t = now();
+  const ct = typeof input.ct === 'string' ? await readVolume(input.ct) : input.ct;
+  let anatomy: Volume;
+  let anatomySource: AnatomySource;
+  const labelPath = input.totalSegmentator ?? input.labels;
+  if (labelPath) {
+    const lab = await readVolume(labelPath);
+    const mismatch = sameGeometry(ct, lab);
+    if (mismatch) throw new UserError(`${labelPath}: label map ${mismatch}`);
+    times.io += now() - t; t = now();
+    if (input.totalSegmentator) { anatomy = fromTotalSegmentator(lab); anatomySource = 'totalsegmentator'; }
+    else { anatomy = lab; anatomySource = 'given'; }
+  } else {
+    times.io += now() - t; t = now();
+    anatomy = fallbackAnatomy(ct);
+    anatomySource = 'fallback';
+  }
+  times.anatomy += now() - t; t = now();
+
+  const report = structureReport(input.report);
+  times.structuring += now() - t; t = now();
+
+  const maps = await grounder.ground({ ct, anatomy, report });
+  times.network += now() - t; t = now();
+
+  const findings: Finding[] = report.anomalies.map((a, n) => {
+    const map = maps.get(a.id);
+    if (!map) throw new Error(`grounder ${grounder.name} returned no map for anomaly ${a.id}`);
+    if (sameGeometry(ct, map)) throw new Error(`grounder ${grounder.name}: map of ${a.id} is not on the CT grid`);
+    const s = summarizeMap(map, threshold);
+    const spans = [...a.spans].sort((x, y) => x.start - y.start);
+    return {
+      id: a.id, organ: a.organ, type: a.type, certainty: a.certainty,
+      spans: spans.map((sp) => ({ start: sp.start, end: sp.end, text: sp.text, class: sp.class })),
+      phrase: spans.map((sp) => sp.text).join(' … '),
+      label: n + 1,
+      map: `maps/${safeId(a.id)}.nii.gz`,
+      peak: round(s.peak, 4), mean: round(s.mean, 4), voxels: s.voxels, volumeMl: round(s.volumeMl, 3),
+      box: s.box && { voxel: s.box.voxel, world: [s.box.world[0].map((v) => round(v, 2)), s.box.world[1].map((v) => round(v, 2))] as FindingBox['world'] },
+      peakVoxel: s.peakVoxel, peakWorld: s.peakWorld.map((v) => round(v, 2)) as Finding['peakWorld'], bestSlice: s.bestSlice,
+      focusVoxel: s.focusVoxel, focusWorld: s.focusWorld.map((v) => round(v, 2)) as Finding['focusWorld'],
+    };
+  });
+  times.outputs += now() - t;
+  return { ct, anatomy, anatomySource, report, maps, findings, threshold, model: grounder.name, times };
+}
+
+function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+export interface FindingsFile {
+  model: string;
+  threshold: number;
+  anatomy: AnatomySource;
+  ct: { size: number[]; spacing: number[]; origin: number[]; direction: number[] };
+  anomalies: Finding[];
+}
+
+/**
+ * Writes findings.json, maps/<id>.nii.gz (probability, on the CT grid), labels.nii.gz (one value per
+ * anomaly) and, unless turned off, overview.png into `dir`. Each file is written atomically and
+ * findings.json last, so its presence means the whole set is there.
+ */
+export async function writeGroundingOutputs(dir: string, r: GroundingResult, opts: { overview?: boolean } = {}): Promise<FindingsFile> {
+  const t = now();
+  // "no ascites" is grounded like any anomaly, but a negated finding is no region to label or show
+  const shown = r.findings.filter((f) => f.certainty !== 'absent');
+  const order = r.findings.map((f) => (f.certainty === 'absent' ? null : r.maps.get(f.id)!));
+  for (const f of r.findings) await writeNifti(join(dir, f.map), r.maps.get(f.id)!);
+  await writeNifti(join(dir, 'labels.nii.gz'), labelMapOf(order, r.threshold, r.ct));
+  if (opts.overview !== false) {
+    const items = shown.map((f) => ({
+      title: `${f.id} ${f.organ} ${f.type.replace(/_/g, ' ')} ${f.certainty}${f.box ? ` ${f.volumeMl.toFixed(1)}ml` : ''}`,
+      caption: f.phrase.replace(/…/g, '/'),
+      map: r.maps.get(f.id)!,
+      summary: summarizeMap(r.maps.get(f.id)!, r.threshold),
+    }));
+    writeFileAtomic(join(dir, 'overview.png'), renderOverview(r.ct, items));
+  }
+  const file: FindingsFile = {
+    model: r.model, threshold: r.threshold, anatomy: r.anatomySource,
+    ct: { size: [...r.ct.size], spacing: [...r.ct.spacing], origin: [...r.ct.origin], direction: [...r.ct.direction] },
+    anomalies: r.findings,
+  };
+  writeFileAtomic(join(dir, 'findings.json'), JSON.stringify(file, null, 2) + '\n');
+  r.times.outputs += now() - t;
+  return file;
+}
+
+/** The readable table `ground` prints. */
+export function findingsTable(findings: Finding[]): string {
+  const rows = [['id', 'organ', 'type', 'certainty', 'peak', 'ml', 'box (world mm, RAS)', 'phrase']];
+  for (const f of findings) {
+    const b = f.box ? `[${f.box.world[0].map((v) => v.toFixed(0)).join(',')}]–[${f.box.world[1].map((v) => v.toFixed(0)).join(',')}]` : '(below threshold)';
+    rows.push([f.id, f.organ, f.type, f.certainty, f.peak.toFixed(2), f.volumeMl.toFixed(1), b, f.phrase.length > 48 ? f.phrase.slice(0, 47) + '…' : f.phrase]);
+  }
+  const w = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(w[c]!))).join('  ')).join('\n');
+}

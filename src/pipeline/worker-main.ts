@@ -1,0 +1,19 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadGrounder } from './grounder.ts';
+import { labelOneStudy, oneLineReason, type BatchStudy, type StudyOutcome } from './batch.ts';
+
+// One label worker: loads the grounder once, then labels the studies the main thread sends.
+const { out, threshold, modelSpec, threads } = workerData as { out: string; threshold: number; modelSpec?: string; threads: number };
+const port = parentPort!;
+const grounder = await loadGrounder(modelSpec, { threads });
+port.on('message', async (s: BatchStudy) => {
+  let o: StudyOutcome;
+  try {
+    const { times } = await labelOneStudy(s, out, grounder, threshold);
+    o = { id: s.id, status: 'labeled', times };
+  } catch (e) {
+    o = { id: s.id, status: 'failed', reason: oneLineReason(e) };
+  }
+  port.postMessage(o);
+});
+port.postMessage({ ready: true });
