@@ -1,0 +1,135 @@
+// The training engine against @tensorflow/tfjs (cpu backend) on the same VGG-like 3D block and the
+// same train step (forward, backward, Adam), measured in the same run. Also: the per-step cost of
+// moving parameters and optimizer state in and out of ORT (the ping-pong buffers).
+import { Graph, Trainer, InferenceModel, adam, ops as o, type Tensor, emitModel, createSession } from '../src/engine/index.ts';
+import { toOrt } from '../src/engine/session.ts';
+import { createRng } from '../src/common/index.ts';
+
+const CH = [16, 16, 32, 32, 64, 64];
+const SIZE = 48, CIN = 2;
+
+function buildVgg(g: Graph): { x: Tensor; target: Tensor; out: Tensor; loss: Tensor } {
+  const x = g.input('x', [1, CIN, SIZE, SIZE, SIZE]);
+  let h = x, cin = CIN;
+  CH.forEach((c, i) => {
+    h = o.relu(o.conv3d(h, g.param(`conv${i}.w`, [c, cin, 3, 3, 3]), g.param(`conv${i}.b`, [c], { kind: 'zeros' }), { padding: 1 }));
+    cin = c;
+    if (i === 1 || i === 3) h = o.maxPool3d(h, { kernel: 2 });
+  });
+  const target = g.input('target', h.shape);
+  const d = o.sub(h, target);
+  return { x, target, out: h, loss: o.mean(o.mul(d, d)) };
+}
+
+async function timeIt(fn: () => Promise<unknown>, reps: number): Promise<number> {
+  const t: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const s = performance.now();
+    await fn();
+    t.push(performance.now() - s);
+  }
+  t.sort((a, b) => a - b);
+  return t[Math.floor(t.length / 2)]!; // median
+}
+
+async function tfjsTrainMs(xData: Float32Array, tData: Float32Array, outShape: number[], steps: number): Promise<{ train: number; fwd: number }> {
+  const tf = await import('@tensorflow/tfjs');
+  await tf.setBackend('cpu');
+  await tf.ready();
+  const rng = createRng(3);
+  let cin = CIN;
+  const vars = CH.map((c, i) => {
+    const w = tf.variable(tf.tensor5d(Float32Array.from({ length: 27 * cin * c }, () => rng.normal(0, Math.sqrt(2 / (27 * cin)))), [3, 3, 3, cin, c]), true, `w${i}`);
+    const b = tf.variable(tf.zeros([c]), true, `b${i}`);
+    cin = c;
+    return { w, b };
+  });
+  // tfjs conv3d is channels-last: NDHWC
+  const x = tf.tensor5d(xData, [1, CIN, SIZE, SIZE, SIZE]).transpose([0, 2, 3, 4, 1]) as import('@tensorflow/tfjs').Tensor5D;
+  const target = tf.tensor(tData, outShape).transpose([0, 2, 3, 4, 1]);
+  const forward = () => {
+    let h = x;
+    vars.forEach((v, i) => {
+      h = tf.relu(tf.add(tf.conv3d(h, v.w as import('@tensorflow/tfjs').Tensor5D, 1, 'same'), v.b)) as import('@tensorflow/tfjs').Tensor5D;
+      if (i === 1 || i === 3) h = tf.maxPool3d(h, 2, 2, 'valid');
+    });
+    return tf.mean(tf.square(tf.sub(h, target))) as import('@tensorflow/tfjs').Scalar;
+  };
+  const opt = tf.train.adam(1e-3);
+  const times: number[] = [];
+  for (let s = 0; s < steps; s++) {
+    const t0 = performance.now();
+    const l = opt.minimize(forward, true);
+    await l!.data();
+    l!.dispose();
+    times.push(performance.now() - t0);
+  }
+  const t0 = performance.now();
+  const lf = tf.tidy(forward);
+  await lf.data();
+  const fwd = performance.now() - t0;
+  return { train: Math.min(...times), fwd };
+}
+
+export async function run({ json }: { json: boolean }): Promise<Record<string, unknown>> {
+  const log = (s: string) => { if (!json) console.log(s); };
+  const g = new Graph({ seed: 1 });
+  const net = buildVgg(g);
+  const rng = createRng(2);
+  const xData = Float32Array.from({ length: net.x.size }, () => rng.normal());
+  const tData = Float32Array.from({ length: net.target.size }, () => rng.uniform(0, 1));
+  const threads = Number(process.env.CTGROUND_THREADS ?? 2);
+
+  const inf = await InferenceModel.create(g, { out: net.out }, { threads });
+  for (let i = 0; i < 3; i++) await inf.run({ x: xData });
+  const fwd = await timeIt(() => inf.run({ x: xData }), 10);
+  log(`ours forward (inference session): ${fwd.toFixed(1)} ms`);
+
+  const tr = await Trainer.create(g, { loss: net.loss, optimizer: adam(1e-3), threads });
+  // the first steps grow ORT's memory arena (page faults of a few hundred MB); time the steady state
+  for (let i = 0; i < 3; i++) await tr.step({ x: xData, target: tData });
+  const train = await timeIt(() => tr.step({ x: xData, target: tData }), 10);
+  log(`ours train step (fwd + bwd + Adam): ${train.toFixed(1)} ms = ${(train / fwd).toFixed(2)}× forward`);
+
+  // the state traffic alone: a session that takes every parameter and Adam moment as input and
+  // returns it through Identity into the preallocated ping-pong buffer, as a train step does
+  const states = [...g.params.values()].flatMap((p) => [p, p, p].map((q) => q.value.slice()));
+  const sg = new Graph();
+  const ins = states.map((s, i) => sg.input(`s${i}`, [s.length]));
+  const outs = new Map(ins.map((t, i) => [`o${i}`, sg.node1('Identity', [t], {}, t.shape)] as const));
+  const ss = await createSession(emitModel(sg, { outputs: outs, mode: 'train' }).bytes, { threads });
+  const other = states.map((s) => s.slice());
+  const stateMs = await timeIt(() => ss.run(
+    Object.fromEntries(ins.map((t, i) => [t.name, toOrt(t, states[i]!)])),
+    Object.fromEntries(ins.map((t, i) => [`o${i}`, toOrt(t, other[i]!)])),
+  ), 20);
+  const nParams = [...g.params.values()].reduce((a, p) => a + p.value.length, 0);
+  log(`state in/out per step (${nParams} params × 3 tensors): ${stateMs.toFixed(2)} ms (${((100 * stateMs) / train).toFixed(1)}% of a step)`);
+
+  const tfSteps = Number(process.env.CTGROUND_TFJS_STEPS ?? 1);
+  if (process.env.CTGROUND_SKIP_TFJS) return { ours_fwd_ms: round(fwd), ours_train_ms: round(train), train_over_fwd: round(train / fwd), state_io_ms: round(stateMs) };
+  log(`tfjs cpu backend: ${tfSteps} train step(s) (slow) ...`);
+  const tfjs = await tfjsTrainMs(xData, tData, [...net.out.shape], tfSteps);
+  log(`tfjs train step: ${tfjs.train.toFixed(0)} ms; tfjs forward: ${tfjs.fwd.toFixed(0)} ms`);
+  const result = {
+    network: 'VGG-like 3D block: 6 conv3d 3³ (16-16-32-32-64-64) + 2 max-pool, input 1×2×48³, MSE loss, Adam',
+    threads,
+    ours_fwd_ms: round(fwd),
+    ours_train_ms: round(train),
+    tfjs_train_ms: round(tfjs.train),
+    tfjs_fwd_ms: round(tfjs.fwd),
+    speedup_vs_tfjs: round(tfjs.train / train),
+    train_over_fwd: round(train / fwd),
+    state_io_ms: round(stateMs),
+    params: nParams,
+  };
+  log(`speedup vs tfjs: ${result.speedup_vs_tfjs}×; train/forward: ${result.train_over_fwd}`);
+  await inf.dispose();
+  await tr.dispose();
+  await ss.release();
+  return result;
+}
+
+function round(v: number): number {
+  return Math.round(v * 100) / 100;
+}
