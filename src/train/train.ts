@@ -1,0 +1,184 @@
+import { existsSync, mkdirSync, readFileSync, appendFileSync, copyFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { createRng, fileError, formatSeconds, Progress, UserError, writeFileAtomic } from '../common/index.ts';
+import { InferenceModel, Trainer, adam, saveParams } from '../engine/index.ts';
+import {
+  buildTrainGraph, defaultConfig, isBoxModel, loadTextEncoder, type GroundingConfig, type Variant, type ReportTextEncoder,
+} from '../model/index.ts';
+import { readManifest } from '../eval/index.ts';
+import { makeBatch, prepareSamples, type Sample, type SampleSet } from './samples.ts';
+import { lossCurveSvg } from './svg.ts';
+
+export interface TrainOptions {
+  data: string;
+  variant: Variant;
+  out: string;
+  steps: number;
+  seed: number;
+  batch: number;
+  lr: number;
+  resume: boolean;
+  /** text encoder folder (frozen; its states are computed once per report) */
+  textDir: string;
+  /** overrides of the default config (grid, widths, …) */
+  config?: Partial<GroundingConfig>;
+  /** validate (and checkpoint) every this many steps; 0 = once per epoch over the training samples */
+  validateEvery?: number;
+  /** cap on training studies (quick runs, tests) */
+  maxStudies?: number;
+  quiet?: boolean;
+  /** the command line, recorded in config.json */
+  command?: string;
+}
+
+export interface LogEntry { step: number; loss: number; dice: number; valDice?: number; valLoss?: number; seconds: number }
+
+export interface TrainResult { bestValDice: number; bestStep: number; log: LogEntry[]; stepsPerSecond: number; samples: number }
+
+const SHIFT_PAD = 4;
+
+/** Soft Dice of thresholded predictions (at 0.5) against soft targets, averaged over samples. */
+export function batchDice(prob: ArrayLike<number>, target: ArrayLike<number>, perSample: number): number[] {
+  const out: number[] = [];
+  for (let b = 0; b * perSample < prob.length; b++) {
+    let inter = 0, p = 0, t = 0;
+    for (let i = b * perSample; i < (b + 1) * perSample; i++) {
+      const pv = prob[i]! >= 0.5 ? 1 : 0, tv = target[i]! >= 0.5 ? 1 : 0;
+      inter += pv * tv; p += pv; t += tv;
+    }
+    out.push(p + t === 0 ? 1 : (2 * inter) / (p + t));
+  }
+  return out;
+}
+
+/** Box IoU of (centre, size) boxes in crop units. */
+function boxIouCs(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let inter = 1, va = 1, vb = 1;
+  for (let d = 0; d < 3; d++) {
+    const lo = Math.max(a[d]! - a[d + 3]! / 2, b[d]! - b[d + 3]! / 2), hi = Math.min(a[d]! + a[d + 3]! / 2, b[d]! + b[d + 3]! / 2);
+    inter *= Math.max(0, hi - lo); va *= a[d + 3]!; vb *= b[d + 3]!;
+  }
+  return inter / (va + vb - inter + 1e-9);
+}
+
+function splitTrainVal(studies: ReturnType<typeof readManifest>, seed: number): { train: typeof studies; val: typeof studies } {
+  const train = studies.filter((s) => s.split === 'train');
+  let val = studies.filter((s) => s.split === 'val' || s.split === 'validation');
+  if (train.length === 0) throw new UserError(`no studies in split 'train' (have: ${[...new Set(studies.map((s) => s.split))].join(', ')})`);
+  if (val.length === 0) {
+    // No validation split: hold out a seeded tenth of train (at least one study).
+    const shuffled = createRng(seed).fork('val').shuffle([...train]);
+    const k = Math.max(1, Math.floor(train.length / 10));
+    val = shuffled.slice(0, k);
+    const held = new Set(val.map((s) => s.id));
+    return { train: train.filter((s) => !held.has(s.id)), val };
+  }
+  return { train, val };
+}
+
+/** Trains one variant; writes config.json, model.safetensors (best by validation), loss.svg, train-log.jsonl, checkpoint/. */
+export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult> {
+  const cfg: GroundingConfig = { ...defaultConfig(o.variant), ...o.config, variant: o.variant };
+  const out = resolve(o.out);
+  mkdirSync(join(out, 'checkpoint'), { recursive: true });
+  const text: ReportTextEncoder = loadTextEncoder(o.textDir);
+  cfg.textEncoder = relative(out, resolve(o.textDir)) || '.';
+  cfg.frozenTextLayers = text.config.numLayers;
+  const d = text.hiddenSize;
+
+  const all = readManifest(o.data);
+  let { train, val } = splitTrainVal(all, o.seed);
+  if (o.maxStudies) { train = train.slice(0, o.maxStudies); val = val.slice(0, Math.max(1, Math.ceil(o.maxStudies / 10))); }
+  const trainSet = await prepareSamples(o.data, train, cfg, text, SHIFT_PAD, 'prepare train', o.quiet);
+  const valSet = await prepareSamples(o.data, val, cfg, text, SHIFT_PAD, 'prepare val', o.quiet);
+  if (trainSet.samples.length === 0) throw fileError(join(o.data, 'manifest.jsonl'), 'the training split has no anomaly with a mask');
+
+  const { graph, loss, prob, box } = buildTrainGraph(cfg, o.batch, d, o.seed);
+  const trainer = await Trainer.create(graph, { loss, optimizer: adam(o.lr, { clipNorm: 1 }), outputs: prob ? { prob } : { box: box! }, seed: o.seed });
+  const logPath = join(out, 'train-log.jsonl'), ckpt = join(out, 'checkpoint', 'last.safetensors');
+  let log: LogEntry[] = [];
+  let best = { dice: -1, step: 0 };
+  if (o.resume && existsSync(ckpt)) {
+    trainer.load(ckpt);
+    if (existsSync(logPath)) log = readFileSync(logPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as LogEntry).filter((e) => e.step <= trainer.stepCount);
+    for (const e of log) if (e.valDice !== undefined && e.valDice > best.dice) best = { dice: e.valDice, step: e.step };
+  } else {
+    writeFileAtomic(logPath, '');
+  }
+  const G = cfg.crop.grid, n = G * G * G;
+  const perEpoch = Math.max(1, Math.ceil(trainSet.samples.length / o.batch));
+  const validateEvery = o.validateEvery || perEpoch;
+  const writeConfig = (extra: Record<string, unknown>) => writeFileAtomic(join(out, 'config.json'), JSON.stringify({
+    model: cfg,
+    training: { data: o.data, seed: o.seed, batch: o.batch, lr: o.lr, steps: o.steps, trainStudies: train.length, valStudies: val.length, trainAnomalies: trainSet.samples.length, command: o.command, ...extra },
+  }, null, 2) + '\n');
+
+  const progress = o.quiet ? null : new Progress(`train ${o.variant}`, o.steps, 'steps', trainer.stepCount);
+  const t0 = Date.now(), startStep = trainer.stepCount;
+  let recentLoss: number[] = [], recentDice: number[] = [];
+  while (trainer.stepCount < o.steps) {
+    const step = trainer.stepCount;
+    // batch draw is a function of (seed, step): a resumed run continues the same sequence
+    const rng = createRng(o.seed).fork(`batch${step}`);
+    const picks: Sample[] = Array.from({ length: o.batch }, () => rng.pick(trainSet.samples));
+    const batch = makeBatch(trainSet, picks, cfg, d, rng);
+    // cosine decay over the run after a short warm-up
+    const warm = Math.min(1, (step + 1) / 50), lr = o.lr * warm * (0.1 + 0.9 * 0.5 * (1 + Math.cos((Math.PI * step) / o.steps)));
+    const r = await trainer.step(batch.feeds, { lr });
+    recentLoss.push(r.loss);
+    recentDice.push(...(prob ? batchDice(r.outputs.prob as Float32Array, batch.targets, n) : [boxIouCs(r.outputs.box as Float32Array, batch.feeds.box as Float32Array)]));
+    const mLoss = recentLoss.reduce((a, b) => a + b, 0) / recentLoss.length, mDice = recentDice.reduce((a, b) => a + b, 0) / recentDice.length;
+    progress?.set(trainer.stepCount, `loss ${mLoss.toFixed(3)} ${prob ? 'Dice' : 'IoU'} ${mDice.toFixed(3)}`);
+    const done = trainer.stepCount;
+    if (done % validateEvery === 0 || done === o.steps) {
+      const v = await validate(graph, prob ? { prob } : { box: box! }, valSet, cfg, d, o.batch);
+      const entry: LogEntry = { step: done, loss: mLoss, dice: mDice, valDice: v, seconds: (Date.now() - t0) / 1000 };
+      log.push(entry);
+      appendFileSync(logPath, JSON.stringify(entry) + '\n');
+      recentLoss = []; recentDice = [];
+      trainer.save(ckpt);
+      if (v > best.dice) {
+        best = { dice: v, step: done };
+        saveParams(graph, join(out, 'model.safetensors'), { variant: cfg.variant, step: String(done) });
+      }
+      writeConfig({ bestStep: best.step, bestValDice: best.dice, stepsDone: done });
+      writeFileAtomic(join(out, 'loss.svg'), lossCurveSvg(log, `${cfg.variant}: training loss and validation ${prob ? 'Dice' : 'box IoU'}`));
+      if (!o.quiet) process.stderr.write(`\nstep ${done}: validation ${prob ? 'Dice' : 'box IoU'} ${v.toFixed(3)} (best ${best.dice.toFixed(3)} at ${best.step}) ${formatSeconds((Date.now() - t0) / 1000)}\n`);
+    }
+  }
+  progress?.finish();
+  await trainer.dispose();
+  const secs = (Date.now() - t0) / 1000;
+  return { bestValDice: best.dice, bestStep: best.step, log, stepsPerSecond: (trainer.stepCount - startStep) / Math.max(1e-9, secs), samples: trainSet.samples.length };
+}
+
+/** Mean validation Dice (box IoU for box models) of the current weights, centred crops, no augmentation. */
+async function validate(graph: ReturnType<typeof buildTrainGraph>['graph'], outputs: Record<string, import('../engine/index.ts').Tensor>, set: SampleSet, cfg: GroundingConfig, d: number, B: number): Promise<number> {
+  if (set.samples.length === 0) return NaN;
+  const model = await InferenceModel.create(graph, outputs);
+  const n = cfg.crop.grid ** 3;
+  const scores: number[] = [];
+  try {
+    for (let i = 0; i < set.samples.length; i += B) {
+      const real = set.samples.slice(i, i + B);
+      const picks = [...real];
+      while (picks.length < B) picks.push(real[0]!);
+      const batch = makeBatch(set, picks, cfg, d, null);
+      const feeds: Record<string, Float32Array | BigInt64Array> = { ...batch.feeds };
+      const r = await model.run(feeds);
+      const s = isBoxModel(cfg)
+        ? real.map((_, b) => boxIouCs((r.box as Float32Array).subarray(b * 6), (batch.feeds.box as Float32Array).subarray(b * 6)))
+        : batchDice(r.prob as Float32Array, batch.targets, n).slice(0, real.length);
+      scores.push(...s);
+    }
+  } finally {
+    await model.dispose();
+  }
+  return scores.reduce((a, b) => a + b, 0) / scores.length;
+}
+
+/** Copies the text encoder folder's files a model folder needs when it must stand alone. */
+export function copyTextEncoder(from: string, to: string): void {
+  mkdirSync(to, { recursive: true });
+  for (const f of ['config.json', 'vocab.txt', 'model.safetensors']) copyFileSync(join(from, f), join(to, f));
+}
