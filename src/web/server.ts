@@ -236,6 +236,11 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
+    // URL parsing would resolve `..` silently; a request that names one is refused outright
+    const raw = (req.url ?? '/').split('?')[0]!;
+    let rawDecoded: string;
+    try { rawDecoded = decodeURIComponent(raw); } catch { throw new HttpError(400, 'path: bad encoding'); }
+    if (rawDecoded.split(/[\\/]+/).includes('..')) throw new HttpError(403, 'path: ".." is not allowed');
     const url = new URL(req.url ?? '/', 'http://x');
     const path = url.pathname;
     const method = req.method ?? 'GET';

@@ -1,0 +1,155 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { TS } from './helpers/shared.ts';
+import { readVolume, writeNifti, voxelBoxToWorld, type Vec3 } from '../src/volume/index.ts';
+import { fromTotalSegmentator } from '../src/anatomy/index.ts';
+import { loadGrounder } from '../src/pipeline/index.ts';
+import { startServer, imageKind, type RunningServer } from '../src/web/index.ts';
+
+const REPORT = 'Liver: A 3 cm hypodense mass in the right lobe of the liver.\nKidneys: A 12 mm cyst in the left kidney.\n';
+const LIMIT = 2_000_000;
+let dir: string, srv: RunningServer;
+const logs: string[] = [];
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ctg-web-'));
+  mkdirSync(join(dir, 's1'));
+  copyFileSync(TS('example_ct_sm.nii.gz'), join(dir, 's1', 'ct.nii.gz'));
+  await writeNifti(join(dir, 's1', 'anatomy.nii.gz'), fromTotalSegmentator(await readVolume(TS('example_seg.nii.gz'))));
+  writeFileSync(join(dir, 's1', 'report.txt'), REPORT);
+  writeFileSync(join(dir, 'manifest.jsonl'), JSON.stringify({ id: 's1', ct: 's1/ct.nii.gz', labels: 's1/anatomy.nii.gz', report: 's1/report.txt', split: 'test', anomalies: [] }) + '\n');
+  // a file the server must never hand out, beside the data folder, and a symlink pointing at it
+  writeFileSync(join(dir, '..', `${dir.split('/').pop()}-secret.txt`), 'secret');
+  symlinkSync(join(dir, '..', `${dir.split('/').pop()}-secret.txt`), join(dir, 'link.txt'));
+  srv = await startServer({ dataDir: dir, port: 0, maxUploadBytes: LIMIT, grounder: () => loadGrounder('oracle:organ-side'), log: (l) => logs.push(l) });
+});
+
+after(async () => {
+  await srv?.close();
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(join(dir, '..', `${dir.split('/').pop()}-secret.txt`), { force: true });
+});
+
+/** A GET with the path sent byte for byte (fetch would normalise `..` away before the server saw it). */
+function get(path: string): Promise<{ status: number; body: string }> {
+  return new Promise((ok, fail) => {
+    const req = request({ host: '127.0.0.1', port: srv.port, path, method: 'GET' }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => ok({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', fail);
+    req.end();
+  });
+}
+async function post(path: string, body: unknown): Promise<{ status: number; json: Record<string, any> }> {
+  const r = await fetch(new URL(path, srv.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return { status: r.status, json: (await r.json()) as Record<string, any> };
+}
+const manifest = (): Record<string, any>[] => readFileSync(join(dir, 'manifest.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+
+test('web: files outside the data folder are refused with a clear message', async () => {
+  assert.equal((await get('/files/s1/report.txt')).body, REPORT);
+  for (const p of ['/files/../../etc/passwd', '/files/s1/../../secret.txt', '/files/..%2f..%2fetc%2fpasswd', '/files/s1%2f..%2f..%2fsecret.txt', '/files/%2e%2e/%2e%2e/etc/passwd', '/files/%2Fetc%2Fpasswd', '/files/s1%5c..%5c..%5cx.txt']) {
+    const r = await get(p);
+    assert.equal(r.status, 403, `${p} → ${r.status} ${r.body}`);
+    assert.match(JSON.parse(r.body).error, /^path: /);
+  }
+  const link = await get('/files/link.txt');
+  assert.equal(link.status, 403);
+  assert.match(JSON.parse(link.body).error, /outside the data folder/);
+  writeFileSync(join(dir, 's1', 'notes.sh'), 'echo hi');
+  assert.equal((await get('/files/s1/notes.sh')).status, 403);
+  assert.equal((await get('/api/studies/..%2f..')).status, 403);
+  assert.equal((await get('/api/studies/a%2fb')).status, 400);
+  assert.equal((await get('/api/studies/nope')).status, 404);
+});
+
+test('web: oversized uploads, non-image files and empty reports are refused', async () => {
+  const big = await post('/api/upload', { name: 'x', report: 'r', ct: Buffer.alloc(LIMIT).toString('base64') });
+  assert.equal(big.status, 413);
+  assert.match(big.json.error, /upload: .*limit/);
+  const png = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
+  const notImage = await post('/api/upload', { name: 'x.nii.gz', report: 'a report', ct: png.toString('base64') });
+  assert.equal(notImage.status, 415);
+  assert.equal(notImage.json.error, 'upload: CT is not a NIfTI, NRRD or MHA image');
+  const notJson = await post('/api/upload', 'not json');
+  assert.equal(notJson.status, 400);
+  const empty = await post('/api/upload', { name: 'x', report: '  ', ct: readFileSync(TS('example_ct_sm.nii.gz')).toString('base64') });
+  assert.equal(empty.status, 400);
+  assert.equal(manifest().length, 1, 'nothing refused may reach the manifest');
+  // the detector itself, on real files: the gzipped NIfTI, its raw form, and a report
+  const gz = readFileSync(TS('example_ct_sm.nii.gz'));
+  assert.equal(imageKind(gz), '.nii.gz');
+  assert.equal(imageKind(gunzipSync(gz)), '.nii');
+  assert.equal(imageKind(Buffer.from(REPORT)), null);
+});
+
+test('web: upload of a real CT lands inside the folder under a safe id; no identifiers in the log', async () => {
+  const before = logs.length;
+  // small enough for the test's limit: the TotalSegmentator label map is a valid NIfTI too
+  const r = await post('/api/upload', { name: '../../DOE^JOHN.nii.gz', report: 'Liver: a 2 cm cyst.', ct: readFileSync(TS('example_seg.nii.gz')).toString('base64') });
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+  assert.match(r.json.id, /^[A-Za-z0-9][A-Za-z0-9._-]*$/);
+  const rec = manifest().find((m) => m.id === r.json.id)!;
+  assert.ok(existsSync(join(dir, rec.ct)) && rec.ct.startsWith('uploads/'));
+  const logged = logs.slice(before).join('\n');
+  assert.ok(logged.length > 0);
+  assert.ok(!/DOE|JOHN|cyst/i.test(logged), logged);
+});
+
+test('web: grounding, accept / reject / redraw saved atomically in manifest.jsonl, export', async () => {
+  const g = await post('/api/studies/s1/ground', {});
+  assert.equal(g.status, 200);
+  const anomalies = g.json.anomalies as { id: string; organ: string; box: { voxel: { min: Vec3; max: Vec3 } } | null; mapUrl: string }[];
+  assert.ok(anomalies.length >= 2, JSON.stringify(anomalies.map((a) => a.organ)));
+  const [a, b] = anomalies as [typeof anomalies[0], typeof anomalies[0]];
+  assert.equal((await get(a.mapUrl)).status, 200);
+
+  const acc = await post('/api/studies/s1/review', { anomaly: a.id, decision: 'accept', threshold: 0.5 });
+  assert.equal(acc.status, 200, JSON.stringify(acc.json));
+  let rec = manifest().find((m) => m.id === 's1')!;
+  let entry = rec.anomalies.find((x: { id: string }) => x.id === a.id);
+  assert.equal(entry.review.decision, 'accepted');
+  const mask = await readVolume(join(dir, entry.mask));
+  const ct = await readVolume(join(dir, 's1', 'ct.nii.gz'));
+  assert.deepEqual(mask.size, ct.size);
+  assert.ok(mask.data.some((v) => v > 0));
+
+  const rej = await post('/api/studies/s1/review', { anomaly: b.id, decision: 'reject' });
+  assert.equal(rej.status, 200);
+  rec = manifest().find((m) => m.id === 's1')!;
+  assert.equal(rec.anomalies.find((x: { id: string }) => x.id === b.id).review.decision, 'rejected');
+  assert.equal(rec.anomalies.find((x: { id: string }) => x.id === b.id).mask, null);
+
+  const box = { min: [10, 20, 5], max: [30, 40, 12] };
+  const red = await post('/api/studies/s1/review', { anomaly: a.id, decision: 'redraw', box });
+  assert.equal(red.status, 200);
+  rec = manifest().find((m) => m.id === 's1')!;
+  entry = rec.anomalies.find((x: { id: string }) => x.id === a.id);
+  assert.equal(entry.review.decision, 'redrawn');
+  const expect = voxelBoxToWorld(ct, { min: box.min as Vec3, max: box.max as Vec3 });
+  for (let c = 0; c < 2; c++) for (let ax = 0; ax < 3; ax++) assert.ok(Math.abs(entry.box[c][ax] - expect[c]![ax]!) < 0.01);
+  assert.equal(rec.anomalies.filter((x: { id: string }) => x.id === a.id).length, 1, 'a second decision replaces the first');
+  assert.equal((await post('/api/studies/s1/review', { anomaly: a.id, decision: 'maybe' })).status, 400);
+  assert.equal((await post('/api/studies/s1/review', { anomaly: 'zz', decision: 'accept' })).status, 404);
+  assert.ok(!readFileSync(join(dir, 'manifest.jsonl'), 'utf8').includes('.tmp'));
+
+  const tar = await fetch(new URL('/api/studies/s1/export', srv.url));
+  assert.equal(tar.status, 200);
+  const bytes = Buffer.from(await tar.arrayBuffer());
+  const names: string[] = [];
+  for (let o = 0; o + 512 <= bytes.length;) {
+    const name = bytes.subarray(o, o + 100).toString('utf8').replace(/\0.*$/s, '');
+    if (!name) break;
+    const size = parseInt(bytes.subarray(o + 124, o + 136).toString('utf8').replace(/\0.*$/s, '').trim(), 8);
+    names.push(name);
+    o += 512 + Math.ceil(size / 512) * 512;
+  }
+  for (const n of ['s1/findings.json', 's1/labels.nii.gz', `s1/maps/${a.id}.nii.gz`, `s1/masks/${a.id}.nii.gz`, 's1/review.json']) assert.ok(names.includes(n), `${n} missing from ${names}`);
+});
