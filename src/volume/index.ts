@@ -5,3 +5,8 @@ export {
   geometryOf, voxelCount, indexToWorld, worldToIndex, indexToWorldMatrix, voxelOffset, voxelAt, insideGrid,
   orientationCode, axisMapping, voxelBoxToWorld, worldBoxToVoxel, worldBounds,
 } from './geometry.ts';
+export { resample, resampleToGrid, spacingGrid, permuteAxes, type InterpMode, type ResampleOptions } from './resample.ts';
+export {
+  reorient, valueRange, scaleIntensity, extractRegion, cropOrPad, cropToWorldBox,
+  maskBoundingBox, maskWorldBox, worldBoxToMask, voxelBoxToMask,
+} from './transforms.ts';
