@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { fileError } from '../../common/index.ts';
 
 /** One document of a pretraining corpus: a report (or a blank-line block of a text file). */
 export interface CorpusDocument {
-  /** stable identifier: the CSV's VolumeName when present, else `<file>#<n>` */
+  /** stable identifier: the CSV's VolumeName when present, else `<file name>#<n>` */
   id: string;
   text: string;
 }
@@ -53,7 +54,7 @@ export function readReportCsv(path: string): CorpusDocument[] {
     const row = rows[r]!;
     const text = cols.map((k) => (row[k] ?? '').trim()).filter((t) => t.length > 0).join('\n');
     if (text.length === 0) continue;
-    docs.push({ id: idCol >= 0 && row[idCol] ? row[idCol]! : `${path}#${r}`, text });
+    docs.push({ id: idCol >= 0 && row[idCol] ? row[idCol]! : `${basename(path)}#${r}`, text });
   }
   return docs;
 }
@@ -64,7 +65,8 @@ export function readTextCorpus(path: string): CorpusDocument[] {
     .split(/\r?\n[ \t]*\r?\n/)
     .map((b) => b.trim())
     .filter((b) => b.length > 0)
-    .map((text, n) => ({ id: `${path}#${n}`, text }));
+    // the id (and so the held-out split) depends on the file's name, not on where it lies
+    .map((text, n) => ({ id: `${basename(path)}#${n}`, text }));
 }
 
 /** Reads a corpus file by extension: `.csv` as a report table, anything else as blank-line blocks. */
@@ -90,7 +92,10 @@ function readText(path: string): string {
 export function isHeldOut(id: string, fraction = 0.1): boolean {
   let h = 0x811c9dc5;
   for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
-  return h / 4294967296 < fraction;
+  // FNV's top bits barely move when only the last character differs ("x.txt#1", "x.txt#2"), so
+  // finish with murmur3's avalanche before reading them
+  h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b) >>> 0; h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35) >>> 0; h ^= h >>> 16;
+  return (h >>> 0) / 4294967296 < fraction;
 }
 
 /**

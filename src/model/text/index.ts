@@ -9,3 +9,4 @@ export { loadTextEncoderFolder, saveTextEncoderFolder, type TextEncoderFolder } 
 export { readSafetensors as readHfSafetensors, writeSafetensors as writeHfSafetensors, type NamedTensor } from './safetensors.ts';
 export { charTokenIndex, tokenWindows } from './chars.ts';
 export { ReportTextEncoder, loadTextEncoder, DEFAULT_TEXT_ENCODER_DIR, type CharacterEmbeddings } from './runtime.ts';
+export { pretrainText, evaluateMlm, evalBatches, weightsFromGraph, loadCorpora, PRETRAIN_DEFAULTS, type PretrainOptions, type MlmEval } from './pretrain.ts';
