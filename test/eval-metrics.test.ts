@@ -4,7 +4,7 @@ import { boxIou, connectedComponents, diceAt, iouAt, instanceCounts, quantile, s
 
 const N = 10;
 /** A 10³ grid with value v inside the half-open voxel box [lo, hi). */
-function cube(lo: [number, number, number], hi: [number, number, number], v = 1, into = new Float32Array(N * N * N)): Float32Array {
+function cube(lo: [number, number, number], hi: [number, number, number], v = 1, into: Float32Array = new Float32Array(N * N * N)): Float32Array {
   for (let z = lo[2]; z < hi[2]; z++) for (let y = lo[1]; y < hi[1]; y++) for (let x = lo[0]; x < hi[0]; x++) into[x + N * (y + N * z)] = v;
   return into;
 }

@@ -9,7 +9,7 @@ import { cropChannels } from './crop.ts';
 import { anomalyText, boxMap, placeText } from './feed.ts';
 import { buildHeadGraph, buildImageGraph, isBoxModel } from './graphs.ts';
 import { anomalyCrop, cropKey } from './prepare.ts';
-import type { Weights } from './network.ts';
+import { WeightMismatch, type Weights } from './network.ts';
 import type { GroundingModel, GroundingStudy } from './types.ts';
 
 export const DEFAULT_MODEL_DIR = join(projectRoot, 'models', 'grounding-default');
@@ -70,9 +70,15 @@ export class TrainedGrounder implements GroundingModel {
     const wpath = join(dir, 'model.safetensors');
     const weights = readWeights(wpath);
     const text = loadTextEncoder(resolveTextDir(dir, cfg), opts);
-    const img = buildImageGraph(cfg, weights);
-    const shapes = Object.fromEntries(Object.entries(img.outputs).map(([k, t]) => [k, t.shape]));
-    const head = buildHeadGraph(cfg, text.hiddenSize, weights, shapes);
+    let img, head;
+    try {
+      img = buildImageGraph(cfg, weights);
+      const shapes = Object.fromEntries(Object.entries(img.outputs).map(([k, t]) => [k, t.shape]));
+      head = buildHeadGraph(cfg, text.hiddenSize, weights, shapes);
+    } catch (e) {
+      if (e instanceof WeightMismatch) throw fileError(wpath, e.message);
+      throw e;
+    }
     checkAllLoaded([img.graph, head.graph], weights, wpath);
     const image = await InferenceModel.create(img.graph, img.outputs, opts);
     const headModel = await InferenceModel.create(head.graph, { out: head.output }, opts);

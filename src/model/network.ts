@@ -9,9 +9,14 @@ import { usesStructure, type GroundingConfig } from './config.ts';
  */
 export type Weights = Map<string, Float32Array>;
 
+/** Stored weights that do not fit the configured network (the loader names the file). */
+export class WeightMismatch extends Error {}
+
 /** A parameter initialized from `weights` when it holds one of that name (inference, resume). */
 export function param(g: Graph, name: string, shape: number[], init: Init, weights?: Weights, trainable = true): Tensor {
   const w = weights?.get(name);
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (w && w.length !== n) throw new WeightMismatch(`parameter '${name}' has ${w.length} values, the model needs ${n} ([${shape.join(',')}])`);
   return g.param(name, shape, w ? { kind: 'values', data: w } : init, { trainable });
 }
 

@@ -1,0 +1,91 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync, cpSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { makeToyDataset } from './train-fixture.ts';
+import { freshTextEncoder } from '../src/train/index.ts';
+import { buildTrainGraph, defaultConfig, loadGroundingModel, loadTextEncoder, type GroundingConfig } from '../src/model/index.ts';
+import { saveParams, writeSafetensors } from '../src/engine/index.ts';
+import { readManifest, goldReport } from '../src/eval/index.ts';
+import { readVolume } from '../src/volume/index.ts';
+import { UserError, projectRoot } from '../src/common/index.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'ctg-load-'));
+const data = join(root, 'data'), text = join(root, 'text'), good = join(root, 'good');
+
+/** A model folder as `ctground train` writes it (untrained weights: loading does not care). */
+function writeModel(dir: string, cfg: GroundingConfig, textDim: number): void {
+  const { graph } = buildTrainGraph(cfg, 1, textDim, 1);
+  saveParams(graph, join(dir, 'model.safetensors'));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ model: { ...cfg, textEncoder: text } }));
+}
+
+test.before(async () => {
+  await makeToyDataset(data, { studies: 1, seed: 9 });
+  freshTextEncoder(text, readManifest(data).map((s) => readFileSync(join(data, s.report), 'utf8')), 1);
+  const cfg: GroundingConfig = { ...defaultConfig('full'), crop: { grid: 16, marginMm: 8, minMm: 48, maxMm: 160, windows: [[-160, 240]] }, widths: [4, 8, 8, 8], convsPerStage: [1, 1, 1, 1], normGroups: 0, attnDim: 8, lstmHidden: 16, maxAggregate: 16 };
+  const enc = loadTextEncoder(text);
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(good, { recursive: true });
+  writeModel(good, cfg, enc.hiddenSize);
+});
+test.after(() => rmSync(root, { recursive: true, force: true }));
+
+function broken(name: string, edit: (dir: string) => void): string {
+  const dir = join(root, name);
+  cpSync(good, dir, { recursive: true });
+  edit(dir);
+  return dir;
+}
+
+async function rejects(dir: string, pattern: RegExp): Promise<void> {
+  await assert.rejects(loadGroundingModel(dir), (e: unknown) => e instanceof UserError && pattern.test(e.message) && !e.message.includes('\n'));
+}
+
+test('a model folder grounds every anomaly on the CT grid', async () => {
+  const model = await loadGroundingModel(good);
+  const s = readManifest(data)[0]!;
+  const ct = await readVolume(join(data, s.ct)), anatomy = await readVolume(join(data, s.labels));
+  const maps = await model.ground({ ct, anatomy, report: goldReport(data, s) });
+  assert.deepEqual([...maps.keys()].sort(), s.anomalies.map((a) => a.id).sort());
+  for (const m of maps.values()) {
+    assert.deepEqual(m.size, ct.size);
+    assert.deepEqual(m.origin, ct.origin);
+    assert.ok(m.data.every((v) => v >= 0 && v <= 1));
+  }
+  await model.dispose();
+});
+
+test('missing or corrupt files give one-line errors that name the file', async () => {
+  await rejects(join(root, 'nowhere'), /nowhere: model folder not found/);
+  await rejects(broken('noconfig', (d) => unlinkSync(join(d, 'config.json'))), /config\.json: missing/);
+  await rejects(broken('badjson', (d) => writeFileSync(join(d, 'config.json'), '{"model": ')), /config\.json: corrupt/);
+  await rejects(broken('badvariant', (d) => {
+    const c = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
+    c.model.variant = 'bogus';
+    writeFileSync(join(d, 'config.json'), JSON.stringify(c));
+  }), /config\.json: unknown variant 'bogus'/);
+  await rejects(broken('noweights', (d) => unlinkSync(join(d, 'model.safetensors'))), /model\.safetensors: missing/);
+  await rejects(broken('truncated', (d) => {
+    const b = readFileSync(join(d, 'model.safetensors'));
+    writeFileSync(join(d, 'model.safetensors'), b.subarray(0, Math.floor(b.length / 2)));
+  }), /model\.safetensors: corrupt/);
+  await rejects(broken('lacking', (d) => {
+    writeSafetensors(join(d, 'model.safetensors'), new Map([['img.s0.c0.w', { data: new Float32Array(4), shape: [4] }]]));
+  }), /model\.safetensors: parameter '[^']+' (is missing|has)/);
+  await rejects(broken('notext', (d) => {
+    const c = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
+    c.model.textEncoder = join(root, 'no-text');
+    writeFileSync(join(d, 'config.json'), JSON.stringify(c));
+  }), /no-text.*missing/);
+});
+
+test('the CLI reports a bad model folder in one line with exit code 2', () => {
+  const dir = broken('cli', (d) => unlinkSync(join(d, 'model.safetensors')));
+  const r = spawnSync(process.execPath, [join(projectRoot, 'bin', 'ctground.js'), 'eval', '--model', dir, '--data', data, '--split', 'train'], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr.trim(), /^ctground: .*model\.safetensors: missing/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+});
