@@ -41,8 +41,11 @@ export function tokenize(text: string, from = 0, to = text.length): Token[] {
   return out;
 }
 
+/** 'ignore' marks phrases that are matched only so that their words form no other phrase. */
+export type MatchClass = PhraseClass | 'ignore';
+
 interface Entry {
-  cls: PhraseClass;
+  cls: MatchClass;
   info: PhraseInfo;
 }
 
@@ -53,7 +56,7 @@ interface TrieNode {
 
 export interface Pattern {
   re: RegExp;
-  cls: PhraseClass;
+  cls: MatchClass;
   info: PhraseInfo;
 }
 
@@ -65,12 +68,16 @@ export interface Lexicon {
   terminatorSeqs: string[][];
   clauseWords: Set<string>;
   verbs: Set<string>;
+  /** folded token sequences of relation cues (data/lexicon/relations.json) */
+  emphasis: string[][];
+  explainers: string[][];
+  hedgeTransparent: string[][];
   /** number of terms per class, for docs and tests */
   counts: Record<string, number>;
 }
 
 /** When one term is listed under two classes the earlier class here wins (documented in docs/report.md). */
-const CLASS_PRIORITY: PhraseClass[] = ['anomaly', 'certainty', 'anatomy', 'location', 'change', 'diagnosis', 'size', 'density', 'property'];
+const CLASS_PRIORITY: MatchClass[] = ['anomaly', 'certainty', 'anatomy', 'location', 'change', 'diagnosis', 'size', 'density', 'property', 'ignore'];
 
 function readJson(name: string): any {
   const path = join(projectRoot, 'data', 'lexicon', name);
@@ -97,7 +104,7 @@ export function loadLexicon(): Lexicon {
   if (cached) return cached;
   const root: TrieNode = { next: new Map() };
   const counts: Record<string, number> = {};
-  const add = (term: string, cls: PhraseClass, info: PhraseInfo): void => {
+  const add = (term: string, cls: MatchClass, info: PhraseInfo): void => {
     const toks = foldPhrase(term);
     if (toks.length === 0) return;
     let node = root;
@@ -112,29 +119,53 @@ export function loadLexicon(): Lexicon {
   };
   const patterns: Pattern[] = [];
 
-  const anomaly = readJson('anomaly.json') as { entries: { type: string; terms: string[]; organ?: string; generic?: boolean; byDensity?: Record<string, string>; byOrgan?: Record<string, string>; organMap?: Record<string, string> }[] };
+  const anatomy = readJson('anatomy.json') as { organs: Record<string, string[]> };
+  const anatomyOrgan = new Map<string, string>();
+  for (const [organ, terms] of Object.entries(anatomy.organs)) {
+    for (const t of terms) { add(t, 'anatomy', { organ }); anatomyOrgan.set(foldPhrase(t).join(' '), organ); }
+  }
+  // A multi-word anomaly term that contains an anatomy word ('peribronchial thickening',
+  // 'fatty liver') speaks of that organ.
+  const organInside = (term: string): string | undefined => {
+    const toks = foldPhrase(term);
+    let found: string | undefined;
+    for (let a = 0; a < toks.length; a++) {
+      for (let b = toks.length; b > a; b--) {
+        const o = anatomyOrgan.get(toks.slice(a, b).join(' '));
+        if (o) { found = o; break; }
+      }
+    }
+    return found;
+  };
+
+  const anomaly = readJson('anomaly.json') as { entries: { type: string; terms: string[]; organ?: string; generic?: boolean; needsDensity?: string[]; byDensity?: Record<string, string>; byOrgan?: Record<string, string>; organMap?: Record<string, string>; organRemap?: Record<string, string> }[] };
   for (const e of anomaly.entries) {
     for (const term of e.terms) {
       const info: PhraseInfo = { type: e.type };
-      const organ = e.organMap?.[term];
+      const organ = e.organMap?.[term] ?? (term.includes(' ') ? organInside(term) : undefined);
       if (organ) info.organ = organ;
       if (e.organ) info.defaultOrgan = e.organ;
       if (e.generic) info.generic = true;
+      if (e.needsDensity?.includes(term)) info.needsDensity = true;
       if (e.byDensity) info.byDensity = e.byDensity;
       if (e.byOrgan) info.byOrgan = e.byOrgan;
+      if (e.organRemap) info.organRemap = e.organRemap;
       add(term, 'anomaly', info);
     }
   }
 
-  const anatomy = readJson('anatomy.json') as { organs: Record<string, string[]> };
-  for (const [organ, terms] of Object.entries(anatomy.organs)) for (const t of terms) add(t, 'anatomy', { organ });
-
   const location = readJson('location.json') as {
     entries: { role: 'side' | 'site'; organ?: string; terms: string[] }[];
     patterns: { role: 'side' | 'site'; regex: string; flags: string; organ?: string | null }[];
+    noSplit?: string[];
   };
+  const noSplit = new Set(location.noSplit ?? []);
   for (const e of location.entries) {
-    for (const t of e.terms) add(t, 'location', e.organ ? { role: e.role, organ: e.organ } : { role: e.role });
+    for (const t of e.terms) {
+      const info: PhraseInfo = e.organ ? { role: e.role, organ: e.organ } : { role: e.role };
+      if (noSplit.has(t)) info.noSplit = true;
+      add(t, 'location', info);
+    }
   }
   for (const p of location.patterns) {
     patterns.push({ re: new RegExp(p.regex, p.flags.includes('g') ? p.flags : p.flags + 'g'), cls: 'location', info: p.organ ? { role: p.role, organ: p.organ } : { role: p.role } });
@@ -145,7 +176,7 @@ export function loadLexicon(): Lexicon {
     property: { terms: string[] };
     density: { terms: Record<string, string[]>; patterns: { regex: string; flags: string }[] };
     change: { terms: string[] };
-    diagnosis: { terms: Record<string, string[]> };
+    diagnosis: { terms: Record<string, string[]>; defaultOrgan?: Record<string, string> };
   };
   for (const t of mods.size.terms) add(t, 'size', {});
   for (const p of mods.size.patterns) patterns.push({ re: new RegExp(p.regex, p.flags), cls: 'size', info: { numeric: true } });
@@ -153,7 +184,11 @@ export function loadLexicon(): Lexicon {
   for (const [kind, terms] of Object.entries(mods.density.terms)) for (const t of terms) add(t, 'density', { density: kind });
   for (const p of mods.density.patterns) patterns.push({ re: new RegExp(p.regex, p.flags), cls: 'density', info: {} });
   for (const t of mods.change.terms) add(t, 'change', {});
-  for (const [type, terms] of Object.entries(mods.diagnosis.terms)) for (const t of terms) add(t, 'diagnosis', { type });
+  for (const [type, terms] of Object.entries(mods.diagnosis.terms)) {
+    const organ = mods.diagnosis.defaultOrgan?.[type];
+    for (const t of terms) add(t, 'diagnosis', organ ? { type, defaultOrgan: organ } : { type });
+  }
+  for (const t of (readJson('ignore.json') as { terms: string[] }).terms) add(t, 'ignore', {});
 
   const cert = readJson('certainty.json') as Record<string, string[]>;
   for (const cue of ['negPre', 'negPost', 'hedgePre', 'hedgePost'] as const) {
@@ -164,6 +199,8 @@ export function loadLexicon(): Lexicon {
   for (const t of cert.negPostChange ?? []) add(t, 'change', { cue: 'negPost' });
 
   const terminatorSeqs = (cert.terminators ?? []).map(foldPhrase).filter((s) => s.length > 0);
+  const rel = readJson('relations.json') as Record<string, string[]>;
+  const seqs = (key: string): string[][] => (rel[key] ?? []).map(foldPhrase).filter((q) => q.length > 0);
   cached = {
     root,
     patterns,
@@ -171,6 +208,9 @@ export function loadLexicon(): Lexicon {
     terminatorSeqs: terminatorSeqs.filter((s) => s.length > 1),
     clauseWords: new Set((cert.clauseWords ?? []).map(foldWord)),
     verbs: new Set((cert.verbs ?? []).map(foldWord)),
+    emphasis: seqs('emphasis'),
+    explainers: seqs('explainers'),
+    hedgeTransparent: seqs('hedgeTransparent'),
     counts,
   };
   return cached;
@@ -182,7 +222,7 @@ const JOIN = /^[\s\-‐–]*$/;
 export interface Match {
   start: number;
   end: number;
-  cls: PhraseClass;
+  cls: MatchClass;
   info: PhraseInfo;
 }
 

@@ -18,6 +18,7 @@ export function recognizePhrases(text: string, from = 0, to = text.length, lex: 
     for (let i = m.start; i < m.end; i++) if (taken[i - from]) { free = false; break; }
     if (!free) continue;
     taken.fill(1, m.start - from, m.end - from);
+    if (m.cls === 'ignore') continue;
     out.push({ start: m.start, end: m.end, text: text.slice(m.start, m.end), class: m.cls, info: m.info });
   }
   out.sort((a, b) => a.start - b.start);

@@ -1,5 +1,5 @@
 import type { Lexicon, Token } from './lexicon.ts';
-import type { Certainty, Phrase } from './types.ts';
+import type { Certainty, Phrase, PhraseInfo } from './types.ts';
 
 /**
  * Relation estimation inside one clause: which phrases describe which anomaly phrase, the
@@ -21,6 +21,8 @@ export interface Draft {
   preAnatomy?: Phrase;
   /** every other related phrase: size, property, density, change, diagnosis, certainty cues */
   shared: Phrase[];
+  /** the anomaly phrase is a diagnosis standing alone ('viral pneumonia?') */
+  promoted: boolean;
 }
 
 /** Words that may stand between a pre-modifier and what it modifies ('a 12 mm hypodense nodule'). */
@@ -71,46 +73,110 @@ export function splitClauses(text: string, start: number, end: number, tokens: T
   return out;
 }
 
-/** Char offsets where a scope terminator ('but', 'which', 'compared to') starts, inside the clause. */
-function terminatorPositions(tokens: Token[], lex: Lexicon): number[] {
+/** Char offsets where one of the token sequences starts inside the token list. */
+function seqPositions(tokens: Token[], single: Set<string>, seqs: string[][], except: string[][] = []): number[] {
   const pos: number[] = [];
+  const at = (i: number, q: string[]): boolean => q.every((w, k) => tokens[i + k]?.norm === w);
   for (let i = 0; i < tokens.length; i++) {
-    if (lex.terminators.has(tokens[i]!.norm)) { pos.push(tokens[i]!.start); continue; }
-    for (const seq of lex.terminatorSeqs) {
-      if (seq.every((w, k) => tokens[i + k]?.norm === w)) { pos.push(tokens[i]!.start); break; }
-    }
+    if (except.some((q) => at(i, q))) continue;
+    if (single.has(tokens[i]!.norm) || seqs.some((q) => at(i, q))) pos.push(tokens[i]!.start);
   }
   return pos;
 }
 
-/** Merges 'nodule formation', 'density increase area' etc.: a generic anomaly word next to another is one anomaly. */
-function mergeHeads(text: string, phrases: Phrase[]): Phrase[] {
+const LOW_INFO_TYPES = new Set(['low_density_area', 'high_density_area', 'water_density_area']);
+const NONE = new Set<string>();
+const JOINER = /^[\s\-‐–]*$/;
+
+/**
+ * One anomaly per noun group: 'atheroma plaques', 'consolidation area', 'sequelae fibrotic
+ * recessions' (only describing words between), 'area of increase in density', and a generic
+ * finding explained by a specific one ('increase in density consistent with atelectasis').
+ */
+function buildHeads(text: string, phrases: Phrase[], tokens: Token[], lex: Lexicon, anomalyTypes: Set<string>): { heads: Phrase[]; places: Phrase[]; absorbed: Phrase[] } {
   const heads: Phrase[] = [];
+  const absorbed: Phrase[] = [];
+  const between = (a: number, b: number): string => {
+    let gap = text.slice(a, b);
+    for (const p of phrases) {
+      if (p.start >= a && p.end <= b && (p.class === 'property' || p.class === 'density' || p.class === 'size')) gap = gap.replace(p.text, ' ');
+    }
+    return gap;
+  };
   for (const p of phrases) {
     if (p.class !== 'anomaly') continue;
     const last = heads[heads.length - 1];
-    if (last && /^[\s-]*$/.test(text.slice(last.end, p.start)) && (last.info.generic || p.info.generic)) {
-      const keep = last.info.generic && !p.info.generic ? p.info : last.info.generic ? p.info : last.info;
-      heads[heads.length - 1] = { start: last.start, end: p.end, text: text.slice(last.start, p.end), class: 'anomaly', info: keep };
-      continue;
+    if (last) {
+      const gap = text.slice(last.end, p.start);
+      const compound = JOINER.test(between(last.end, p.start)) &&
+        (last.info.generic || p.info.generic || last.info.type === p.info.type || last.info.type === 'other' || p.info.type === 'other');
+      const ofGeneric = last.info.generic && /^\s+of(\s+the)?\s+$/i.test(gap);
+      if (compound || ofGeneric) {
+        const cands = [last.info, p.info];
+        const keep = cands.find((i) => !i.generic && i.type !== 'other') ?? cands.find((i) => i.type !== 'other') ?? p.info;
+        heads[heads.length - 1] = { start: last.start, end: p.end, text: text.slice(last.start, p.end), class: 'anomaly', info: keep };
+        continue;
+      }
     }
     heads.push(p);
   }
-  return heads;
+  // Explained findings take the explanation's type.
+  for (let k = 0; k < heads.length; k++) {
+    const g = heads[k]!;
+    if (!g.info.generic && !LOW_INFO_TYPES.has(g.info.type ?? '')) continue;
+    const next = phrases.find((q) => q.start >= g.end && (q.class === 'anomaly' || (q.class === 'diagnosis' && q.info.type !== undefined && q.info.type !== 'other' && anomalyTypes.has(q.info.type))));
+    if (!next) continue;
+    const gapToks = tokens.filter((t) => t.start >= g.end && t.end <= next.start);
+    const explained = gapToks.length <= 6 && !/[.;]/.test(text.slice(g.end, next.start)) && seqPositions(gapToks, NONE, lex.explainers).length > 0;
+    if (!explained) continue;
+    const s = heads.find((h) => h.start <= next.start && h.end >= next.end) ?? next;
+    const info: PhraseInfo = { ...g.info, type: s.info.type!, generic: false };
+    if (s.info.defaultOrgan) info.defaultOrgan = s.info.defaultOrgan;
+    if (s.info.organ) info.organ = s.info.organ;
+    heads[k] = { ...g, info };
+    const si = heads.indexOf(s);
+    if (si >= 0) heads.splice(si, 1);
+    absorbed.push(s);
+  }
+  // 'area', 'focus' without a density word are places ('in the subcapsular area').
+  const places: Phrase[] = [];
+  const out = heads.filter((h) => {
+    if (!h.info.needsDensity) return true;
+    const dens = phrases.some((q) => q.class === 'density' && ((q.end <= h.start && JOINER.test(text.slice(q.end, h.start))) || (q.start >= h.end && /^\s+of\s+$/i.test(text.slice(h.end, q.start)))));
+    if (dens) return true;
+    places.push({ ...h, class: 'location', info: { role: 'site' } });
+    return false;
+  });
+  return { heads: out, places, absorbed };
 }
 
-export function relateClause(text: string, clause: Clause, all: Phrase[], tokens: Token[], lex: Lexicon, anomalyTypes: Set<string>): Draft[] {
-  const phrases = all.filter((p) => p.start >= clause.start && p.end <= clause.end);
-  let heads = mergeHeads(text, phrases);
+interface Group {
+  start: number;
+  end: number;
+  phrases: Phrase[];
+}
+
+/**
+ * Relations inside one clause (or one parenthesis). `borrowed` are the places of the previous
+ * clause of the sentence, for a finding that names none ('the esophagus is normal and no wall
+ * thickening was detected').
+ */
+export function relateGroup(text: string, group: Group, tokens: Token[], lex: Lexicon, anomalyTypes: Set<string>, borrowed: Phrase[]): Draft[] {
+  const built = buildHeads(text, group.phrases, tokens, lex, anomalyTypes);
+  let heads = built.heads;
+  const asPlace = new Set(built.places.map((p) => p.start));
+  const phrases = [...group.phrases.filter((p) => !(p.class === 'anomaly' && asPlace.has(p.start))), ...built.places].sort((a, b) => a.start - b.start);
+  let promoted = false;
   if (heads.length === 0) {
-    // A diagnosis alone can describe an anomaly ('metastasis in the liver').
-    heads = phrases.filter((p) => p.class === 'diagnosis' && p.info.type && anomalyTypes.has(p.info.type)).map((p) => ({ ...p, class: 'anomaly' as const }));
+    // A diagnosis alone can describe an anomaly ('metastasis in the liver', 'viral pneumonia?').
+    heads = phrases.filter((p) => p.class === 'diagnosis' && p.info.type !== undefined && anomalyTypes.has(p.info.type)).map((p) => ({ ...p, class: 'anomaly' as const }));
     if (heads.length === 0) return [];
+    promoted = true;
   }
   const inHead = (p: Phrase): boolean => heads.some((h) => p.start >= h.start && p.end <= h.end);
-  const mods = phrases.filter((p) => !inHead(p) && p.class !== 'anomaly' && p.class !== 'certainty');
+  const mods = phrases.filter((p) => !inHead(p) && (p.class !== 'anomaly' || built.absorbed.includes(p)) && p.class !== 'certainty');
   const cues = phrases.filter((p) => p.info.cue !== undefined && !inHead(p));
-  const ctoks = tokens.filter((t) => t.start >= clause.start && t.end <= clause.end);
+  const ctoks = tokens.filter((t) => t.start >= group.start && t.end <= group.end);
 
   // Pre-modifier chains: walk back from each head while only filler separates the phrases.
   const seq = [...phrases.filter((p) => !inHead(p)), ...heads].sort((a, b) => a.start - b.start);
@@ -143,7 +209,7 @@ export function relateClause(text: string, clause: Clause, all: Phrase[], tokens
   const post = heads.map((h, k) => owned[k]!.filter((p) => p.start >= h.end));
 
   // Coordinated anomalies ('effusion-thickening', 'nodules and cysts in the liver') share their
-  // locations: the earlier takes the later's trailing phrases, the later the earlier's places.
+  // places: the earlier takes the later's trailing places, the later the earlier's leading ones.
   const coordinated = heads.map((h, k) => {
     const nx = heads[k + 1];
     if (!nx || post[k]!.length > 0) return false;
@@ -160,35 +226,55 @@ export function relateClause(text: string, clause: Clause, all: Phrase[], tokens
     const nx = heads[k + 1]!;
     if (owned[k + 1]!.some(isPlace)) continue;
     for (const p of pre[k]!) {
-      if (p.class === 'location' || (p.class === 'anatomy' && !nx.info.organ && !nx.info.defaultOrgan && !pre[k + 1]!.some((q) => q.class === 'anatomy'))) {
+      if (p.class === 'location' || (p.class === 'anatomy' && !nx.info.organ && !nx.info.defaultOrgan)) {
         if (!owned[k + 1]!.includes(p)) { owned[k + 1]!.push(p); pre[k + 1]!.push(p); }
       }
     }
   }
+  // Subjects share the predicate's place: 'No fractures, lytic or sclerotic lesions were detected
+  // in the bone structures'.
+  const verbAt = ctoks.find((t) => lex.verbs.has(t.norm) && heads.some((h) => h.end <= t.start))?.start;
+  if (verbAt !== undefined) {
+    const before = heads.map((_, k) => k).filter((k) => heads[k]!.end <= verbAt);
+    const last = before[before.length - 1]!;
+    const predicate = owned[last]!.filter((p) => isPlace(p) && p.start >= verbAt);
+    if (predicate.length > 0) {
+      for (const k of before) {
+        if (k === last || owned[k]!.some((p) => p.class === 'location' || (p.class === 'anatomy' && p.start >= heads[k]!.end))) continue;
+        for (const p of predicate) if (!owned[k]!.includes(p)) owned[k]!.push(p);
+      }
+    }
+  }
   // 'In the right lung, a nodule and a cyst ...': a comma-separated lead applies to every anomaly
-  // that names no place of its own.
+  // that names no location of its own.
   if (leading.length > 0 && /,/.test(text.slice(leading[leading.length - 1]!.end, chainStart[0]!))) {
     for (let k = 1; k < heads.length; k++) {
-      if (!owned[k]!.some(isPlace)) for (const p of leading) owned[k]!.push(p);
+      if (!owned[k]!.some((p) => p.class === 'location')) for (const p of leading) if (!owned[k]!.includes(p)) owned[k]!.push(p);
     }
+  }
+  for (let k = 0; k < heads.length; k++) {
+    if (!owned[k]!.some(isPlace) && !heads[k]!.info.organ) owned[k]!.push(...borrowed);
   }
 
   // Certainty from cue scopes.
-  const terms = terminatorPositions(ctoks, lex);
-  const blocked = (a: number, b: number): boolean => terms.some((t) => t >= a && t < b);
+  const negStops = seqPositions(ctoks, lex.terminators, lex.terminatorSeqs);
+  const hedgeStops = seqPositions(ctoks, lex.terminators, lex.terminatorSeqs, lex.hedgeTransparent);
+  const blocked = (stops: number[], a: number, b: number): boolean => stops.some((t) => t >= a && t < b);
+  const emphasisAt = seqPositions(ctoks, NONE, lex.emphasis);
   const certainty: Certainty[] = heads.map(() => 'present');
   const cueOf: Phrase[][] = heads.map(() => []);
   heads.forEach((h, k) => {
     let neg = false, hedge = false;
     for (const c of cues) {
       const kind = c.info.cue!;
-      if ((kind === 'negPre' || kind === 'hedgePre') && c.end <= h.start && !blocked(c.end, h.start)) {
+      const stops = kind === 'negPre' || kind === 'negPost' ? negStops : hedgeStops;
+      if ((kind === 'negPre' || kind === 'hedgePre') && c.end <= h.start && !blocked(stops, c.end, h.start)) {
         if (kind === 'negPre') neg = true; else hedge = true;
         cueOf[k]!.push(c);
-      } else if ((kind === 'negPost' || kind === 'hedgePost') && c.start >= h.end && !blocked(h.end, c.start)) {
+      } else if ((kind === 'negPost' || kind === 'hedgePost') && c.start >= h.end && !blocked(stops, h.end, c.start)) {
         if (kind === 'hedgePost') {
-          const between = phrases.some((p) => p.start >= h.end && p.end <= c.start && (p.class === 'diagnosis' || (p.class === 'anomaly' && !inHead(p)))) || heads.some((o) => o.start >= h.end && o.end <= c.start);
-          if (between) continue;
+          const interposed = phrases.some((p) => p.start >= h.end && p.end <= c.start && p.class === 'diagnosis') || heads.some((o) => o.start >= h.end && o.end <= c.start);
+          if (interposed) continue;
           hedge = true;
         } else neg = true;
         cueOf[k]!.push(c);
@@ -197,14 +283,16 @@ export function relateClause(text: string, clause: Clause, all: Phrase[], tokens
     certainty[k] = neg ? 'absent' : hedge ? 'uncertain' : 'present';
   });
 
-  const respectively = /\brespectively\b/i.test(text.slice(clause.start, clause.end));
+  const respectively = /\brespectively\b/i.test(text.slice(group.start, group.end));
   const drafts: Draft[] = [];
   heads.forEach((h, k) => {
     const mine = [...owned[k]!].sort((a, b) => a.start - b.start);
-    const places = mine.filter(isPlace);
+    // A place after 'more prominent', 'especially' only says where the finding is most marked.
+    const emph = emphasisAt.find((e) => e >= h.end);
+    const places = mine.filter((p) => isPlace(p) && !(emph !== undefined && p.start > emph));
     const preAnatomy = [...pre[k]!].filter((p) => p.class === 'anatomy').sort((a, b) => b.end - a.end)[0];
     const units = splitUnits(text, places);
-    const others = mine.filter((p) => !isPlace(p));
+    const others = mine.filter((p) => !places.includes(p));
     const sizes = others.filter((p) => p.class === 'size' && p.info.numeric);
     const sizeOf = new Map<Phrase, number>();
     if (units.length > 1) {
@@ -222,11 +310,49 @@ export function relateClause(text: string, clause: Clause, all: Phrase[], tokens
     const unitList = units.length > 0 ? units.map((u) => u.all) : [[]];
     unitList.forEach((unit, u) => {
       const shared = others.filter((p) => !sizeOf.has(p) || sizeOf.get(p) === u);
-      const d: Draft = { head: h, certainty: certainty[k]!, unit, shared: [...shared, ...cueOf[k]!] };
+      const d: Draft = { head: h, certainty: certainty[k]!, unit, shared: [...shared, ...cueOf[k]!], promoted };
       if (preAnatomy && unit.includes(preAnatomy)) d.preAnatomy = preAnatomy;
       drafts.push(d);
     });
   });
+  return drafts;
+}
+
+/** Parenthesised stretches '( ... )' inside [start, end). */
+function parenRanges(text: string, start: number, end: number): [number, number][] {
+  const out: [number, number][] = [];
+  let open = -1;
+  for (let i = start; i < end; i++) {
+    if (text[i] === '(' && open < 0) open = i;
+    else if (text[i] === ')' && open >= 0) { out.push([open, i + 1]); open = -1; }
+  }
+  return out;
+}
+
+/**
+ * Relations of one sentence, clause by clause. A parenthesis is its own group, and its findings
+ * are dropped when they only interpret a finding already named ('nodule ... (lymph node?)').
+ */
+export function relateSentence(text: string, start: number, end: number, phrases: Phrase[], tokens: Token[], lex: Lexicon, anomalyTypes: Set<string>): Draft[] {
+  const drafts: Draft[] = [];
+  let borrowed: Phrase[] = [];
+  for (const clause of splitClauses(text, start, end, tokens, lex)) {
+    const inClause = phrases.filter((p) => p.start >= clause.start && p.end <= clause.end);
+    const parens = parenRanges(text, clause.start, clause.end);
+    const parenOf = (p: Phrase): [number, number] | undefined => parens.find((r) => p.start >= r[0] && p.end <= r[1]);
+    const main = inClause.filter((p) => !parenOf(p) || p.class === 'size' || p.class === 'density');
+    const mainDrafts = relateGroup(text, { start: clause.start, end: clause.end, phrases: main }, tokens, lex, anomalyTypes, borrowed);
+    drafts.push(...mainDrafts);
+    const places = main.filter(isPlace);
+    for (const r of parens) {
+      const inside = inClause.filter((p) => parenOf(p) === r && p.class !== 'size' && p.class !== 'density');
+      if (!inside.some((p) => p.class === 'anomaly' || p.class === 'diagnosis')) continue;
+      const pd = relateGroup(text, { start: r[0], end: r[1], phrases: inside }, tokens, lex, anomalyTypes, places.length > 0 ? places : borrowed);
+      const interpretive = pd.every((d) => d.certainty === 'uncertain' || d.promoted);
+      if (mainDrafts.length === 0 || !interpretive) drafts.push(...pd);
+    }
+    if (places.length > 0) borrowed = places;
+  }
   return drafts;
 }
 
@@ -248,7 +374,7 @@ export function splitUnits(text: string, places: Phrase[]): { all: Phrase[]; anc
     const gap = text.slice(a.end, b.start).toLowerCase();
     const coord = /(^|[^\p{L}])(and|or)([^\p{L}]|$)|,|&|\/|\bas well as\b/u.test(gap) || (a.class === 'anatomy' && b.class === 'anatomy' && /^\s*[-–]\s*$/.test(gap) && a.info.organ !== b.info.organ);
     const nested = /\bof\b/.test(gap);
-    if (coord && !nested) units.push([b]);
+    if (coord && !nested && !a.info.noSplit && !b.info.noSplit) units.push([b]);
     else units[units.length - 1]!.push(b);
   }
   if (units.length === 1) return [{ all: units[0]!, anchor: units[0]![0]!.start }];

@@ -1,13 +1,13 @@
 import { loadTaxonomy } from '../common/index.ts';
 import { loadLexicon } from './lexicon.ts';
 import { recognizePhrases } from './phrases.ts';
-import { relateClause, splitClauses, type Draft } from './relations.ts';
+import { relateSentence, type Draft } from './relations.ts';
 import { splitSentences } from './sentences.ts';
 import type { Phrase, Sentence, Span, StructuredAnomaly, StructuredReport } from './types.ts';
 
 /**
  * structureReport: sentences -> phrases -> clauses -> relations -> one record per anomaly and
- * location. Each stage is a separate function (splitSentences, recognizePhrases, relateClause)
+ * location. Each stage is a separate function (splitSentences, recognizePhrases, relateSentence)
  * so that a learned tagger can replace one stage without touching the others.
  */
 
@@ -26,16 +26,23 @@ function placeOrgan(p: Phrase): string | undefined {
 
 /**
  * Organ class of one anomaly, most specific evidence first: the anomaly word itself
- * (hepatomegaly), the anatomy word right before it ('pleural' effusion), the anatomy of its
- * location, what a location implies (a lobe: lung), the word's usual organ (atelectasis: lung),
- * the nearest anatomy earlier in the sentence, the sentence's organ, the previous sentence's.
+ * (hepatomegaly); an organ of its location where this finding usually is ('consolidation on the
+ * pleura in the right upper lobe': lung); the anatomy word right before it ('pleural' effusion);
+ * the anatomy of its location; what a location implies (a lobe: lung); the word's usual organ
+ * (atelectasis: lung); the nearest anatomy earlier in the sentence; the sentence's organ; the
+ * previous sentence's.
  */
 function resolveOrgan(d: Draft, sentence: Phrase[], sentenceOrgan: string | undefined, context: string | undefined): string {
+  const info = d.head.info;
   const anat = d.unit.filter((p) => p.class === 'anatomy');
+  const usual = info.defaultOrgan ? anat.find((p) => placeOrgan(p) === info.defaultOrgan) : undefined;
+  const nearestBefore = anat.filter((p) => p.end <= d.head.start).pop();
   const after = anat.find((p) => p.start >= d.head.end);
   const hint = d.unit.map(placeOrgan).find((o) => o !== undefined);
   const before = sentence.filter((p) => p.class === 'anatomy' && p.end <= d.head.start).pop();
-  return d.head.info.organ ?? (d.preAnatomy && placeOrgan(d.preAnatomy)) ?? (after && placeOrgan(after)) ?? (anat[0] && placeOrgan(anat[0])) ?? hint ?? d.head.info.defaultOrgan ?? (before && placeOrgan(before)) ?? sentenceOrgan ?? context ?? 'chest';
+  const organ = info.organ ?? (usual && placeOrgan(usual)) ?? (d.preAnatomy && placeOrgan(d.preAnatomy)) ?? (nearestBefore && placeOrgan(nearestBefore)) ??
+    (after && placeOrgan(after)) ?? hint ?? info.defaultOrgan ?? (before && placeOrgan(before)) ?? sentenceOrgan ?? context ?? 'chest';
+  return info.organRemap?.[organ] ?? organ;
 }
 
 function resolveType(d: Draft, organ: string): string {
@@ -71,8 +78,8 @@ export function structureReport(text: string): StructuredReport {
     const sentenceOrgan = placed.find((x) => ph.some((p) => p.start === x.pos && p.class === 'anatomy'))?.organ ?? placed[0]?.organ;
     const index = sentences.length;
     if (!NO_FINDINGS.has(s.section ?? '')) {
-      for (const clause of splitClauses(text, s.start, s.end, tokens, lex)) {
-        for (const d of relateClause(text, clause, ph, tokens, lex, types)) {
+      {
+        for (const d of relateSentence(text, s.start, s.end, ph, tokens, lex, types)) {
           const organ = resolveOrgan(d, ph, sentenceOrgan, context);
           const type = resolveType(d, organ);
           if (!types.has(type)) continue;

@@ -62,6 +62,12 @@ export interface PhraseInfo {
   cue?: 'negPre' | 'negPost' | 'hedgePre' | 'hedgePost';
   /** a size phrase with a number in it (paired to locations by 'respectively') */
   numeric?: boolean;
+  /** a generic word ('area') that is a finding only next to a density phrase, else a place */
+  needsDensity?: boolean;
+  /** organ class corrections for this anomaly word ('effusion' in the lungs is pleural: chest) */
+  organRemap?: Record<string, string>;
+  /** a place word that describes spread ('central', 'peripheral') and never starts a new location */
+  noSplit?: boolean;
 }
 
 export interface Phrase extends Span {

@@ -1,0 +1,116 @@
+import { readFileSync } from 'node:fs';
+import { fileError } from '../common/index.ts';
+
+/**
+ * Reading report text safely: strict UTF-8 (a clear error naming the first bad byte instead of
+ * silently structuring U+FFFD), and an RFC 4180 CSV parser (quoted fields with commas, quotes
+ * and line breaks inside, as in the CT-RATE file).
+ */
+
+/** Offset of the first byte that breaks UTF-8, or -1. */
+export function firstInvalidUtf8(buf: Uint8Array): number {
+  let i = 0;
+  const n = buf.length;
+  while (i < n) {
+    const b = buf[i]!;
+    if (b < 0x80) { i++; continue; }
+    let need: number, min: number;
+    if (b >= 0xc2 && b <= 0xdf) { need = 1; min = 0x80; }
+    else if (b >= 0xe0 && b <= 0xef) { need = 2; min = 0x800; }
+    else if (b >= 0xf0 && b <= 0xf4) { need = 3; min = 0x10000; }
+    else return i;
+    let cp = b & (0x3f >> need);
+    for (let k = 1; k <= need; k++) {
+      const c = buf[i + k];
+      if (c === undefined || (c & 0xc0) !== 0x80) return i;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += need + 1;
+  }
+  return -1;
+}
+
+export function decodeUtf8(buf: Uint8Array, name: string): string {
+  const bad = firstInvalidUtf8(buf);
+  if (bad >= 0) throw fileError(name, `not UTF-8 text (invalid byte 0x${buf[bad]!.toString(16).padStart(2, '0')} at offset ${bad})`);
+  const text = new TextDecoder('utf-8').decode(buf);
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/** Reads a text file (or stdin for '-') as strict UTF-8. */
+export function readText(path: string): string {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path === '-' ? 0 : path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw fileError(path === '-' ? '<stdin>' : path, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a report file' : `cannot read (${code ?? (e as Error).message})`);
+  }
+  return decodeUtf8(buf, path === '-' ? '<stdin>' : path);
+}
+
+/** RFC 4180 CSV: rows of fields. Throws on an unterminated quoted field. */
+export function parseCsv(text: string, name = 'CSV'): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let i = 0;
+  const n = text.length;
+  let quoted = false;
+  let quoteStart = 0;
+  while (i < n) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"') {
+        if (text[i + 1] === '"') { field += '"'; i += 2; continue; }
+        quoted = false; i++; continue;
+      }
+      // Copy a run of plain characters at once: fields are long, per-character += is slow.
+      let j = text.indexOf('"', i);
+      if (j < 0) j = n;
+      field += text.slice(i, j);
+      i = j;
+      continue;
+    }
+    if (c === '"' && field.length === 0) { quoted = true; quoteStart = i; i++; continue; }
+    if (c === ',') { row.push(field); field = ''; i++; continue; }
+    if (c === '\n' || c === '\r') {
+      row.push(field); field = '';
+      rows.push(row); row = [];
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      i++;
+      continue;
+    }
+    field += c;
+    i++;
+  }
+  if (quoted) {
+    const line = text.slice(0, quoteStart).split('\n').length;
+    throw fileError(name, `unterminated quoted field starting on line ${line}`);
+  }
+  if (field.length > 0 || row.length > 0) { row.push(field); rows.push(row); }
+  return rows.filter((r) => !(r.length === 1 && r[0] === ''));
+}
+
+export interface CsvColumn {
+  /** the first column's value per row (CT-RATE: VolumeName), for naming results */
+  ids: string[];
+  texts: string[];
+}
+
+/** One named column of a CSV file with a header row. */
+export function readCsvColumn(path: string, column: string): CsvColumn {
+  const rows = parseCsv(readText(path), path);
+  const header = rows[0];
+  if (!header) throw fileError(path, 'empty CSV (no header row)');
+  const k = header.indexOf(column);
+  if (k < 0) throw fileError(path, `no column '${column}' (columns: ${header.map((h) => `'${h}'`).join(', ')})`);
+  const ids: string[] = [], texts: string[] = [];
+  for (let r = 1; r < rows.length; r++) {
+    const row = rows[r]!;
+    ids.push(k === 0 ? String(r) : row[0] ?? String(r));
+    texts.push(row[k] ?? '');
+  }
+  return { ids, texts };
+}
