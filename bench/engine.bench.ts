@@ -1,7 +1,7 @@
 // The training engine against @tensorflow/tfjs (cpu backend) on the same VGG-like 3D block and the
 // same train step (forward, backward, Adam), measured in the same run. Also: the per-step cost of
 // moving parameters and optimizer state in and out of ORT (the ping-pong buffers).
-import { Graph, Trainer, InferenceModel, adam, ops as o, type Tensor, emitModel, createSession } from '../src/engine/index.ts';
+import { Graph, Trainer, InferenceModel, adam, ops as o, type Tensor, emitModel, createSession, gradients } from '../src/engine/index.ts';
 import { toOrt } from '../src/engine/session.ts';
 import { createRng } from '../src/common/index.ts';
 
@@ -71,6 +71,54 @@ async function tfjsTrainMs(xData: Float32Array, tData: Float32Array, outShape: n
   return { train: Math.min(...times), fwd };
 }
 
+/**
+ * The formulations of one 16→16 conv3d's gradients at 48³ (batch 1), each as its own session,
+ * so the choices in grad.ts stay backed by numbers from this machine.
+ */
+async function convGradForms(threads: number): Promise<Record<string, number>> {
+  const C = 16, S = 48, P = S ** 3;
+  const offs: number[][] = [];
+  for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) for (let c = 0; c < 3; c++) offs.push([a, b, c]);
+  const time = async (build: (g: Graph, x: Tensor, dy: Tensor, w: Tensor) => Tensor): Promise<number> => {
+    const g = new Graph({ seed: 1 });
+    const x = g.input('x', [1, C, S, S, S]);
+    const dy = g.input('dy', [1, C, S, S, S]);
+    const w = g.param('w', [C, C, 3, 3, 3]);
+    const { bytes, inputs } = emitModel(g, { outputs: new Map([['out', build(g, x, dy, w)]]), mode: 'train' });
+    const s = await createSession(bytes, { threads });
+    const r = createRng(4);
+    const feeds = Object.fromEntries(inputs.map((t) => [t.name, toOrt(t, Float32Array.from({ length: t.size }, () => r.normal()))]));
+    for (let i = 0; i < 2; i++) await s.run(feeds);
+    const ms = await timeIt(() => s.run(feeds), 7);
+    await s.release();
+    return round(ms);
+  };
+  const xp = (x: Tensor) => o.pad(x, [0, 0, 1, 1, 1, 0, 0, 1, 1, 1]);
+  const sl = (t: Tensor, a: number, b: number, c: number) => o.slice(t, [a, b, c], [a + S, b + S, c + S], [2, 3, 4]);
+  const dyT = (dy: Tensor) => o.transpose(o.reshape(dy, [1, C, P]), [0, 2, 1]);
+  return {
+    forward_conv: await time((_g, x, _dy, w) => o.conv3d(x, w, null, { padding: 1 })),
+    // dX = Conv(dY, flip(W) with in/out swapped): what grad.ts emits (gradient of a conv w.r.t. x)
+    dx_flipped_conv: await time((g, x, dy, w) => {
+      const y = o.conv3d(x, w, null, { padding: 1 });
+      return gradientsOf(g, y, dy, x);
+    }),
+    dx_conv_transpose: await time((g, x, dy, w) => g.node1('ConvTranspose', [dy, w], { kernel_shape: [3, 3, 3], pads: [1, 1, 1, 1, 1, 1] }, x.shape)),
+    dw_two_stage_im2col: await time((g, x, dy, w) => {
+      const y = o.conv3d(x, w, null, { padding: 1 });
+      return gradientsOf(g, y, dy, w);
+    }),
+    dw_full_im2col: await time((_g, x, dy) => o.matmul(o.reshape(o.concat(offs.map(([a, b, c]) => sl(xp(x), a!, b!, c!)), 1), [1, 27 * C, P]), dyT(dy))),
+    dw_27_matmuls: await time((_g, x, dy) => o.concat(offs.map(([a, b, c]) => o.matmul(o.reshape(sl(xp(x), a!, b!, c!), [1, C, P]), dyT(dy))), 1)),
+  };
+}
+
+/** the engine's gradient of Σ dy ⊙ y with respect to `wrt`, i.e. the backward of y fed with dy */
+function gradientsOf(_g: Graph, y: Tensor, dy: Tensor, wrt: Tensor): Tensor {
+  // wrt may be an input; differentiate with respect to it by treating it like a parameter
+  return gradients(o.sum(o.mul(y, dy)), [wrt])[0]!;
+}
+
 export async function run({ json }: { json: boolean }): Promise<Record<string, unknown>> {
   const log = (s: string) => { if (!json) console.log(s); };
   const g = new Graph({ seed: 1 });
@@ -106,8 +154,12 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
   const nParams = [...g.params.values()].reduce((a, p) => a + p.value.length, 0);
   log(`state in/out per step (${nParams} params × 3 tensors): ${stateMs.toFixed(2)} ms (${((100 * stateMs) / train).toFixed(1)}% of a step)`);
 
+  log('conv3d 16→16 at 48³, gradient formulations (ms):');
+  const forms = await convGradForms(threads);
+  for (const [k, v] of Object.entries(forms)) log(`  ${k}: ${v}`);
   const tfSteps = Number(process.env.CTGROUND_TFJS_STEPS ?? 1);
-  if (process.env.CTGROUND_SKIP_TFJS) return { ours_fwd_ms: round(fwd), ours_train_ms: round(train), train_over_fwd: round(train / fwd), state_io_ms: round(stateMs) };
+  // CTGROUND_SKIP_TFJS=1 is for tuning runs only: it leaves out the comparison
+  if (process.env.CTGROUND_SKIP_TFJS) return { ours_fwd_ms: round(fwd), ours_train_ms: round(train), train_over_fwd: round(train / fwd), state_io_ms: round(stateMs), conv16_48_ms: forms };
   log(`tfjs cpu backend: ${tfSteps} train step(s) (slow) ...`);
   const tfjs = await tfjsTrainMs(xData, tData, [...net.out.shape], tfSteps);
   log(`tfjs train step: ${tfjs.train.toFixed(0)} ms; tfjs forward: ${tfjs.fwd.toFixed(0)} ms`);
@@ -122,6 +174,7 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
     train_over_fwd: round(train / fwd),
     state_io_ms: round(stateMs),
     params: nParams,
+    conv16_48_ms: forms,
   };
   log(`speedup vs tfjs: ${result.speedup_vs_tfjs}×; train/forward: ${result.train_over_fwd}`);
   await inf.dispose();

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createRng, UserError } from '../src/common/index.ts';
-import { Graph, Trainer, InferenceModel, adam, sgd, exportOnnx, ops as o, type Tensor } from '../src/engine/index.ts';
+import { Graph, Trainer, InferenceModel, adam, sgd, exportOnnx, emitModel, createSession, ops as o, type Tensor } from '../src/engine/index.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ctground-engine-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
@@ -220,4 +220,29 @@ test('frozen parameters stay fixed; inference and exported ONNX match the traini
   }
   await inf.dispose();
   await tr.dispose();
+});
+
+test('dropout drops a fraction p, rescales the rest, changes mask with the step seed, and is the identity at inference', async () => {
+  const g = new Graph({ seed: 1 });
+  const x = g.input('x', [20000]);
+  const y = o.dropout(x, 0.3);
+  const { bytes } = emitModel(g, { outputs: new Map([['y', y]]), mode: 'train' });
+  const s = await createSession(bytes);
+  const xs = Float32Array.from({ length: 20000 }, (_, i) => 1 + (i % 5));
+  const run = async (seed: number) => (await s.run({ x: new ort.Tensor('float32', xs, [20000]), __step_seed: new ort.Tensor('float32', Float32Array.from([seed]), []) })).y!.data as Float32Array;
+  const a = await run(17), b = await run(18);
+  let zeros = 0, differ = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === 0) zeros++;
+    else assert.ok(Math.abs(a[i]! - xs[i]! / 0.7) < 1e-5);
+    if ((a[i] === 0) !== (b[i] === 0)) differ++;
+  }
+  // binomial(20000, 0.3): sd ≈ 65, so ±400 is > 6 sd
+  assert.ok(Math.abs(zeros - 6000) < 400, `dropped ${zeros}`);
+  // two independent masks disagree on 2·0.3·0.7 = 42% of elements
+  assert.ok(Math.abs(differ - 8400) < 600, `masks differ on ${differ}`);
+  const inf = await InferenceModel.create(g, { y });
+  assert.deepEqual((await inf.run({ x: xs })).y, xs);
+  await s.release();
+  await inf.dispose();
 });

@@ -312,9 +312,10 @@ export function dropout(x: Tensor, p: number): Tensor {
   if (p >= 1) throw new Error('dropout: p must be < 1');
   const g = x.graph;
   const seed = g.seedInput();
-  const idx = new Float32Array(x.size);
-  for (let i = 0; i < idx.length; i++) idx[i] = i;
-  const counter = g.constant(idx, x.shape);
+  // the element counter comes from Range in the graph rather than a stored constant: dropout sites
+  // in a text encoder are megabytes each
+  const f32 = (v: number) => g.scalar(v, 'float32');
+  const counter = reshape(g.node1('Range', [f32(0), f32(x.size), f32(1)], {}, [x.size], 'float32'), x.shape);
   // fract(sin(a·i + b·seed) · 43758.5453) is the classic shader hash; its statistics are ample for
   // a Bernoulli mask, and it runs in float32 on any execution provider
   const wave = g.node1('Sin', [add(mul(counter, 12.9898), mul(seed, 78.233))], {}, x.shape, 'float32');
