@@ -23,15 +23,13 @@ export function connectedComponents(mask: Uint8Array, size: Size3): { labels: In
     while (head < tail) {
       const p = queue[head++]!;
       const i = p % nx, j = ((p - i) / nx) % ny, k = (p - i - j * nx) / nxy;
-      const visit = (q: number): void => {
+      for (let n = 0; n < 6; n++) {
+        let q: number;
+        if (n === 0) { if (i === 0) continue; q = p - 1; } else if (n === 1) { if (i === nx - 1) continue; q = p + 1; }
+        else if (n === 2) { if (j === 0) continue; q = p - nx; } else if (n === 3) { if (j === ny - 1) continue; q = p + nx; }
+        else if (n === 4) { if (k === 0) continue; q = p - nxy; } else { if (k === nz - 1) continue; q = p + nxy; }
         if (mask[q] && !labels[q]) { labels[q] = id; queue[tail++] = q; }
-      };
-      if (i > 0) visit(p - 1);
-      if (i < nx - 1) visit(p + 1);
-      if (j > 0) visit(p - nx);
-      if (j < ny - 1) visit(p + nx);
-      if (k > 0) visit(p - nxy);
-      if (k < nz - 1) visit(p + nxy);
+      }
     }
     sizes.push(tail);
   }

@@ -1,2 +1,8 @@
-// Public API of data/ (filled in by its issue).
-export {};
+// Public API of data/: the synthetic data engine (phantoms, lesions, reports with exact spans) and
+// the dataset format (manifest.jsonl) with its checker and importers.
+export { synthStudy, splitOf, studyId, loadRealBackground, type SynthOptions, type SynthStudy, type SynthAnomaly, type Background, type Difficulty } from './synth.ts';
+export { buildPhantom, type Phantom, type PhantomOptions, type PhantomModifiers } from './phantom.ts';
+export { insertLesion, loadLesionKinds, type LesionKind, type InsertedLesion, type Canvas3 } from './lesions.ts';
+export { writeReport, type Span, type Finding, type GeneratedReport } from './report.ts';
+export { writeStudy, writeManifest, readRecord, studyPaths, checkOrWriteOptions, type ManifestStudy, type ManifestAnomaly } from './dataset.ts';
+export { writePreviews, drawText, drawAxial, newCanvas, encodePng } from './preview.ts';

@@ -1,0 +1,268 @@
+import { createRng, type Rng } from '../common/index.ts';
+import { fromTotalSegmentator, loadOrganScheme } from '../anatomy/index.ts';
+import { readVolume, resample, resampleToGrid, voxelBoxToWorld, type Volume, type WorldBox } from '../volume/index.ts';
+import { buildPhantom, loadTissues, type PhantomModifiers } from './phantom.ts';
+import { insertLesion, loadLesionKinds, type Canvas3, type InsertedLesion, type LesionKind } from './lesions.ts';
+import { describePlace, OrganBoxes, type PlaceHints, type Place } from './location.ts';
+import { absentCandidates, writeReport, type Finding, type Span } from './report.ts';
+
+export type Background = 'phantom' | 'real';
+export type Difficulty = 'easy' | 'medium' | 'hard';
+
+export interface SynthOptions {
+  background: Background;
+  /** phantom grid size (voxels per side) */
+  size: number;
+  /** voxel spacing in mm (phantom: isotropic grid; real: resample the CT to it; 0 = native) */
+  spacing: number;
+  seed: number;
+  splitSeed: number;
+}
+
+export interface SynthAnomaly {
+  id: string;
+  organ: string;
+  type: string;
+  certainty: 'present' | 'uncertain' | 'absent';
+  spans: Span[];
+  /** lesion mask on the CT grid (absent findings have none) */
+  mask?: Volume<Uint8Array>;
+  box?: WorldBox;
+  /** generator facts, for the difficulty report and tests */
+  kind?: string;
+  target?: string;
+  extentMm?: [number, number, number];
+  lesionVoxels?: number;
+  organVoxels?: number;
+}
+
+export interface SynthStudy {
+  id: string;
+  split: 'train' | 'val' | 'test';
+  difficulty: Difficulty;
+  ct: Volume<Int16Array>;
+  labels: Volume<Uint8Array>;
+  report: string;
+  anomalies: SynthAnomaly[];
+}
+
+export function studyId(index: number): string {
+  return `synth-${String(index).padStart(5, '0')}`;
+}
+
+/** Split by a hash of the id, so adding cases never moves an existing one to another split. */
+export function splitOf(id: string, splitSeed: number): 'train' | 'val' | 'test' {
+  const u = createRng(splitSeed).fork(id).next();
+  return u < 0.8 ? 'train' : u < 0.9 ? 'val' : 'test';
+}
+
+/** The report section a lesion's organ belongs to. */
+function sectionOf(target: string): string {
+  if (target.startsWith('lung_')) return 'lung';
+  if (target.startsWith('kidney_')) return 'kidney';
+  if (target === 'ribs' || target === 'spine' || target === 'pelvis') return 'bone';
+  if (target === 'prostate') return 'bladder';
+  return target;
+}
+
+interface RealBackground { ct: Volume<Float32Array>; labels: Volume<Uint8Array>; sections: string[] }
+const realCache = new Map<string, Promise<RealBackground>>();
+
+/**
+ * The real CT background: TotalSegmentator's example CT with its labels. example_seg.nii.gz is on
+ * example_ct_sm's 30-slice grid, so it is resampled by world coordinates onto the full CT (the
+ * slices it does not cover get the HU fallback anatomy), then both go to `spacing` if asked.
+ */
+export function loadRealBackground(dir: string, spacing: number): Promise<RealBackground> {
+  const key = `${dir}|${spacing}`;
+  let p = realCache.get(key);
+  if (!p) {
+    p = (async () => {
+      let ct = await readVolume(`${dir}/example_ct.nii.gz`);
+      const segSm = await readVolume(`${dir}/example_seg.nii.gz`);
+      let seg = resampleToGrid(segSm, ct, 'nearest', { fill: 0 });
+      if (spacing > 0) { ct = resample(ct, spacing, 'linear'); seg = resampleToGrid(seg, ct, 'nearest', { fill: 0 }); }
+      const hu = new Float32Array(ct.data.length);
+      for (let i = 0; i < hu.length; i++) hu[i] = ct.data[i]!;
+      const huVol: Volume<Float32Array> = { ...ct, data: hu };
+      const labels = fromTotalSegmentator(seg, huVol);
+      // Only sections whose organ the label map really has (from TotalSegmentator, not the fallback).
+      const has = new Set<number>();
+      for (let i = 0; i < seg.data.length; i++) if (seg.data[i]) has.add(labels.data[i]!);
+      const names = [...has].map((v) => loadOrganScheme().byValue.get(v)?.name ?? '');
+      const sections = [...new Set(names.map(sectionOf))];
+      return { ct: huVol, labels, sections };
+    })();
+    realCache.set(key, p);
+  }
+  return p;
+}
+
+function weightedPick(rng: Rng, kinds: LesionKind[]): LesionKind {
+  const total = kinds.reduce((s, k) => s + k.weight, 0);
+  let u = rng.uniform(0, total);
+  for (const k of kinds) { u -= k.weight; if (u <= 0) return k; }
+  return kinds[kinds.length - 1]!;
+}
+
+const WHOLE_ORGAN = new Set(['diffuse', 'scale', 'aneurysm']);
+
+/** Gaussian-ish 3-tap blur along each axis (partial volume of the scanner's point spread). */
+function blur3(data: Float32Array, size: readonly number[], w: number): void {
+  const [nx, ny, nz] = size as [number, number, number];
+  const c = 1 - 2 * w;
+  const line = new Float32Array(Math.max(nx, ny, nz));
+  const pass = (n: number, stride: number, starts: Iterable<number>): void => {
+    for (const s0 of starts) {
+      for (let t = 0, p = s0; t < n; t++, p += stride) line[t] = data[p]!;
+      for (let t = 0, p = s0; t < n; t++, p += stride) data[p] = line[t]! * c + ((t > 0 ? line[t - 1]! : line[t]!) + (t < n - 1 ? line[t + 1]! : line[t]!)) * w;
+    }
+  };
+  function* rows(): Generator<number> { for (let k = 0; k < nz; k++) for (let j = 0; j < ny; j++) yield nx * (j + ny * k); }
+  function* cols(): Generator<number> { for (let k = 0; k < nz; k++) for (let i = 0; i < nx; i++) yield i + nx * ny * k; }
+  function* pillars(): Generator<number> { for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) yield i + nx * j; }
+  pass(nx, 1, rows());
+  pass(ny, nx, cols());
+  pass(nz, nx * ny, pillars());
+}
+
+/**
+ * Generates study `index` of a dataset: deterministic in (seed, index, options), independent of
+ * the other studies (so generation can resume and run in any order).
+ */
+export async function synthStudy(index: number, o: SynthOptions, realDir?: string): Promise<SynthStudy> {
+  const id = studyId(index);
+  const rng = createRng(o.seed).fork(id);
+  const kindsAll = loadLesionKinds();
+  const u = rng.next();
+  const difficulty: Difficulty = u < 0.25 ? 'easy' : u < 0.6 ? 'medium' : 'hard';
+
+  let canvas: Canvas3, hints: PlaceHints = {}, sections: string[], aneurysmMask: Uint8Array | undefined;
+  let plan: { kind: LesionKind; target?: string }[];
+  const nFocal = difficulty === 'easy' ? rng.int(1, 2) : difficulty === 'medium' ? rng.int(2, 3) : rng.int(3, 5);
+  const planFor = (allowed: LesionKind[]): { kind: LesionKind; target?: string }[] => {
+    const focal = allowed.filter((k) => !WHOLE_ORGAN.has(k.shape)), whole = allowed.filter((k) => WHOLE_ORGAN.has(k.shape));
+    const out: { kind: LesionKind; target?: string }[] = [];
+    if (whole.length && rng.next() < 0.35) out.push({ kind: weightedPick(rng, whole) });
+    while (out.filter((p) => !WHOLE_ORGAN.has(p.kind.shape)).length < nFocal) {
+      const k = weightedPick(rng, focal);
+      out.push({ kind: k });
+      // Hard studies pair findings in one organ (two liver lesions, both kidneys, two lobes):
+      // only the location words tell them apart.
+      if (difficulty === 'hard' && rng.next() < 0.6) {
+        const same = focal.filter((f) => f.organ === k.organ && f.shape === 'blob');
+        if (same.length) out.push({ kind: weightedPick(rng, same) });
+      }
+    }
+    return out;
+  };
+
+  if (o.background === 'phantom') {
+    plan = planFor(kindsAll);
+    const modifiers: PhantomModifiers = { organScale: {} };
+    for (const p of plan) {
+      if (p.kind.shape === 'scale') {
+        p.target = rng.pick(p.kind.targets);
+        modifiers.organScale![p.target] = rng.uniform(p.kind.scale![0], p.kind.scale![1]);
+      } else if (p.kind.shape === 'aneurysm') {
+        modifiers.aneurysm = { t: rng.uniform(0.45, 0.8), radius: rng.uniform(p.kind.radius![0], p.kind.radius![1]), length: rng.uniform(0.08, 0.14) };
+      }
+    }
+    const ph = buildPhantom(rng.fork('phantom'), { size: o.size, spacing: o.spacing, modifiers });
+    canvas = { hu: ph.hu.data, labels: ph.labels.data, geom: ph.hu };
+    aneurysmMask = ph.aneurysmMask;
+    hints = {
+      bone: (w) => {
+        const x = (w[0] - ph.shift[0]) / ph.scale[0], y = (w[1] - ph.shift[1]) / ph.scale[1], z = (w[2] - ph.shift[2]) / ph.scale[2];
+        const rib = ph.ribAt(x, y, z) ?? undefined;
+        return { rib, vertebra: ph.vertebraAt(z) };
+      },
+    };
+    sections = ['airway', 'mediastinum', 'heart', 'aorta', 'lung', 'liver', 'gallbladder', 'spleen', 'pancreas', 'adrenal', 'kidney', 'stomach', 'colon', 'bladder', 'bone'];
+    if (!ph.male) plan = plan.filter((p) => !p.kind.targets.includes('prostate'));
+  } else {
+    if (!realDir) throw new Error('synthStudy: the real background needs the folder of the TotalSegmentator example');
+    const bg = await loadRealBackground(realDir, o.spacing);
+    const allowed = kindsAll.filter((k) => (k.shape === 'blob' || k.shape === 'diffuse' || k.shape === 'wall') && k.targets.some((t) => bg.sections.includes(sectionOf(t))) && !k.targets.every((t) => sectionOf(t) === 'bone'));
+    plan = planFor(allowed);
+    canvas = { hu: Float32Array.from(bg.ct.data), labels: bg.labels.data, geom: bg.ct };
+    sections = [...bg.sections, 'bone'];
+  }
+
+  // Whole-organ findings first, so focal lesions sit on the changed organ.
+  plan.sort((a, b) => Number(WHOLE_ORGAN.has(b.kind.shape)) - Number(WHOLE_ORGAN.has(a.kind.shape)));
+  const n = canvas.labels.length;
+  const taken = new Uint8Array(n);
+  const boxes = new OrganBoxes(canvas);
+  const placed: { lesion: InsertedLesion; place: Place }[] = [];
+  for (const p of plan) {
+    const lrng = rng.fork(`lesion-${placed.length}-${p.kind.id}`);
+    const sameOrgan = placed.filter((q) => q.lesion.kind.organ === p.kind.organ);
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const keepHu = WHOLE_ORGAN.has(p.kind.shape) || !sameOrgan.length ? null : canvas.hu.slice();
+      const keepTaken = sameOrgan.length ? taken.slice() : null;
+      const lesion = insertLesion(lrng, canvas, p.kind, { taken, target: p.target, aneurysmMask });
+      if (!lesion) break;
+      const precise = sameOrgan.length > 0;
+      const place = describePlace(lrng, lesion, boxes, hints, precise);
+      // Two findings of one organ must be told apart by their words; otherwise put it elsewhere.
+      const earlier = precise ? sameOrgan.map((q) => describePlace(lrng, q.lesion, boxes, hints, true)) : [];
+      if (earlier.some((e) => e.key === place.key)) {
+        if (keepHu) canvas.hu.set(keepHu);
+        if (keepTaken) taken.set(keepTaken);
+        continue;
+      }
+      sameOrgan.forEach((q, k) => { q.place = earlier[k]!; });
+      placed.push({ lesion, place });
+      break;
+    }
+  }
+
+  // Scanner: partial-volume blur, then noise.
+  const tissues = loadTissues();
+  blur3(canvas.hu, canvas.geom.size, o.background === 'phantom' ? 0.18 : 0.08);
+  const noiseStd = o.background === 'phantom' ? rng.uniform(tissues.noiseStd[0], tissues.noiseStd[1]) : rng.uniform(2, 6);
+  const nrng = rng.fork('noise');
+  const ct = new Int16Array(n);
+  for (let p = 0; p < n; p++) {
+    const v = Math.round(canvas.hu[p]! + (canvas.hu[p]! > -990 ? nrng.normal(0, noiseStd) : 0));
+    ct[p] = v < -1024 ? -1024 : v > 3071 ? 3071 : v;
+  }
+
+  // Findings → report.
+  const findings: Finding[] = placed.map(({ lesion, place }) => ({
+    organ: place.organ ?? lesion.kind.organ,
+    type: lesion.kind.type,
+    certainty: !WHOLE_ORGAN.has(lesion.kind.shape) && rng.next() < 0.15 ? 'uncertain' : 'present',
+    words: lesion.kind.words,
+    place,
+    extentMm: lesion.extentMm,
+    section: sectionOf(lesion.target),
+  }));
+  const present = new Set(findings.map((f) => `${f.organ}/${f.type}`));
+  const absent = rng.shuffle(absentCandidates(sections).filter((a) => !present.has(`${a.organ}/${a.type}`))).slice(0, rng.int(1, 3));
+  for (const a of absent) findings.push({ organ: a.organ, type: a.type, certainty: 'absent', words: '', place: { parts: [], key: '' }, section: a.section });
+  const report = writeReport(rng.fork('report'), findings, sections);
+
+  const geom = { size: [...canvas.geom.size] as [number, number, number], spacing: [...canvas.geom.spacing] as [number, number, number], origin: [...canvas.geom.origin] as [number, number, number], direction: [...canvas.geom.direction] };
+  const anomalies: SynthAnomaly[] = findings.map((f, i) => {
+    const a: SynthAnomaly = { id: `a${i + 1}`, organ: f.organ, type: f.type, certainty: f.certainty, spans: report.spans[i]! };
+    const pl = placed[i];
+    if (pl) {
+      const l = pl.lesion;
+      a.mask = { ...geom, data: l.mask };
+      // The box encloses whole voxels: index ±0.5 around the voxel centres.
+      a.box = voxelBoxToWorld(geom, { min: l.min.map((v) => v - 0.5) as [number, number, number], max: l.max.map((v) => v + 0.5) as [number, number, number] });
+      a.kind = l.kind.id; a.target = l.target; a.extentMm = l.extentMm; a.lesionVoxels = l.voxels; a.organVoxels = l.organVoxels;
+    }
+    return a;
+  });
+  return {
+    id, split: splitOf(id, o.splitSeed), difficulty,
+    ct: { ...geom, data: ct },
+    labels: { ...geom, data: o.background === 'phantom' ? canvas.labels : canvas.labels.slice() },
+    report: report.text,
+    anomalies: anomalies.filter((a) => a.spans.some((s) => s.class === 'anomaly')),
+  };
+}
+
