@@ -1,7 +1,7 @@
 // The training engine against @tensorflow/tfjs (cpu backend) on the same VGG-like 3D block and the
 // same train step (forward, backward, Adam), measured in the same run. Also: the per-step cost of
 // moving parameters and optimizer state in and out of ORT (the ping-pong buffers).
-import { Graph, Trainer, InferenceModel, adam, ops as o, type Tensor, emitModel, createSession, gradients } from '../src/engine/index.ts';
+import { Graph, Trainer, InferenceModel, adam, ops as o, type Tensor, emitModel, createSession, gradients, defaultSessionOptions } from '../src/engine/index.ts';
 import { toOrt } from '../src/engine/session.ts';
 import { createRng } from '../src/common/index.ts';
 
@@ -126,7 +126,7 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
   const rng = createRng(2);
   const xData = Float32Array.from({ length: net.x.size }, () => rng.normal());
   const tData = Float32Array.from({ length: net.target.size }, () => rng.uniform(0, 1));
-  const threads = Number(process.env.CTGROUND_THREADS ?? 2);
+  const { threads, executionProviders } = defaultSessionOptions();
 
   const inf = await InferenceModel.create(g, { out: net.out }, { threads });
   for (let i = 0; i < 3; i++) await inf.run({ x: xData });
@@ -166,6 +166,7 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
   const result = {
     network: 'VGG-like 3D block: 6 conv3d 3³ (16-16-32-32-64-64) + 2 max-pool, input 1×2×48³, MSE loss, Adam',
     threads,
+    execution_providers: executionProviders.join(','),
     ours_fwd_ms: round(fwd),
     ours_train_ms: round(train),
     tfjs_train_ms: round(tfjs.train),

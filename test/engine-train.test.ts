@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createRng, UserError } from '../src/common/index.ts';
-import { Graph, Trainer, InferenceModel, adam, sgd, exportOnnx, emitModel, createSession, ops as o, type Tensor } from '../src/engine/index.ts';
+import { Graph, Trainer, InferenceModel, adam, sgd, exportOnnx, emitModel, createSession, defaultSessionOptions, ops as o, type Tensor } from '../src/engine/index.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ctground-engine-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
@@ -245,4 +245,12 @@ test('dropout drops a fraction p, rescales the rest, changes mask with the step 
   assert.deepEqual((await inf.run({ x: xs })).y, xs);
   await s.release();
   await inf.dispose();
+});
+
+test('an unknown execution provider or a bad thread count is a UserError', async () => {
+  const g = new Graph();
+  const x = g.input('x', [2]);
+  await assert.rejects(InferenceModel.create(g, { y: o.relu(x) }, { executionProviders: ['nosuch'] }), (e: unknown) => e instanceof UserError && /execution provider 'nosuch' is unknown/.test(e.message));
+  assert.throws(() => defaultSessionOptions({ CTGROUND_THREADS: 'two' }), (e: unknown) => e instanceof UserError && /CTGROUND_THREADS/.test(e.message));
+  assert.deepEqual(defaultSessionOptions({ CTGROUND_EP: 'cuda, cpu', CTGROUND_THREADS: '4' }), { threads: 4, executionProviders: ['cuda', 'cpu'] });
 });

@@ -3,6 +3,7 @@
  * execution provider is a choice, CPU by default.
  */
 import * as ort from 'onnxruntime-node';
+import { UserError } from '../common/index.ts';
 import type { DType, Tensor, TypedData } from './graph.ts';
 import { shapeSize } from './graph.ts';
 
@@ -13,14 +14,47 @@ export interface SessionOptions {
   executionProviders?: string[];
 }
 
+/**
+ * Session options from the environment, so every command that trains or runs a model honours the
+ * same switches without plumbing: CTGROUND_EP (comma list, e.g. "cuda,cpu") and CTGROUND_THREADS.
+ */
+export function defaultSessionOptions(env: NodeJS.ProcessEnv = process.env): Required<SessionOptions> {
+  const threads = env.CTGROUND_THREADS ? Number(env.CTGROUND_THREADS) : 2;
+  if (!Number.isInteger(threads) || threads < 1) throw new UserError(`CTGROUND_THREADS: expected a positive integer, got '${env.CTGROUND_THREADS}'`);
+  const eps = (env.CTGROUND_EP ?? 'cpu').split(',').map((s) => s.trim()).filter(Boolean);
+  return { threads, executionProviders: eps };
+}
+
+/** Options from CLI flags (--ep cuda,cpu --threads N) over the environment defaults. */
+export function sessionOptionsFromFlags(flags: Record<string, string | boolean | undefined>): SessionOptions {
+  const env = { ...process.env };
+  if (typeof flags.ep === 'string') env.CTGROUND_EP = flags.ep;
+  if (typeof flags.threads === 'string') env.CTGROUND_THREADS = flags.threads;
+  return defaultSessionOptions(env);
+}
+
 export async function createSession(bytes: Uint8Array, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(bytes, {
-    intraOpNumThreads: opts.threads ?? 2,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    executionProviders: opts.executionProviders ?? ['cpu'],
-  });
+  const d = defaultSessionOptions();
+  const eps = opts.executionProviders ?? d.executionProviders;
+  const known = new Map(ort.listSupportedBackends().map((b) => [b.name, b] as const));
+  for (const ep of eps) {
+    if (!known.has(ep)) throw new UserError(`execution provider '${ep}' is unknown to onnxruntime-node (known: ${[...known.keys()].join(', ')})`);
+  }
+  try {
+    return await ort.InferenceSession.create(bytes, {
+      intraOpNumThreads: opts.threads ?? d.threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      executionProviders: eps,
+    });
+  } catch (e) {
+    const msg = String((e as Error).message ?? e);
+    if (eps.some((ep) => ep !== 'cpu') && /provider|cuda|library|\.so/i.test(msg)) {
+      throw new UserError(`execution provider ${eps.join(',')} could not start (${msg.split('\n')[0]}); install an onnxruntime-node build with it or use --ep cpu`);
+    }
+    throw e;
+  }
 }
 
 export type FeedValue = TypedData | readonly number[];
