@@ -60,18 +60,30 @@ export interface Pattern {
   info: PhraseInfo;
 }
 
+/** Folded word sequences indexed by their first word, for fast 'does one start here' tests. */
+export type SeqIndex = Map<string, string[][]>;
+
+export function seqIndex(seqs: string[][]): SeqIndex {
+  const m: SeqIndex = new Map();
+  for (const q of seqs) {
+    if (q.length === 0) continue;
+    const l = m.get(q[0]!);
+    if (l) l.push(q); else m.set(q[0]!, [q]);
+  }
+  return m;
+}
+
 export interface Lexicon {
   root: TrieNode;
   patterns: Pattern[];
-  terminators: Set<string>;
-  /** multi-word terminators as folded token sequences */
-  terminatorSeqs: string[][];
+  /** scope terminators of certainty cues */
+  terminators: SeqIndex;
   clauseWords: Set<string>;
   verbs: Set<string>;
-  /** folded token sequences of relation cues (data/lexicon/relations.json) */
-  emphasis: string[][];
-  explainers: string[][];
-  hedgeTransparent: string[][];
+  /** relation cues (data/lexicon/relations.json) */
+  emphasis: SeqIndex;
+  explainers: SeqIndex;
+  hedgeTransparent: SeqIndex;
   /** number of terms per class, for docs and tests */
   counts: Record<string, number>;
 }
@@ -198,14 +210,12 @@ export function loadLexicon(): Lexicon {
   // Changes that mean the finding is gone ('has resolved') stay change phrases but negate.
   for (const t of cert.negPostChange ?? []) add(t, 'change', { cue: 'negPost' });
 
-  const terminatorSeqs = (cert.terminators ?? []).map(foldPhrase).filter((s) => s.length > 0);
   const rel = readJson('relations.json') as Record<string, string[]>;
-  const seqs = (key: string): string[][] => (rel[key] ?? []).map(foldPhrase).filter((q) => q.length > 0);
+  const seqs = (key: string): SeqIndex => seqIndex((rel[key] ?? []).map(foldPhrase));
   cached = {
     root,
     patterns,
-    terminators: new Set(terminatorSeqs.filter((s) => s.length === 1).map((s) => s[0]!)),
-    terminatorSeqs: terminatorSeqs.filter((s) => s.length > 1),
+    terminators: seqIndex((cert.terminators ?? []).map(foldPhrase)),
     clauseWords: new Set((cert.clauseWords ?? []).map(foldWord)),
     verbs: new Set((cert.verbs ?? []).map(foldWord)),
     emphasis: seqs('emphasis'),

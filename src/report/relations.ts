@@ -1,4 +1,4 @@
-import type { Lexicon, Token } from './lexicon.ts';
+import type { Lexicon, SeqIndex, Token } from './lexicon.ts';
 import type { Certainty, Phrase, PhraseInfo } from './types.ts';
 
 /**
@@ -73,19 +73,18 @@ export function splitClauses(text: string, start: number, end: number, tokens: T
   return out;
 }
 
-/** Char offsets where one of the token sequences starts inside the token list. */
-function seqPositions(tokens: Token[], single: Set<string>, seqs: string[][], except: string[][] = []): number[] {
+/** Char offsets where one of the indexed word sequences starts (and none of `except` does). */
+function seqPositions(tokens: Token[], index: SeqIndex, except?: SeqIndex): number[] {
   const pos: number[] = [];
-  const at = (i: number, q: string[]): boolean => q.every((w, k) => tokens[i + k]?.norm === w);
+  const at = (i: number, idx: SeqIndex): boolean => (idx.get(tokens[i]!.norm) ?? []).some((q) => q.every((w, k) => tokens[i + k]?.norm === w));
   for (let i = 0; i < tokens.length; i++) {
-    if (except.some((q) => at(i, q))) continue;
-    if (single.has(tokens[i]!.norm) || seqs.some((q) => at(i, q))) pos.push(tokens[i]!.start);
+    if (except && at(i, except)) continue;
+    if (at(i, index)) pos.push(tokens[i]!.start);
   }
   return pos;
 }
 
 const LOW_INFO_TYPES = new Set(['low_density_area', 'high_density_area', 'water_density_area']);
-const NONE = new Set<string>();
 const JOINER = /^[\s\-‐–]*$/;
 
 /**
@@ -127,7 +126,7 @@ function buildHeads(text: string, phrases: Phrase[], tokens: Token[], lex: Lexic
     const next = phrases.find((q) => q.start >= g.end && (q.class === 'anomaly' || (q.class === 'diagnosis' && q.info.type !== undefined && q.info.type !== 'other' && anomalyTypes.has(q.info.type))));
     if (!next) continue;
     const gapToks = tokens.filter((t) => t.start >= g.end && t.end <= next.start);
-    const explained = gapToks.length <= 6 && !/[.;]/.test(text.slice(g.end, next.start)) && seqPositions(gapToks, NONE, lex.explainers).length > 0;
+    const explained = gapToks.length <= 6 && !/[.;]/.test(text.slice(g.end, next.start)) && seqPositions(gapToks, lex.explainers).length > 0;
     if (!explained) continue;
     const s = heads.find((h) => h.start <= next.start && h.end >= next.end) ?? next;
     const info: PhraseInfo = { ...g.info, type: s.info.type!, generic: false };
@@ -257,10 +256,10 @@ export function relateGroup(text: string, group: Group, tokens: Token[], lex: Le
   }
 
   // Certainty from cue scopes.
-  const negStops = seqPositions(ctoks, lex.terminators, lex.terminatorSeqs);
-  const hedgeStops = seqPositions(ctoks, lex.terminators, lex.terminatorSeqs, lex.hedgeTransparent);
+  const negStops = seqPositions(ctoks, lex.terminators);
+  const hedgeStops = seqPositions(ctoks, lex.terminators, lex.hedgeTransparent);
   const blocked = (stops: number[], a: number, b: number): boolean => stops.some((t) => t >= a && t < b);
-  const emphasisAt = seqPositions(ctoks, NONE, lex.emphasis);
+  const emphasisAt = seqPositions(ctoks, lex.emphasis);
   const certainty: Certainty[] = heads.map(() => 'present');
   const cueOf: Phrase[][] = heads.map(() => []);
   heads.forEach((h, k) => {
