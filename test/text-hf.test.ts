@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../src/common/index.ts';
-import { loadTextEncoderFolder, readHfSafetensors, encoderTensorShapes } from '../src/model/text/index.ts';
+import { loadTextEncoderFolder, readHfSafetensors, writeHfSafetensors, floatToHalf, encoderTensorShapes } from '../src/model/text/index.ts';
 import { writeTinyHfBert, tinyConfig as tiny, TINY_VOCAB } from './text-reference.ts';
 
 test('text HF loading: a tiny BERT folder in HF layout loads (with or without bert. prefix, gamma/beta names)', () => {
@@ -58,6 +58,27 @@ test('text safetensors: F16, BF16 and integer buffers (HF position_ids) read as 
     assert.equal(t.has('bert.embeddings.position_ids'), false);
     writeFileSync(p, Buffer.from('garbage'));
     assert.throws(() => readHfSafetensors(p), /x\.safetensors: not a safetensors file/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('text safetensors: float → half conversion rounds to nearest even and round-trips through the reader', () => {
+  // the error bounds are IEEE half precision: relative 2^-11 for normals, absolute 2^-25 below
+  const dir = mkdtempSync(join(tmpdir(), 'ctg-f16-'));
+  try {
+    const vals = [0, -0, 1, -2, 0.5, 65504, 1e-7, 6.1e-5, 3.14159, -123.456, 70000, 2 ** -24, 2 ** -25 * 1.5];
+    const p = join(dir, 'h.safetensors');
+    writeHfSafetensors(p, new Map([['x', { shape: [vals.length], data: Float32Array.from(vals) }]]), {}, 'F16');
+    const back = [...readHfSafetensors(p).get('x')!.data];
+    vals.forEach((v, i) => {
+      const b = back[i]!;
+      if (Math.abs(v) > 65520) assert.equal(b, Math.sign(v) * Infinity);
+      else if (Math.abs(v) >= 6.2e-5) assert.ok(Math.abs(b - v) <= Math.abs(v) * 2 ** -11, `${v} → ${b}`);
+      else assert.ok(Math.abs(b - v) <= 2 ** -25, `${v} → ${b}`);
+    });
+    assert.equal(floatToHalf(1 + 2 ** -11), 0x3c00); // tie → even (1.0)
+    assert.equal(floatToHalf(1 + 3 * 2 ** -11), 0x3c02); // tie → even (upwards)
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,6 @@
 import { intFlag, numFlag, parseFlags, requireFlag } from '../args.ts';
 import { UserError } from '../../common/index.ts';
-import { PRETRAIN_DEFAULTS, pretrainText } from '../../model/index.ts';
+import { PRETRAIN_DEFAULTS, pretrainText, shipTextEncoderFolder } from '../../model/index.ts';
 
 export const summary = 'masked-LM pretraining of the report text encoder';
 
@@ -16,7 +16,8 @@ const USAGE = `usage: ctground pretrain-text --corpus FILE [--corpus FILE …] -
   --batch N --seq-len N    short-phase batch (default ${PRETRAIN_DEFAULTS.batch}) and window length (default ${PRETRAIN_DEFAULTS.seqLen})
   --long-batch N --long-fraction F   the last F of the steps use 512-token windows (default ${PRETRAIN_DEFAULTS.longBatch}, ${PRETRAIN_DEFAULTS.longFraction})
   --lr X --warmup N --dropout P      peak learning rate (default ${PRETRAIN_DEFAULTS.lr}), warm-up steps (${PRETRAIN_DEFAULTS.warmup}), dropout (${PRETRAIN_DEFAULTS.dropout})
-  --eval-every N --checkpoint-every N --threads N`;
+  --eval-every N --checkpoint-every N --threads N
+  --ship DIR         afterwards, copy config.json, vocab.txt and the weights in F16 to DIR (how models/text-default is made)`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values: v } = parseFlags(argv, {
@@ -24,7 +25,7 @@ export async function run(argv: string[]): Promise<number> {
     vocab: { type: 'string' }, 'vocab-size': { type: 'string' }, layers: { type: 'string' }, hidden: { type: 'string' }, heads: { type: 'string' }, intermediate: { type: 'string' },
     batch: { type: 'string' }, 'seq-len': { type: 'string' }, 'long-batch': { type: 'string' }, 'long-fraction': { type: 'string' },
     lr: { type: 'string' }, warmup: { type: 'string' }, dropout: { type: 'string' }, 'eval-every': { type: 'string' }, 'checkpoint-every': { type: 'string' },
-    threads: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    threads: { type: 'string' }, ship: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   }, false);
   if (v.help) { console.log(USAGE); return 0; }
   const d = PRETRAIN_DEFAULTS;
@@ -62,5 +63,11 @@ export async function run(argv: string[]): Promise<number> {
   const e = res.eval;
   console.log(`pretrain-text: ${res.state.step} steps, ${res.state.tokensSeen} tokens seen, seed ${res.state.seed}`);
   if (e) console.log(`held-out (${e.sentences} sentences, ${e.positions} masked tokens): loss ${e.loss.toFixed(3)} nats vs unigram ${e.unigramLoss.toFixed(3)}; accuracy ${(100 * e.accuracy).toFixed(1)} % (unigram ${(100 * e.unigramAccuracy).toFixed(1)} %), [MASK]-only ${(100 * e.maskAccuracy).toFixed(1)} %`);
+  if (v.ship) {
+    const meta: Record<string, string> = { step: String(res.state.step), seed: String(res.state.seed) };
+    if (e) Object.assign(meta, { heldout_masked_loss: e.loss.toFixed(4), heldout_masked_accuracy: e.accuracy.toFixed(4), heldout_unigram_loss: e.unigramLoss.toFixed(4) });
+    shipTextEncoderFolder(requireFlag(v.out, 'out'), v.ship, meta);
+    console.log(`shipped to ${v.ship}`);
+  }
   return 0;
 }

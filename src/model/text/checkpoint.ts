@@ -1,4 +1,4 @@
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileError } from '../../common/index.ts';
 import { readConfig, writeConfig, type TextEncoderConfig } from './config.ts';
@@ -95,7 +95,7 @@ function readFileHead(path: string): string {
 }
 
 /** Writes a text-encoder folder in HF BERT layout (BertForMaskedLM tensor names). */
-export function saveTextEncoderFolder(dir: string, config: TextEncoderConfig, tokenizer: WordPieceTokenizer, weights: TextEncoderWeights, head: TextEncoderWeights | null, metadata: Record<string, string> = {}, extraConfig: Record<string, unknown> = {}): void {
+export function saveTextEncoderFolder(dir: string, config: TextEncoderConfig, tokenizer: WordPieceTokenizer, weights: TextEncoderWeights, head: TextEncoderWeights | null, metadata: Record<string, string> = {}, extraConfig: Record<string, unknown> = {}, dtype: 'F32' | 'F16' = 'F32'): void {
   const tensors = new Map<string, NamedTensor>();
   for (const [name, shape] of encoderTensorShapes(config)) {
     const d = weights.get(name);
@@ -109,8 +109,19 @@ export function saveTextEncoderFolder(dir: string, config: TextEncoderConfig, to
       tensors.set(name, { shape, data: d });
     }
   }
+  mkdirSync(dir, { recursive: true });
   // vocab and config first: a reader that finds model.safetensors finds a complete folder
   tokenizer.save(join(dir, 'vocab.txt'));
   writeConfig(join(dir, 'config.json'), config, extraConfig);
-  writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt', ...metadata });
+  writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt', ...metadata }, dtype);
+}
+
+/**
+ * Copies a trained folder's usable part (config.json, vocab.txt, weights incl. the MLM head) to
+ * `dst`, by default in F16: the shipped default halves to ~8 MB and the encoder's outputs move by
+ * far less than their run-to-run differences between seeds.
+ */
+export function shipTextEncoderFolder(src: string, dst: string, metadata: Record<string, string> = {}, dtype: 'F32' | 'F16' = 'F16'): void {
+  const f = loadTextEncoderFolder(src);
+  saveTextEncoderFolder(dst, f.config, f.tokenizer, f.weights, f.head, { ...f.metadata, ...metadata }, {}, dtype);
 }

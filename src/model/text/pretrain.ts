@@ -280,7 +280,9 @@ export async function pretrainText(opts: PretrainOptions): Promise<{ state: Pret
     const { weights, head } = weightsFromGraph(g0.graph, config);
     saveTextEncoderFolder(o.out, config, tok, weights, head, { step: '0', seed: String(o.seed) });
   }
-  const progress = new Progress('pretrain-text', o.steps, 'step', state.step);
+  // counts only this invocation's steps, so rate and ETA stay right after a resume
+  const startStep = state.step;
+  const progress = new Progress('pretrain-text', Math.max(0, o.steps - startStep), 'step');
   const rootRng = createRng(o.seed);
   for (const [pi, ph] of phases.entries()) {
     if (state.step >= ph.to) continue;
@@ -307,7 +309,7 @@ export async function pretrainText(opts: PretrainOptions): Promise<{ state: Pret
       tokSince += real;
       lossAvg = Number.isNaN(lossAvg) ? r.loss : 0.95 * lossAvg + 0.05 * r.loss;
       const secs = (Date.now() - t0) / 1000;
-      progress.set(state.step, `loss ${lossAvg.toFixed(3)} ${(tokSince / Math.max(secs, 1e-3)).toFixed(0)} tok/s T=${ph.T}`);
+      progress.set(state.step - startStep, `step ${state.step}/${o.steps} loss ${lossAvg.toFixed(3)} ${(tokSince / Math.max(secs, 1e-3)).toFixed(0)} tok/s T=${ph.T}`);
       const entry: PretrainState['history'][number] = { step: state.step, trainLoss: lossAvg };
       if (state.step % o.evalEvery === 0 || state.step === o.steps) {
         last = await runEval(m.graph);

@@ -63,8 +63,39 @@ export function readSafetensors(path: string): Map<string, NamedTensor> {
   return out;
 }
 
-/** Writes float32 tensors as safetensors (names sorted, as the reference implementation does). */
-export function writeSafetensors(path: string, tensors: Map<string, NamedTensor>, metadata: Record<string, string> = {}): void {
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+/** float32 → IEEE half, round to nearest even; overflow → ±Inf, tiny values → subnormals/0. */
+export function floatToHalf(v: number): number {
+  f32[0] = v;
+  const x = u32[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1), half = 1 << (shift - 1);
+    if (rem > half || (rem === half && (h & 1))) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  return sign | h;
+}
+
+/**
+ * Writes tensors as safetensors (names sorted, as the reference implementation does), in F32 or,
+ * for shipped weights where size matters more than the last bits, F16.
+ */
+export function writeSafetensors(path: string, tensors: Map<string, NamedTensor>, metadata: Record<string, string> = {}, dtype: 'F32' | 'F16' = 'F32'): void {
+  const size = dtype === 'F16' ? 2 : 4;
   const names = [...tensors.keys()].sort();
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
@@ -73,8 +104,8 @@ export function writeSafetensors(path: string, tensors: Map<string, NamedTensor>
     const t = tensors.get(name)!;
     const count = t.shape.reduce((x, y) => x * y, 1);
     if (count !== t.data.length) throw new Error(`safetensors: ${name} has ${t.data.length} values for shape [${t.shape.join(',')}]`);
-    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [off, off + 4 * count] };
-    off += 4 * count;
+    header[name] = { dtype, shape: t.shape, data_offsets: [off, off + size * count] };
+    off += size * count;
   }
   let json = JSON.stringify(header);
   // pad the header so the data starts 8-byte aligned (readers may map it as typed arrays)
@@ -86,8 +117,13 @@ export function writeSafetensors(path: string, tensors: Map<string, NamedTensor>
   let o = 8 + hlen;
   for (const name of names) {
     const d = tensors.get(name)!.data;
-    Buffer.from(d.buffer, d.byteOffset, d.byteLength).copy(out, o);
-    o += d.byteLength;
+    if (dtype === 'F16') {
+      for (let i = 0; i < d.length; i++) out.writeUInt16LE(floatToHalf(d[i]!), o + 2 * i);
+      o += 2 * d.length;
+    } else {
+      Buffer.from(d.buffer, d.byteOffset, d.byteLength).copy(out, o);
+      o += d.byteLength;
+    }
   }
   writeFileAtomic(path, out);
 }
