@@ -31,8 +31,9 @@ export function readManifest(dir: string): ManifestStudy[] {
   return studies;
 }
 
+/** The studies of one split; 'all' takes every study (a dataset generated only for testing). */
 export function splitOf(studies: ManifestStudy[], split: string, file = 'manifest.jsonl'): ManifestStudy[] {
-  const chosen = studies.filter((s) => s.split === split);
+  const chosen = split === 'all' ? studies : studies.filter((s) => s.split === split);
   if (chosen.length === 0) {
     const have = [...new Set(studies.map((s) => s.split))].join(', ');
     throw new UserError(`${file}: no studies in split '${split}' (have: ${have})`);

@@ -1,0 +1,110 @@
+// The grounding model's costs, measured in one run on the real TotalSegmentator example CT:
+//  1. training steps/s at the default size (batch 2), on crops of that CT;
+//  2. grounding one study with 10 anomalies against the image encoder's forward alone: the text
+//     encoder runs once per report and a small head once per anomaly, so with all 10 in one organ
+//     (one crop) the whole study should cost little more than one image forward. With the 10
+//     spread over 5 organs there are 5 crops, so the fair reference is 5 image forwards.
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readVolume, resampleToGrid } from '../src/volume/index.ts';
+import { fromTotalSegmentator } from '../src/anatomy/index.ts';
+import { Trainer, adam, saveParams } from '../src/engine/index.ts';
+import {
+  buildTrainGraph, cropChannels, anomalyCrop, defaultConfig, inputChannels, loadGroundingModel, loadTextEncoder, readModelConfig,
+  usesAnatomy, DEFAULT_MODEL_DIR, DEFAULT_TEXT_ENCODER_DIR, type GroundingAnomaly, type GroundingConfig,
+} from '../src/model/index.ts';
+import { sharedPath } from '../test/helpers/shared.ts';
+
+async function best(fn: () => Promise<unknown>, reps: number): Promise<number> {
+  let b = Infinity;
+  for (let i = 0; i < reps; i++) {
+    const s = performance.now();
+    await fn();
+    b = Math.min(b, performance.now() - s);
+  }
+  return b;
+}
+
+/** A report of `n` findings, each a sentence naming an organ from the list in turn, with its spans. */
+function report(organs: { cls: string; phrase: string }[], n: number): { text: string; anomalies: GroundingAnomaly[] } {
+  let text = '';
+  const anomalies: GroundingAnomaly[] = [];
+  for (let i = 0; i < n; i++) {
+    const o = organs[i % organs.length]!;
+    const size = `${8 + i} mm`;
+    const s = `A ${size} hypodense lesion is seen in the ${o.phrase}.`;
+    const at = text.length;
+    text += s + ' ';
+    const span = (t: string, c: string) => ({ start: at + s.indexOf(t), end: at + s.indexOf(t) + t.length, text: t, class: c });
+    anomalies.push({ id: `a${i}`, organ: o.cls, type: 'low_density_area', certainty: 'present', spans: [span('lesion', 'anomaly'), span('hypodense', 'density'), span(size, 'size'), span(o.phrase, 'anatomy')] });
+  }
+  return { text, anomalies };
+}
+
+export async function run({ json }: { json: boolean }): Promise<Record<string, unknown>> {
+  const ctFull = await readVolume(sharedPath('data', 'totalsegmentator', 'example_ct_sm.nii.gz'));
+  const seg = await readVolume(sharedPath('data', 'totalsegmentator', 'example_seg.nii.gz'));
+  const anatomy = fromTotalSegmentator(resampleToGrid(seg, ctFull, 'nearest'));
+  const ct = ctFull;
+
+  // The shipped model when there is one; otherwise the default configuration, untrained (timings do not depend on weights).
+  let dir = DEFAULT_MODEL_DIR, tmp: string | null = null;
+  let cfg: GroundingConfig;
+  const text = loadTextEncoder(DEFAULT_TEXT_ENCODER_DIR);
+  if (existsSync(join(dir, 'config.json'))) cfg = readModelConfig(dir);
+  else {
+    tmp = mkdtempSync(join(tmpdir(), 'ctg-bench-'));
+    dir = tmp;
+    cfg = { ...defaultConfig('full'), textEncoder: DEFAULT_TEXT_ENCODER_DIR };
+    const { graph } = buildTrainGraph(cfg, 1, text.hiddenSize, 1);
+    saveParams(graph, join(dir, 'model.safetensors'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ model: cfg }));
+  }
+
+  // 1. training steps/s, batch 2, at the model's size
+  const B = 2, G = cfg.crop.grid, A = cfg.maxAggregate, d = text.hiddenSize;
+  const { graph, loss } = buildTrainGraph(cfg, B, d, 1);
+  const trainer = await Trainer.create(graph, { loss, optimizer: adam(1e-3) });
+  const liver = report([{ cls: 'liver', phrase: 'liver' }], 10);
+  const geom = anomalyCrop(anatomy, liver.anomalies[0]!, cfg);
+  const chans = cropChannels(ct, anatomy, geom, cfg.crop, usesAnatomy(cfg.variant));
+  const image = new Float32Array(B * inputChannels(cfg) * G ** 3);
+  for (let b = 0; b < B; b++) image.set(chans, b * chans.length);
+  const feeds = {
+    image, rows: new Float32Array(B * A * d).map((_, i) => Math.sin(i)), ids: new BigInt64Array(B * A).map((_, i) => BigInt(i % A)),
+    lengths: new BigInt64Array(B).fill(BigInt(A)), target: new Float32Array(B * G ** 3).map((_, i) => (i % 97 === 0 ? 1 : 0)),
+    rowMask: new Float32Array(B * A).fill(1), box: new Float32Array(B * 6).fill(0.5),
+  };
+  await trainer.step(feeds);
+  const stepMs = await best(() => trainer.step(feeds), 5);
+  await trainer.dispose();
+
+  // 2. one study with 10 anomalies vs the image encoder's forward alone
+  const model = await loadGroundingModel(dir);
+  await model.ground({ ct, anatomy, report: liver });
+  const forwardMs = await best(() => model.encodeCrop(chans), 5);
+  const oneOrganMs = await best(() => model.ground({ ct, anatomy, report: liver }), 3);
+  const spread = report([{ cls: 'liver', phrase: 'liver' }, { cls: 'spleen', phrase: 'spleen' }, { cls: 'kidney', phrase: 'right kidney' }, { cls: 'kidney', phrase: 'left kidney' }, { cls: 'pancreas', phrase: 'pancreas' }], 10);
+  const fiveOrganMs = await best(() => model.ground({ ct, anatomy, report: spread }), 3);
+  await model.dispose();
+  await text.dispose();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+
+  const r = {
+    data: 'TotalSegmentator example_ct_sm (real CT, 30 slices) with its labels',
+    model: tmp ? 'default config, untrained weights' : 'models/grounding-default',
+    grid: G, widths: cfg.widths,
+    trainStepMs: stepMs, trainStepsPerSecond: 1000 / stepMs, batch: B,
+    imageForwardMs: forwardMs,
+    ground10OneOrganMs: oneOrganMs, ratioOneOrgan: oneOrganMs / forwardMs,
+    ground10FiveOrgansMs: fiveOrganMs, ratioFiveOrgansVsFiveForwards: fiveOrganMs / (5 * forwardMs),
+  };
+  if (!json) {
+    console.log(`training: ${r.trainStepsPerSecond.toFixed(2)} steps/s (batch ${B}, grid ${G}³, widths ${cfg.widths.join('-')}; best of 5)`);
+    console.log(`image encoder forward (one crop): ${forwardMs.toFixed(0)} ms`);
+    console.log(`ground 10 anomalies in one organ: ${oneOrganMs.toFixed(0)} ms = ${r.ratioOneOrgan.toFixed(2)}× one forward (target ≤ 1.5×)`);
+    console.log(`ground 10 anomalies in 5 organs: ${fiveOrganMs.toFixed(0)} ms = ${r.ratioFiveOrgansVsFiveForwards.toFixed(2)}× five forwards`);
+  }
+  return r;
+}
