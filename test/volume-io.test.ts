@@ -1,0 +1,155 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import * as nifti from 'nifti-reader-js';
+import { TS } from './helpers/shared.ts';
+import {
+  readVolume, writeNifti, worldBounds, orientationCode, indexToWorld, worldToIndex, resampleToGrid, voxelAt,
+  maskBoundingBox, type Volume,
+} from '../src/volume/index.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'ctground-volio-'));
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+
+// The DICOM series takes seconds to decode; read it once for every test that needs it.
+let dicomP: Promise<Volume> | undefined;
+const dicom = () => (dicomP ??= readVolume(TS('example_ct_dicom')));
+
+const labelNames = (): Record<string, string> => JSON.parse(readFileSync(TS('total_v2_labels.json'), 'utf8')).labels;
+
+test('example_ct.nii.gz reads as 122×101×112 at 3 mm, RAS, int32 HU', async () => {
+  const v = await readVolume(TS('example_ct.nii.gz'));
+  assert.deepEqual(v.size, [122, 101, 112]);
+  assert.deepEqual(v.spacing, [3, 3, 3]);
+  assert.equal(orientationCode(v), 'RAS');
+  assert.ok(v.data instanceof Int32Array);
+  // Air is present and nothing is below it: HU, not raw stored values.
+  let lo = Infinity; for (const x of v.data) lo = Math.min(lo, x);
+  assert.ok(lo >= -1300 && lo <= -900, `min HU ${lo}`);
+  // The header's sform (nibabel: srow = [[3,0,0,-177.956],[0,3,0,11.319],[0,0,3,94.302]]) is the RAS affine.
+  const buf = gunzipSync(readFileSync(TS('example_ct.nii.gz')));
+  const h = nifti.readHeader(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer)!;
+  for (let r = 0; r < 3; r++) {
+    const w = indexToWorld(v, [7, 11, 13]);
+    const expect = h.affine[r]![0]! * 7 + h.affine[r]![1]! * 11 + h.affine[r]![2]! * 13 + h.affine[r]![3]!;
+    assert.ok(Math.abs(w[r]! - expect) < 1e-3, `axis ${r}: ${w[r]} vs header ${expect}`);
+  }
+});
+
+test('DICOM folder reads as 512×512×20 at 0.977×0.977×2 mm and agrees with its label map in world space', async () => {
+  const ct = await dicom();
+  assert.deepEqual(ct.size, [512, 512, 20]);
+  assert.ok(Math.abs(ct.spacing[0] - 0.9765625) < 1e-6 && Math.abs(ct.spacing[1] - 0.9765625) < 1e-6 && Math.abs(ct.spacing[2] - 2) < 1e-6);
+  assert.equal(orientationCode(ct), 'LPS');
+  const seg = await readVolume(TS('example_seg_dicom.nii.gz'));
+  // The label map stores the rows in the opposite order (LAS): same box, different index order.
+  assert.equal(orientationCode(seg), 'LAS');
+  const a = worldBounds(ct), b = worldBounds(seg);
+  for (let c = 0; c < 2; c++) for (let ax = 0; ax < 3; ax++) assert.ok(Math.abs(a[c]![ax]! - b[c]![ax]!) < 0.5, `bounds ${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
+
+  // A label voxel picked in the label map lands on a voxel centre of the CT at the same world point.
+  const liver = maskBoundingBox(seg, 5)!;
+  const pick = [Math.round((liver.min[0] + liver.max[0]) / 2), Math.round((liver.min[1] + liver.max[1]) / 2), liver.min[2] + 3];
+  const w = indexToWorld(seg, pick);
+  const idx = worldToIndex(ct, w);
+  for (const x of idx) assert.ok(Math.abs(x - Math.round(x)) < 1e-3, `index ${idx} is not a voxel centre`);
+  assert.ok(idx[1] !== pick[1], 'the y flip must show in the index');
+  const back = indexToWorld(ct, idx.map(Math.round));
+  for (let ax = 0; ax < 3; ax++) assert.ok(Math.abs(back[ax]! - w[ax]!) < 1e-3);
+
+  // And the labels fall on the right tissue: bone labels on bone HU, liver on soft tissue. Ignoring
+  // the geometry (same index in both) puts them on the wrong tissue, so this check has teeth.
+  const onCt = resampleToGrid(seg, ct, 'nearest');
+  const names = labelNames();
+  const bone = new Set(Object.entries(names).filter(([, n]) => /^vertebrae_|^rib_|^hip_|^sacrum$/.test(n)).map(([k]) => Number(k)));
+  let boneHit = 0, boneN = 0, rawHit = 0, rawN = 0, liverSum = 0, liverN = 0;
+  for (let i = 0; i < onCt.data.length; i++) {
+    const l = onCt.data[i]!;
+    if (bone.has(l)) { boneN++; if (ct.data[i]! > 150) boneHit++; }
+    if (l === 5) { liverN++; liverSum += ct.data[i]!; }
+    if (bone.has(seg.data[i]!)) { rawN++; if (ct.data[i]! > 150) rawHit++; }
+  }
+  assert.ok(boneN > 1000 && liverN > 1000);
+  assert.ok(boneHit / boneN > 0.6, `bone labels on bone: ${(boneHit / boneN).toFixed(2)}`);
+  assert.ok(rawHit / rawN < 0.5 * (boneHit / boneN), 'index-only mapping should land elsewhere');
+  const liverHu = liverSum / liverN;
+  assert.ok(liverHu > 40 && liverHu < 150, `liver mean HU ${liverHu}`);
+});
+
+test('example_seg resampled onto example_ct_sm keeps its label values', async () => {
+  const ct = await readVolume(TS('example_ct_sm.nii.gz'));
+  const seg = await readVolume(TS('example_seg.nii.gz'));
+  const on = resampleToGrid(seg, ct, 'nearest');
+  assert.ok(on.data instanceof Uint8Array);
+  assert.deepEqual(on.size, ct.size);
+  const inSet = new Set(seg.data), outSet = new Set(on.data);
+  assert.deepEqual([...outSet].sort((x, y) => x - y), [...inSet].sort((x, y) => x - y));
+  assert.ok(inSet.size > 10);
+  assert.deepEqual(on.data, seg.data);
+  // Also onto a 2 mm grid with flipped y: every output label exists in the input and none is invented.
+  const g2 = { size: [150, 120, 40] as [number, number, number], spacing: [2, 2, 2] as [number, number, number], origin: [-170, 300, 100] as [number, number, number], direction: [1, 0, 0, 0, -1, 0, 0, 0, 1] };
+  const on2 = resampleToGrid(seg, g2, 'nearest');
+  for (const l of new Set(on2.data)) assert.ok(inSet.has(l), `invented label ${l}`);
+  // Spot-check against the definition: output voxel = input at the nearest voxel to its world point.
+  for (const p of [[10, 20, 5], [75, 60, 20], [140, 100, 30]]) {
+    const src = worldToIndex(seg, indexToWorld(g2, p)).map(Math.round);
+    const expect = src.every((s, a) => s >= 0 && s < seg.size[a]!) ? voxelAt(seg, src[0]!, src[1]!, src[2]!) : 0;
+    assert.equal(voxelAt(on2, p[0]!, p[1]!, p[2]!), expect);
+  }
+});
+
+function obliqueVolume<T extends Float32Array | Uint8Array | Uint16Array | Int16Array>(data: T): Volume<T> {
+  const a = 0.3, b = -0.2;
+  // Rotation about z then x, plus a flip of the third axis: a left-handed, non-trivial direction.
+  const rz = [Math.cos(a), -Math.sin(a), 0, Math.sin(a), Math.cos(a), 0, 0, 0, 1];
+  const rx = [1, 0, 0, 0, Math.cos(b), -Math.sin(b), 0, Math.sin(b), Math.cos(b)];
+  const m = [0, 1, 2].flatMap((r) => [0, 1, 2].map((c) => rz[r * 3]! * rx[c]! + rz[r * 3 + 1]! * rx[3 + c]! + rz[r * 3 + 2]! * rx[6 + c]!));
+  m[2] = -m[2]!; m[5] = -m[5]!; m[8] = -m[8]!;
+  return { data, size: [5, 4, 3], spacing: [0.8, 1.25, 2.5], origin: [12.5, -40.25, 7], direction: m };
+}
+
+test('writeNifti round-trips geometry and voxels for float32, uint8, uint16, int16 (read back by itk-wasm and nifti-reader-js)', async () => {
+  const makers = [Float32Array, Uint8Array, Uint16Array, Int16Array] as const;
+  for (const C of makers) {
+    const data = new C(60);
+    for (let i = 0; i < 60; i++) data[i] = C === Float32Array ? i * 0.5 - 7.25 : C === Int16Array ? i * 37 - 1000 : (i * 7) % (C === Uint8Array ? 256 : 65536);
+    const v = obliqueVolume(data);
+    const path = join(tmp, `rt-${C.name}.nii.gz`);
+    await writeNifti(path, v);
+    const back = await readVolume(path);
+    assert.equal(back.data.constructor, C);
+    assert.deepEqual(Array.from(back.data), Array.from(data));
+    assert.deepEqual(back.size, v.size);
+    for (const p of [[0, 0, 0], [4, 3, 2], [1.5, 2, 0.5]]) {
+      const w1 = indexToWorld(v, p), w2 = indexToWorld(back, p);
+      for (let a = 0; a < 3; a++) assert.ok(Math.abs(w1[a]! - w2[a]!) < 1e-4, `${C.name} ${p}: ${w1} vs ${w2}`);
+    }
+    // Another reader, another code path: the sform affine nifti-reader-js reports must be ours.
+    const raw = gunzipSync(readFileSync(path));
+    const ab = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength) as ArrayBuffer;
+    assert.ok(nifti.isNIFTI1(ab));
+    const h = nifti.readHeader(ab)!;
+    assert.deepEqual(h.dims.slice(0, 4), [3, 5, 4, 3]);
+    const w = indexToWorld(v, [4, 3, 2]);
+    for (let r = 0; r < 3; r++) {
+      const e = h.affine[r]![0]! * 4 + h.affine[r]![1]! * 3 + h.affine[r]![2]! * 2 + h.affine[r]![3]!;
+      assert.ok(Math.abs(e - w[r]!) < 1e-4);
+    }
+    assert.equal(h.qform_code, 1);
+    assert.equal(h.sform_code, 1);
+  }
+});
+
+test('a real CT survives write → read with identical voxels and bounds', async () => {
+  const v = await readVolume(TS('example_ct_sm.nii.gz'));
+  const path = join(tmp, 'ct_sm_copy.nii.gz');
+  await writeNifti(path, v);
+  const back = await readVolume(path);
+  assert.deepEqual(back.data, v.data);
+  assert.equal(orientationCode(back), orientationCode(v));
+  const a = worldBounds(v), b = worldBounds(back);
+  for (let c = 0; c < 2; c++) for (let ax = 0; ax < 3; ax++) assert.ok(Math.abs(a[c]![ax]! - b[c]![ax]!) < 1e-3);
+});
