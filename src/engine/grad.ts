@@ -6,7 +6,7 @@
  */
 import { shapeSize, type Node, type Tensor } from './graph.ts';
 import {
-  add, cast, compare, concat, div, erf, exp, expand, matmul, mul, neg, pad, reshape, slice, sub, sum, transpose, where,
+  add, cast, compare, concat, div, erf, exp, expand, matmul, mean, mul, neg, pad, reshape, slice, sub, sum, transpose, where,
 } from './ops.ts';
 
 type Rule = (node: Node, dys: readonly (Tensor | null)[], need: readonly boolean[]) => (Tensor | null)[];
@@ -318,6 +318,18 @@ export const gradRules: Record<string, Rule> = {
     need[1] ? unbroadcast(where(inp(n, 0), dy!, 0), inp(n, 1).shape) : null,
     need[2] ? unbroadcast(where(inp(n, 0), 0, dy!), inp(n, 2).shape) : null,
   ],
+  LayerNormalization: (n, [dy], need) => {
+    // y = x̂·γ + β with x̂ = (x − μ)·σ⁻¹ over the last axis; μ and σ⁻¹ are the node's saved outputs
+    const x = inp(n, 0), gamma = inp(n, 1);
+    const xh = mul(sub(x, out(n, 1)), out(n, 2));
+    const gdy = mul(dy!, gamma);
+    const dx = mul(out(n, 2), sub(sub(gdy, mean(gdy, [-1], true)), mul(xh, mean(mul(gdy, xh), [-1], true))));
+    return [
+      need[0] ? dx : null,
+      need[1] ? unbroadcast(mul(dy!, xh), gamma.shape) : null,
+      n.inputs[2] && need[2] ? unbroadcast(dy!, inp(n, 2).shape) : null,
+    ];
+  },
   __Dropout: (n, [dy]) => [dy!.graph.node1('__Dropout', [dy!, inp(n, 1)], n.attrs, dy!.shape), null],
 };
 
