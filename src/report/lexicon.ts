@@ -150,10 +150,12 @@ export function loadLexicon(): Lexicon {
     return found;
   };
 
-  const anomaly = readJson('anomaly.json') as { entries: { type: string; terms: string[]; organ?: string; generic?: boolean; needsDensity?: string[]; byDensity?: Record<string, string>; byOrgan?: Record<string, string>; organMap?: Record<string, string>; organRemap?: Record<string, string> }[] };
+  const anomaly = readJson('anomaly.json') as { adjectives?: string[]; entries: { type: string; terms: string[]; organ?: string; generic?: boolean; needsDensity?: string[]; byDensity?: Record<string, string>; byOrgan?: Record<string, string>; organMap?: Record<string, string>; organRemap?: Record<string, string> }[] };
+  const adjectives = new Set(anomaly.adjectives ?? []);
   for (const e of anomaly.entries) {
     for (const term of e.terms) {
       const info: PhraseInfo = { type: e.type };
+      if (adjectives.has(term)) info.adjective = true;
       const organ = e.organMap?.[term] ?? (term.includes(' ') ? organInside(term) : undefined);
       if (organ) info.organ = organ;
       if (e.organ) info.defaultOrgan = e.organ;

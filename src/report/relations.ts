@@ -93,6 +93,7 @@ const JOINER = /^[\s\-‐–]*$/;
  * finding explained by a specific one ('increase in density consistent with atelectasis').
  */
 function buildHeads(text: string, phrases: Phrase[], tokens: Token[], lex: Lexicon, anomalyTypes: Set<string>): { heads: Phrase[]; places: Phrase[]; absorbed: Phrase[] } {
+  // `places` also returns describing words turned into property phrases.
   const heads: Phrase[] = [];
   const absorbed: Phrase[] = [];
   const between = (a: number, b: number): string => {
@@ -102,8 +103,18 @@ function buildHeads(text: string, phrases: Phrase[], tokens: Token[], lex: Lexic
     }
     return gap;
   };
+  // 'enlarged subcarinal lymph node': an adjective before another finding only describes it.
+  const describing: Phrase[] = [];
+  const anomalies = phrases.filter((p) => p.class === 'anomaly');
+  anomalies.forEach((p, i) => {
+    const nx = anomalies[i + 1];
+    if (!p.info.adjective || !nx) return;
+    let gap = text.slice(p.end, nx.start);
+    for (const q of phrases) if (q.start >= p.end && q.end <= nx.start && q.class !== 'certainty') gap = gap.replace(q.text, ' ');
+    if (JOINER.test(gap)) describing.push(p);
+  });
   for (const p of phrases) {
-    if (p.class !== 'anomaly') continue;
+    if (p.class !== 'anomaly' || describing.includes(p)) continue;
     const last = heads[heads.length - 1];
     if (last) {
       const gap = text.slice(last.end, p.start);
@@ -146,6 +157,7 @@ function buildHeads(text: string, phrases: Phrase[], tokens: Token[], lex: Lexic
     places.push({ ...h, class: 'location', info: { role: 'site' } });
     return false;
   });
+  for (const p of describing) places.push({ ...p, class: 'property', info: {} });
   return { heads: out, places, absorbed };
 }
 
@@ -163,8 +175,8 @@ interface Group {
 export function relateGroup(text: string, group: Group, tokens: Token[], lex: Lexicon, anomalyTypes: Set<string>, borrowed: Phrase[]): Draft[] {
   const built = buildHeads(text, group.phrases, tokens, lex, anomalyTypes);
   let heads = built.heads;
-  const asPlace = new Set(built.places.map((p) => p.start));
-  const phrases = [...group.phrases.filter((p) => !(p.class === 'anomaly' && asPlace.has(p.start))), ...built.places].sort((a, b) => a.start - b.start);
+  const replaced = new Set(built.places.map((p) => p.start));
+  const phrases = [...group.phrases.filter((p) => !(p.class === 'anomaly' && replaced.has(p.start))), ...built.places].sort((a, b) => a.start - b.start);
   let promoted = false;
   if (heads.length === 0) {
     // A diagnosis alone can describe an anomaly ('metastasis in the liver', 'viral pneumonia?').
@@ -230,6 +242,7 @@ export function relateGroup(text: string, group: Group, tokens: Token[], lex: Le
       }
     }
   }
+  const negStops = seqPositions(ctoks, lex.terminators);
   // Subjects share the predicate's place: 'No fractures, lytic or sclerotic lesions were detected
   // in the bone structures'.
   const verbAt = ctoks.find((t) => lex.verbs.has(t.norm) && heads.some((h) => h.end <= t.start))?.start;
@@ -240,6 +253,7 @@ export function relateGroup(text: string, group: Group, tokens: Token[], lex: Le
     if (predicate.length > 0) {
       for (const k of before) {
         if (k === last || owned[k]!.some((p) => p.class === 'location' || (p.class === 'anatomy' && p.start >= heads[k]!.end))) continue;
+        if (negStops.some((t) => t >= heads[k]!.end && t < heads[last]!.start)) continue;
         for (const p of predicate) if (!owned[k]!.includes(p)) owned[k]!.push(p);
       }
     }
@@ -256,7 +270,6 @@ export function relateGroup(text: string, group: Group, tokens: Token[], lex: Le
   }
 
   // Certainty from cue scopes.
-  const negStops = seqPositions(ctoks, lex.terminators);
   const hedgeStops = seqPositions(ctoks, lex.terminators, lex.hedgeTransparent);
   const blocked = (stops: number[], a: number, b: number): boolean => stops.some((t) => t >= a && t < b);
   const emphasisAt = seqPositions(ctoks, lex.emphasis);

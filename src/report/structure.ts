@@ -40,7 +40,9 @@ function resolveOrgan(d: Draft, sentence: Phrase[], sentenceOrgan: string | unde
   const after = anat.find((p) => p.start >= d.head.end);
   const hint = d.unit.map(placeOrgan).find((o) => o !== undefined);
   const before = sentence.filter((p) => p.class === 'anatomy' && p.end <= d.head.start).pop();
-  const organ = info.organ ?? (usual && placeOrgan(usual)) ?? (d.preAnatomy && placeOrgan(d.preAnatomy)) ?? (nearestBefore && placeOrgan(nearestBefore)) ??
+  // A vertebral level ('L2') says more than the vertebra word next to it.
+  const level = d.unit.find((p) => p.info.organ === 'spine');
+  const organ = info.organ ?? (level && placeOrgan(level)) ?? (usual && placeOrgan(usual)) ?? (d.preAnatomy && placeOrgan(d.preAnatomy)) ?? (nearestBefore && placeOrgan(nearestBefore)) ??
     (after && placeOrgan(after)) ?? hint ?? info.defaultOrgan ?? (before && placeOrgan(before)) ?? sentenceOrgan ?? context ?? 'chest';
   return info.organRemap?.[organ] ?? organ;
 }

@@ -66,6 +66,8 @@ export interface PhraseInfo {
   needsDensity?: boolean;
   /** organ class corrections for this anomaly word ('effusion' in the lungs is pleural: chest) */
   organRemap?: Record<string, string>;
+  /** an adjective ('enlarged') that is a finding alone but a describing word before another finding */
+  adjective?: boolean;
   /** a place word that describes spread ('central', 'peripheral') and never starts a new location */
   noSplit?: boolean;
 }

@@ -1,0 +1,109 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UserError, loadTaxonomy, projectRoot } from '../src/common/index.ts';
+import { charClasses, parseCsv, readCsvColumn, readText, structureReport, type StructuredReport } from '../src/report/index.ts';
+import { REPORTS_CSV } from './helpers/shared.ts';
+
+const tax = loadTaxonomy();
+const types = new Set(tax.anomalyTypes.map((t) => t.id));
+
+function checkInvariants(r: StructuredReport): void {
+  for (const p of r.phrases) {
+    assert.equal(r.text.slice(p.start, p.end), p.text);
+    assert.ok(tax.phraseClasses.includes(p.class));
+  }
+  for (const s of r.sentences) for (const o of s.organs) assert.ok(tax.reportOrgans.includes(o), o);
+  for (const a of r.anomalies) {
+    assert.ok(tax.reportOrgans.includes(a.organ), a.organ);
+    assert.ok(types.has(a.type), a.type);
+    assert.ok(tax.certainty.includes(a.certainty));
+    assert.ok(a.spans.some((s) => s.start === a.anomaly.start && s.end === a.anomaly.end && s.class === 'anomaly'));
+    for (const s of a.spans) assert.equal(r.text.slice(s.start, s.end), s.text);
+  }
+}
+
+test('robustness: every CT-RATE report (findings and impressions) structures, with valid offsets and ids', () => {
+  const findings = readCsvColumn(REPORTS_CSV(), 'Findings_EN');
+  const impressions = readCsvColumn(REPORTS_CSV(), 'Impressions_EN');
+  assert.equal(findings.texts.length, 1564);
+  let anomalies = 0, absent = 0;
+  for (const text of [...findings.texts, ...impressions.texts]) {
+    const r = structureReport(text);
+    checkInvariants(r);
+    anomalies += r.anomalies.length;
+    absent += r.anomalies.filter((a) => a.certainty === 'absent').length;
+  }
+  // Real reports describe findings and negate many: both must show up in quantity.
+  assert.ok(anomalies > 10 * 1564, `${anomalies} anomalies`);
+  assert.ok(absent > 2 * 1564 && absent < anomalies);
+  const one = structureReport(findings.texts[0]!);
+  for (const a of one.anomalies) assert.equal(charClasses(one.text, a).length, one.text.length);
+});
+
+test('robustness: empty input, whitespace, punctuation only -> empty result', () => {
+  for (const t of ['', '   \n\n ', '...;;;???', '\u0000\u0001']) {
+    const r = structureReport(t);
+    assert.deepEqual([r.sentences.length, r.anomalies.length], [0, 0], JSON.stringify(t));
+  }
+});
+
+test('robustness: a 1 MB report structures (run-on text is cut into bounded sentences)', () => {
+  const sentence = 'A 5 mm nodule in the right upper lobe and no pleural effusion; possible atelectasis in the left lower lobe. ';
+  const big = sentence.repeat(Math.ceil(1_000_000 / sentence.length));
+  const r = structureReport(big);
+  checkInvariants(r);
+  const n = Math.ceil(1_000_000 / sentence.length);
+  assert.equal(r.anomalies.filter((a) => a.type === 'nodule').length, n);
+  const noPunct = 'nodule right lung '.repeat(60_000);
+  const r2 = structureReport(noPunct);
+  assert.ok(r2.sentences.every((s) => s.end - s.start <= 1000));
+  checkInvariants(r2);
+});
+
+test('robustness: non-UTF-8 bytes, missing files and CSV problems are one-line user errors', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ctg-report-'));
+  const bad = join(dir, 'latin1.txt');
+  writeFileSync(bad, Buffer.from([0x4e, 0x6f, 0x20, 0x6e, 0x6f, 0x64, 0x75, 0x6c, 0x65, 0xe9, 0x2e]));
+  assert.throws(() => readText(bad), (e: unknown) => e instanceof UserError && /latin1\.txt: not UTF-8 text \(invalid byte 0xe9 at offset 9\)/.test(e.message));
+  assert.throws(() => readText(join(dir, 'missing.txt')), (e: unknown) => e instanceof UserError && /no such file/.test(e.message));
+  const csv = join(dir, 'r.csv');
+  writeFileSync(csv, 'VolumeName,Findings_EN\nv1,"No effusion, no nodule."\n');
+  assert.throws(() => readCsvColumn(csv, 'Impressions_EN'), (e: unknown) => e instanceof UserError && /r\.csv: no column 'Impressions_EN'/.test(e.message));
+  writeFileSync(csv, 'VolumeName,Findings_EN\nv1,"No effusion\n');
+  assert.throws(() => readCsvColumn(csv, 'Findings_EN'), (e: unknown) => e instanceof UserError && /unterminated quoted field starting on line 2/.test(e.message));
+  // A valid 3-byte and 4-byte UTF-8 text with a BOM reads fine.
+  const ok = join(dir, 'ok.txt');
+  writeFileSync(ok, '\ufeffNodule 5 mm – right lung 🫁.');
+  assert.equal(readText(ok), 'Nodule 5 mm – right lung 🫁.');
+});
+
+test('csv: quoted fields with commas, doubled quotes, line breaks and CRLF', () => {
+  const rows = parseCsv('a,b,c\r\n1,"x, y","he said ""no"""\r\n2,"line1\nline2",\n3,,last');
+  assert.deepEqual(rows, [['a', 'b', 'c'], ['1', 'x, y', 'he said "no"'], ['2', 'line1\nline2', ''], ['3', '', 'last']]);
+});
+
+test('cli: structure prints a table, JSON with charClasses, and one-line errors with exit 2', () => {
+  const cli = join(projectRoot, 'bin', 'ctground.js');
+  const dir = mkdtempSync(join(tmpdir(), 'ctg-report-'));
+  const f = join(dir, 'r.txt');
+  writeFileSync(f, 'A 12 mm hypodense nodule in segment 6 of the liver. No pleural effusion.');
+  const json = spawnSync(process.execPath, [cli, 'structure', f, '--json'], { encoding: 'utf8' });
+  assert.equal(json.status, 0, json.stderr);
+  const out = JSON.parse(json.stdout) as { sentences: { organ: string }[]; anomalies: { type: string; certainty: string; charClasses: number[]; related: { text: string }[] }[] };
+  assert.deepEqual(out.anomalies.map((a) => `${a.type} ${a.certainty}`), ['nodule present', 'effusion absent']);
+  assert.equal(out.anomalies[0]!.charClasses.length, 72);
+  assert.deepEqual(out.sentences.map((s) => s.organ), ['liver', 'chest']);
+  const latin = join(dir, 'bad.txt');
+  writeFileSync(latin, Buffer.from([0xff, 0xfe, 0x41]));
+  const err = spawnSync(process.execPath, [cli, 'structure', latin], { encoding: 'utf8' });
+  assert.equal(err.status, 2);
+  assert.equal(err.stderr.trim().split('\n').length, 1);
+  assert.match(err.stderr, /^ctground: .*bad\.txt: not UTF-8 text/);
+  const col = spawnSync(process.execPath, [cli, 'structure', '--csv', REPORTS_CSV(), '--column', 'Nope'], { encoding: 'utf8' });
+  assert.equal(col.status, 2);
+  assert.match(col.stderr, /no column 'Nope'/);
+});
