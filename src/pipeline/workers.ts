@@ -4,36 +4,41 @@ import type { BatchStudy, StudyOutcome } from './batch.ts';
 
 /**
  * Runs studies in `jobs` worker threads, each with its own grounder, feeding the next study to
- * whichever worker finishes first. Workers load TypeScript through tsx, like the CLI itself.
+ * whichever worker is free. A worker that crashes on a study costs that study (reported as failed)
+ * and is replaced; one that cannot even start stops the batch, since every other would fail alike.
  */
 export async function runInWorkers(todo: BatchStudy[], out: string, opts: { jobs: number; threshold: number; modelSpec?: string }, finished: (o: StudyOutcome) => void): Promise<void> {
   const queue = [...todo];
-  const tsx = import.meta.resolve('tsx');
-  const one = (): Promise<void> => new Promise((resolveWorker, reject) => {
-    const w = new Worker(new URL('./worker-main.ts', import.meta.url), {
-      execArgv: ['--import', tsx],
+  // workers run TypeScript through tsx, registered from a tiny ESM entry like bin/ctground.js does
+  const entry = `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))}; register(); await import(${JSON.stringify(new URL('./worker-main.ts', import.meta.url).href)});`;
+  const threads = Math.max(1, Math.floor(availableParallelism() / opts.jobs));
+  let fatal: Error | undefined;
+  const one = (): Promise<void> => new Promise((done) => {
+    const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(entry)}`), {
       // the cores are shared out, so N workers do not each start a full ORT thread pool
-      workerData: { out, threshold: opts.threshold, modelSpec: opts.modelSpec, threads: Math.max(1, Math.floor(availableParallelism() / opts.jobs)) },
+      workerData: { out, threshold: opts.threshold, modelSpec: opts.modelSpec, threads },
     });
     let current: BatchStudy | undefined;
+    let ready = false;
     const next = (): void => {
-      current = queue.shift();
+      current = fatal ? undefined : queue.shift();
       if (current) w.postMessage(current);
-      else void w.terminate().then(() => resolveWorker());
+      else void w.terminate().then(() => done());
     };
     w.on('message', (m: StudyOutcome | { ready: true }) => {
-      if ('ready' in m) return next();
+      if ('ready' in m) { ready = true; return next(); }
       finished(m);
       next();
     });
     w.on('error', (e) => {
-      // a crash in one study (out of memory, a native abort) costs that study, not the batch
-      if (current) finished({ id: current.id, status: 'failed', reason: `worker crashed: ${e.message.split('\n')[0]}` });
-      reject(e);
+      const msg = e.message.split('\n')[0]!;
+      if (!ready) fatal ??= new Error(`label worker could not start: ${msg}`);
+      else if (current) finished({ id: current.id, status: 'failed', reason: `worker crashed: ${msg}` });
+      current = undefined;
+      done();
     });
   });
-  const workers = Array.from({ length: opts.jobs }, () => one().catch(() => undefined));
-  await Promise.all(workers);
-  // studies left by crashed workers run in this thread's fresh workers, one at a time
-  while (queue.length) await one().catch(() => undefined);
+  const pool = async (): Promise<void> => { while (queue.length && !fatal) await one(); };
+  await Promise.all(Array.from({ length: opts.jobs }, pool));
+  if (fatal) throw fatal;
 }
