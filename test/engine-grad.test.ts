@@ -60,6 +60,7 @@ const cases: Case[] = [
   { name: 'slice', build: (g) => o.slice(g.param('a', [4, 5], N1), [1, 2], [3, 5], [0, 1]) },
   { name: 'pad', build: (g) => o.pad(g.param('a', [2, 3], N1), [1, 0, 0, 2]) },
   { name: 'sum (axes)', build: (g) => o.sum(g.param('a', [2, 3, 4], N1), [0, 2], true) },
+  { name: 'max (axes)', build: (g) => o.max(g.param('a', [2, 3, 4], N1), [0, 2]) },
   { name: 'mean (axes)', build: (g) => o.mean(g.param('a', [2, 3, 4], N1), [1]) },
   { name: 'softmax', build: (g) => o.softmax(g.param('a', [3, 5], N1), -1) },
   { name: 'logSoftmax', build: (g) => o.logSoftmax(g.param('a', [3, 5], N1), 1) },

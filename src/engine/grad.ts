@@ -303,6 +303,13 @@ export const gradRules: Record<string, Rule> = {
   Expand: (n, [dy]) => [unbroadcast(dy!, inp(n, 0).shape), null],
   ReduceSum: (n, [dy]) => [reduceGrad(n, dy!, false), null],
   ReduceMean: (n, [dy]) => [reduceGrad(n, dy!, true), null],
+  ReduceMax: (n, [dy]) => {
+    // the gradient goes to the maximal elements (to each of them on exact ties)
+    const x = inp(n, 0);
+    const axes = constValue(inp(n, 1));
+    const keep = x.shape.map((dd, i) => (axes.includes(i) ? 1 : dd));
+    return [where(compare('Equal', x, reshape(out(n), keep)), reduceGrad(n, dy!, false), 0), null];
+  },
   Gather: (n, [dy]) => {
     const table = inp(n, 0), ids = inp(n, 1);
     const g = table.graph;

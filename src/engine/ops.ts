@@ -146,7 +146,7 @@ function reduce(op: string, x: Tensor, axes: readonly number[] | undefined, keep
 /** sum over `axes` (all when omitted) */
 export const sum = (x: Tensor, axes?: readonly number[], keepdims = false): Tensor => reduce('ReduceSum', x, axes, keepdims);
 export const mean = (x: Tensor, axes?: readonly number[], keepdims = false): Tensor => reduce('ReduceMean', x, axes, keepdims);
-/** max over axes; gradient is not defined for it (used for stabilization constants only) */
+/** max over axes; its gradient goes to the maximal elements */
 export const max = (x: Tensor, axes?: readonly number[], keepdims = false): Tensor => reduce('ReduceMax', x, axes, keepdims);
 
 // ---- linear algebra ----
