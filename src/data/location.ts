@@ -18,6 +18,8 @@ export interface Place {
 /** What the generator knows beyond the label map (phantoms know rib numbers and vertebra levels). */
 export interface PlaceHints {
   bone?(world: [number, number, number]): { rib?: { n: number; side: 'right' | 'left' }; vertebra?: string };
+  /** the aortic segment at a point, when the field of view decides it */
+  aorta?(world: [number, number, number]): string;
 }
 
 type Box = { min: [number, number, number]; max: [number, number, number] };
@@ -114,7 +116,8 @@ export function describePlace(rng: Rng, lesion: InsertedLesion, boxes: OrganBoxe
     }
     case 'spleen': {
       const pole = fz > 0.6 ? 'upper pole' : fz < 0.4 ? 'lower pole' : undefined;
-      return { parts: pole && rng.next() < 0.5 ? [t('the '), t(pole, 'location'), t(' of the '), t('spleen', 'anatomy')] : [t('the '), t('spleen', 'anatomy')], key: pole ?? 'spleen' };
+      if (pole && (precise || rng.next() < 0.5)) return { parts: [t('the '), t(pole, 'location'), t(' of the '), t('spleen', 'anatomy')], key: pole };
+      return { parts: [t('the '), t('spleen', 'anatomy')], key: 'spleen' };
     }
     case 'pancreas': {
       const part = fx > 0.62 ? 'head' : fx > 0.33 ? 'body' : 'tail';
@@ -132,7 +135,8 @@ export function describePlace(rng: Rng, lesion: InsertedLesion, boxes: OrganBoxe
     }
     case 'bladder': {
       const wallSide = fx > 0.65 ? 'right lateral' : fx < 0.35 ? 'left lateral' : fy < 0.5 ? 'posterior' : 'anterior';
-      return { parts: lesion.kind.shape === 'wall' ? [t('the '), t(`${wallSide} wall`, 'location'), t(' of the '), t('bladder', 'anatomy')] : [t('the '), t('bladder', 'anatomy')], key: wallSide };
+      if (lesion.kind.shape !== 'wall') return { parts: [t('the '), t('bladder', 'anatomy')], key: 'bladder' };
+      return { parts: [t('the '), t(`${wallSide} wall`, 'location'), t(' of the '), t('bladder', 'anatomy')], key: wallSide };
     }
     case 'mediastinum': {
       const s: 'right' | 'left' = fx > 0.5 ? 'right' : 'left';
@@ -141,7 +145,7 @@ export function describePlace(rng: Rng, lesion: InsertedLesion, boxes: OrganBoxe
       return { parts, key: station };
     }
     case 'aorta': {
-      const part = fz > 0.86 ? 'aortic arch' : fz > 0.55 && fy > 0.55 ? 'ascending aorta' : fz > 0.42 ? 'descending aorta' : 'abdominal aorta';
+      const part = hints.aorta ? hints.aorta(w) : fz > 0.86 ? 'aortic arch' : fz > 0.55 && fy > 0.55 ? 'ascending aorta' : fz > 0.42 ? 'descending aorta' : 'abdominal aorta';
       return { parts: [t('the '), t(part, 'anatomy')], key: part };
     }
     case 'ribs': {

@@ -4,7 +4,7 @@ import { readVolume, resample, resampleToGrid, voxelBoxToWorld, type Volume, typ
 import { buildPhantom, loadTissues, type PhantomModifiers } from './phantom.ts';
 import { insertLesion, loadLesionKinds, type Canvas3, type InsertedLesion, type LesionKind } from './lesions.ts';
 import { describePlace, OrganBoxes, type PlaceHints, type Place } from './location.ts';
-import { absentCandidates, writeReport, type Finding, type Span } from './report.ts';
+import { absentCandidates, loadPhrasing, writeReport, type Finding, type Span } from './report.ts';
 
 export type Background = 'phantom' | 'real';
 export type Difficulty = 'easy' | 'medium' | 'hard';
@@ -65,7 +65,14 @@ function sectionOf(target: string): string {
   return target;
 }
 
-interface RealBackground { ct: Volume<Float32Array>; labels: Volume<Uint8Array>; sections: string[] }
+interface RealBackground {
+  ct: Volume<Float32Array>;
+  /** the label image written with the study: TotalSegmentator organs, HU fallback elsewhere */
+  labels: Volume<Uint8Array>;
+  /** TotalSegmentator's organs only (0 elsewhere): lesions go only where a real segmentation says the organ is */
+  segmented: Uint8Array;
+  sections: string[];
+}
 const realCache = new Map<string, Promise<RealBackground>>();
 
 /**
@@ -88,10 +95,11 @@ export function loadRealBackground(dir: string, spacing: number): Promise<RealBa
       const labels = fromTotalSegmentator(seg, huVol);
       // Only sections whose organ the label map really has (from TotalSegmentator, not the fallback).
       const has = new Set<number>();
-      for (let i = 0; i < seg.data.length; i++) if (seg.data[i]) has.add(labels.data[i]!);
+      const segmented = new Uint8Array(seg.data.length);
+      for (let i = 0; i < seg.data.length; i++) if (seg.data[i]) { has.add(labels.data[i]!); segmented[i] = labels.data[i]!; }
       const names = [...has].map((v) => loadOrganScheme().byValue.get(v)?.name ?? '');
       const sections = [...new Set(names.map(sectionOf))];
-      return { ct: huVol, labels, sections };
+      return { ct: huVol, labels, segmented, sections };
     })();
     realCache.set(key, p);
   }
@@ -137,7 +145,7 @@ export async function synthStudy(index: number, o: SynthOptions, realDir?: strin
   const u = rng.next();
   const difficulty: Difficulty = u < 0.25 ? 'easy' : u < 0.6 ? 'medium' : 'hard';
 
-  let canvas: Canvas3, hints: PlaceHints = {}, sections: string[], aneurysmMask: Uint8Array | undefined;
+  let canvas: Canvas3, hints: PlaceHints = {}, sections: string[], aneurysmMask: Uint8Array | undefined, outLabels: Uint8Array | undefined;
   let plan: { kind: LesionKind; target?: string }[];
   const nFocal = difficulty === 'easy' ? rng.int(1, 2) : difficulty === 'medium' ? rng.int(2, 3) : rng.int(3, 5);
   const planFor = (allowed: LesionKind[]): { kind: LesionKind; target?: string }[] => {
@@ -165,7 +173,7 @@ export async function synthStudy(index: number, o: SynthOptions, realDir?: strin
         p.target = rng.pick(p.kind.targets);
         modifiers.organScale![p.target] = rng.uniform(p.kind.scale![0], p.kind.scale![1]);
       } else if (p.kind.shape === 'aneurysm') {
-        modifiers.aneurysm = { t: rng.uniform(0.45, 0.8), radius: rng.uniform(p.kind.radius![0], p.kind.radius![1]), length: rng.uniform(0.08, 0.14) };
+        modifiers.aneurysm = { t: rng.uniform(0.45, 0.8), radius: rng.uniform(p.kind.radius![0], p.kind.radius![1]), length: rng.uniform(0.04, 0.07) };
       }
     }
     const ph = buildPhantom(rng.fork('phantom'), { size: o.size, spacing: o.spacing, modifiers });
@@ -185,7 +193,10 @@ export async function synthStudy(index: number, o: SynthOptions, realDir?: strin
     const bg = await loadRealBackground(realDir, o.spacing);
     const allowed = kindsAll.filter((k) => (k.shape === 'blob' || k.shape === 'diffuse' || k.shape === 'wall') && k.targets.some((t) => bg.sections.includes(sectionOf(t))) && !k.targets.every((t) => sectionOf(t) === 'bone'));
     plan = planFor(allowed);
-    canvas = { hu: Float32Array.from(bg.ct.data), labels: bg.labels.data, geom: bg.ct };
+    canvas = { hu: Float32Array.from(bg.ct.data), labels: bg.segmented, geom: bg.ct };
+    outLabels = bg.labels.data;
+    // Only the abdominal aorta is in this scan's field of view.
+    hints = { aorta: () => 'abdominal aorta' };
     sections = [...bg.sections, 'bone'];
   }
 
@@ -233,7 +244,8 @@ export async function synthStudy(index: number, o: SynthOptions, realDir?: strin
   const findings: Finding[] = placed.map(({ lesion, place }) => ({
     organ: place.organ ?? lesion.kind.organ,
     type: lesion.kind.type,
-    certainty: !WHOLE_ORGAN.has(lesion.kind.shape) && rng.next() < 0.15 ? 'uncertain' : 'present',
+    // Kind-specific templates carry no hedge slot, so those findings are always stated as present.
+    certainty: !WHOLE_ORGAN.has(lesion.kind.shape) && !loadPhrasing().words[lesion.kind.words]!.templates && rng.next() < 0.15 ? 'uncertain' : 'present',
     words: lesion.kind.words,
     place,
     extentMm: lesion.extentMm,
@@ -260,7 +272,7 @@ export async function synthStudy(index: number, o: SynthOptions, realDir?: strin
   return {
     id, split: splitOf(id, o.splitSeed), difficulty,
     ct: { ...geom, data: ct },
-    labels: { ...geom, data: o.background === 'phantom' ? canvas.labels : canvas.labels.slice() },
+    labels: { ...geom, data: outLabels ?? canvas.labels },
     report: report.text,
     anomalies: anomalies.filter((a) => a.spans.some((s) => s.class === 'anomaly')),
   };
