@@ -60,7 +60,7 @@ const dicomFiles = () => readdirSync(TS('example_ct_dicom')).sort().map((f) => T
 function writeSeries(dir: string, files: string[], number: string, uid: string, prefix: string) {
   mkdirSync(dir, { recursive: true });
   for (const f of files) {
-    let b = readFileSync(f);
+    let b: Buffer = readFileSync(f);
     b = setDicomString(b, 0x0010, 0x0010, 'PN', FAKE_NAME);
     b = setDicomString(b, 0x0010, 0x0020, 'LO', FAKE_ID);
     b = setDicomString(b, 0x0020, 0x000e, 'UI', uid);
