@@ -116,21 +116,30 @@ async function convGradForms(threads: number): Promise<Record<string, number>> {
   };
 }
 
-/** forward + backward of a layer norm on (4096, 256) activations, fused vs composed from primitives */
-async function layerNormForms(threads: number): Promise<Record<string, number>> {
+/**
+ * Forward + backward of the fused normalizations against their compositions from primitives:
+ * layer norm on (4096, 256) token activations, group norm (8 groups) on a 1×32×32³ feature map.
+ */
+async function normForms(threads: number): Promise<Record<string, number>> {
   const res: Record<string, number> = {};
-  for (const fused of [true, false]) {
+  const cases: [string, number[], (g: Graph, x: Tensor, C: number) => Tensor][] = [
+    ['layernorm_fused', [4096, 256], (g, x, C) => o.layerNorm(x, g.param('gamma', [C], { kind: 'ones' }), g.param('beta', [C], { kind: 'zeros' }))],
+    ['layernorm_composed', [4096, 256], (g, x, C) => o.layerNormComposed(x, g.param('gamma', [C], { kind: 'ones' }), g.param('beta', [C], { kind: 'zeros' }))],
+    ['groupnorm_fused', [1, 32, 32, 32, 32], (g, x, C) => o.groupNorm(x, 8, g.param('gamma', [C], { kind: 'ones' }), g.param('beta', [C], { kind: 'zeros' }))],
+    ['groupnorm_composed', [1, 32, 32, 32, 32], (g, x, C) => o.groupNormComposed(x, 8, g.param('gamma', [C], { kind: 'ones' }), g.param('beta', [C], { kind: 'zeros' }))],
+  ];
+  for (const [name, shape, build] of cases) {
     const g = new Graph({ seed: 1 });
-    const x = g.param('x', [4096, 256], { kind: 'normal', std: 1 });
-    const y = (fused ? o.layerNorm : o.layerNormComposed)(x, g.param('gamma', [256], { kind: 'ones' }), g.param('beta', [256], { kind: 'zeros' }));
-    const r = g.input('r', [4096, 256]);
+    const x = g.param('x', shape, { kind: 'normal', std: 1 });
+    const y = build(g, x, shape[1]!);
+    const r = g.input('r', shape);
     const gs = gradients(o.sum(o.mul(y, r)), [...g.params.values()].map((p) => p.tensor));
     const outputs = new Map(gs.map((t, i) => [`g${i}`, t!] as const));
     const { bytes, inputs } = emitModel(g, { outputs, mode: 'train' });
     const s = await createSession(bytes, { threads });
     const feeds = Object.fromEntries(inputs.map((t) => [t.name, toOrt(t, t.kind === 'param' ? g.params.get(t.name)!.value : new Float32Array(t.size).fill(0.5))]));
     for (let i = 0; i < 2; i++) await s.run(feeds);
-    res[fused ? 'fused' : 'composed'] = round(await timeIt(() => s.run(feeds), 10));
+    res[name] = round(await timeIt(() => s.run(feeds), 10));
     await s.release();
   }
   return res;
@@ -182,11 +191,11 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
   log('conv3d 16→16 at 48³, gradient formulations (ms):');
   const forms = await convGradForms(threads);
   for (const [k, v] of Object.entries(forms)) log(`  ${k}: ${v}`);
-  const ln = await layerNormForms(threads);
-  log(`layer norm (4096×256) forward+backward: fused ${ln.fused} ms, composed ${ln.composed} ms`);
+  const norms = await normForms(threads);
+  log(`normalization forward+backward (ms): ${JSON.stringify(norms)}`);
   const tfSteps = Number(process.env.CTGROUND_TFJS_STEPS ?? 1);
   // CTGROUND_SKIP_TFJS=1 is for tuning runs only: it leaves out the comparison
-  if (process.env.CTGROUND_SKIP_TFJS) return { ours_fwd_ms: round(fwd), ours_train_ms: round(train), train_over_fwd: round(train / fwd), state_io_ms: round(stateMs), conv16_48_ms: forms, layernorm_4096x256_ms: ln };
+  if (process.env.CTGROUND_SKIP_TFJS) return { ours_fwd_ms: round(fwd), ours_train_ms: round(train), train_over_fwd: round(train / fwd), state_io_ms: round(stateMs), conv16_48_ms: forms, norm_fwd_bwd_ms: norms };
   log(`tfjs cpu backend: ${tfSteps} train step(s) (slow) ...`);
   const tfjs = await tfjsTrainMs(xData, tData, [...net.out.shape], tfSteps);
   log(`tfjs train step: ${tfjs.train.toFixed(0)} ms; tfjs forward: ${tfjs.fwd.toFixed(0)} ms`);
@@ -203,7 +212,7 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
     state_io_ms: round(stateMs),
     params: nParams,
     conv16_48_ms: forms,
-    layernorm_4096x256_ms: ln,
+    norm_fwd_bwd_ms: norms,
   };
   log(`speedup vs tfjs: ${result.speedup_vs_tfjs}×; train/forward: ${result.train_over_fwd}`);
   await inf.dispose();

@@ -69,8 +69,10 @@ const cases: Case[] = [
   { name: 'layerNorm (fused LayerNormalization)', dtype: 'float32', tol: 2e-3, build: (g) => o.layerNorm(g.param('x', [2, 3, 6], N1), g.param('gamma', [6], N1), g.param('beta', [6], N1)) },
   { name: 'layerNorm without affine (fused)', dtype: 'float32', tol: 2e-3, build: (g) => o.layerNorm(g.param('x', [3, 5], N1), null, null) },
   { name: 'layerNorm (composed)', build: (g) => o.layerNormComposed(g.param('x', [3, 6], N1), g.param('gamma', [6], N1), g.param('beta', [6], N1)) },
-  { name: 'groupNorm', build: (g) => o.groupNorm(g.param('x', [2, 4, 3, 2, 2], N1), 2, g.param('gamma', [4], N1), g.param('beta', [4], N1)) },
-  { name: 'instanceNorm', build: (g) => o.instanceNorm(g.param('x', [1, 3, 2, 3, 2], N1), g.param('gamma', [3], N1), null) },
+  { name: 'groupNorm (fused InstanceNormalization)', dtype: 'float32', tol: 2e-3, build: (g) => o.groupNorm(g.param('x', [2, 4, 3, 2, 2], N1), 2, g.param('gamma', [4], N1), g.param('beta', [4], N1)) },
+  { name: 'instanceNorm (fused)', dtype: 'float32', tol: 2e-3, build: (g) => o.instanceNorm(g.param('x', [2, 3, 4, 3, 2], N1), g.param('gamma', [3], N1), null) },
+  { name: 'groupNorm (composed)', build: (g) => o.groupNormComposed(g.param('x', [2, 4, 3, 2, 2], N1), 2, g.param('gamma', [4], N1), g.param('beta', [4], N1)) },
+  { name: 'instanceNorm (composed, float64)', build: (g) => o.instanceNorm(g.param('x', [1, 3, 2, 3, 2], N1), g.param('gamma', [3], N1), null) },
   // the float32 leg rounds at ~1e-7 relative, so ε must be far above that: ε=1e-2 on a linear map
   { name: 'cast round trip', eps: 1e-2, tol: 1e-5, build: (g) => o.cast(o.mul(o.cast(g.param('a', [4], N1), 'float32'), 2), 'float64') },
   {
@@ -175,6 +177,19 @@ test('fused layer norm matches the composed one in value and gradient', async ()
     const x = g.param('x', [4, 7, 16], N1), ga = g.param('gamma', [16], N1), be = g.param('beta', [16], N1);
     const y = (fused ? o.layerNorm : o.layerNormComposed)(x, ga, be);
     return { y: await grads(g, weighted(y), [x, ga, be]), n: g.nodes.filter((nd) => nd.op === 'LayerNormalization').length };
+  };
+  const a = await run(true), b = await run(false);
+  assert.equal(a.n, 1);
+  assert.equal(b.n, 0);
+  for (let p = 0; p < 3; p++) for (let i = 0; i < a.y[p]!.length; i++) assert.ok(Math.abs(a.y[p]![i]! - b.y[p]![i]!) < 1e-4 * (1 + Math.abs(b.y[p]![i]!)), `param ${p}[${i}]`);
+});
+
+test('fused group norm matches the composed one in value and gradient', async () => {
+  const run = async (fused: boolean) => {
+    const g = new Graph({ seed: 4 });
+    const x = g.param('x', [2, 8, 5, 4, 3], N1), ga = g.param('gamma', [8], N1), be = g.param('beta', [8], N1);
+    const y = (fused ? o.groupNorm : o.groupNormComposed)(x, 4, ga, be);
+    return { y: await grads(g, weighted(y), [x, ga, be]), n: g.nodes.filter((nd) => nd.op === 'InstanceNormalization').length };
   };
   const a = await run(true), b = await run(false);
   assert.equal(a.n, 1);

@@ -6,7 +6,7 @@
  */
 import { shapeSize, type Node, type Tensor } from './graph.ts';
 import {
-  add, cast, compare, concat, div, erf, exp, expand, matmul, mean, mul, neg, pad, reshape, slice, sub, sum, transpose, where,
+  add, cast, compare, concat, div, erf, exp, expand, matmul, mean, mul, neg, pad, reshape, sqrt, slice, sub, sum, transpose, where,
 } from './ops.ts';
 
 type Rule = (node: Node, dys: readonly (Tensor | null)[], need: readonly boolean[]) => (Tensor | null)[];
@@ -335,6 +335,24 @@ export const gradRules: Record<string, Rule> = {
       need[0] ? dx : null,
       need[1] ? unbroadcast(mul(dy!, xh), gamma.shape) : null,
       n.inputs[2] && need[2] ? unbroadcast(dy!, inp(n, 2).shape) : null,
+    ];
+  },
+  InstanceNormalization: (n, [dy], need) => {
+    // per (sample, channel) statistics over the spatial axes, recomputed (the op saves none)
+    const x = inp(n, 0), scale = inp(n, 1);
+    const eps = (n.attrs.epsilon as { f: number }).f;
+    const axes = x.shape.slice(2).map((_, i) => i + 2);
+    const bshape = [x.shape[1]!, ...axes.map(() => 1)];
+    const xc = sub(x, mean(x, axes, true));
+    const inv = div(1, sqrt(add(mean(mul(xc, xc), axes, true), eps)));
+    const xh = mul(xc, inv);
+    const unitScale = scale.kind === 'const' && constValue(scale).every((v) => v === 1);
+    const gdy = unitScale ? dy! : mul(dy!, reshape(scale, bshape));
+    const dx = mul(inv, sub(sub(gdy, mean(gdy, axes, true)), mul(xh, mean(mul(gdy, xh), axes, true))));
+    return [
+      need[0] ? dx : null,
+      need[1] ? sum(mul(dy!, xh), [0, ...axes]) : null,
+      need[2] ? sum(dy!, [0, ...axes]) : null,
     ];
   },
   __Dropout: (n, [dy]) => [dy!.graph.node1('__Dropout', [dy!, inp(n, 1)], n.attrs, dy!.shape), null],

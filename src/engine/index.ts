@@ -6,7 +6,7 @@ export {
   add, sub, mul, div, neg, relu, sigmoid, tanh, exp, log, sqrt, abs, softplus, erf, gelu, square, pow, where, compare, cast,
   reshape, transpose, expand, concat, slice, pad, sum, mean, max, matmul, linear, softmax, logSoftmax, embedding, gatherElements,
   conv, conv3d, maxPool, maxPool3d, avgPool, avgPool3d, globalAvgPool, upsampleNearest, resizeLinear,
-  layerNorm, layerNormComposed, groupNorm, instanceNorm, dropout, lstm, diceLoss, bceWithLogits, maskedCrossEntropy,
+  layerNorm, layerNormComposed, groupNorm, groupNormComposed, instanceNorm, dropout, lstm, diceLoss, bceWithLogits, maskedCrossEntropy,
   type TLike, type ConvOptions, type PoolOptions, type LstmParams,
 } from './ops.ts';
 export { gradients, gradRules, unbroadcast } from './grad.ts';

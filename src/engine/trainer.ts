@@ -249,7 +249,7 @@ function configPath(path: string): string {
 
 /** the dropout seed of step t: a deterministic function of (seed, t), so a resumed run repeats it */
 export function dropoutSeed(seed: number, t: number): number {
-  return Math.floor(createRng(seed).fork(t).next() * 1000);
+  return Math.floor(createRng(seed).fork(t).next() * 10000);
 }
 
 function convert(d: Float32Array | Float64Array, dtype: DType): Float32Array | Float64Array {
