@@ -10,9 +10,9 @@ export const summary = 'ground the bundled example study end to end';
 
 export const DEMO_DIR = join(projectRoot, 'examples', 'demo');
 
-interface DemoRecord { id: string; ct: string; report: string; seg?: string; anomalies?: { id: string; organ: string; type: string; mask?: string }[] }
+interface DemoRecord { id: string; ct: string; report: string; labels?: string; anomalies?: { id: string; organ: string; type: string; mask?: string }[] }
 
-/** The bundled example: the real CT of ../shared with inserted lesions, its report and TotalSegmentator labels. */
+/** The bundled example: the real CT of ../shared with inserted lesions, its report and organ label map (our scheme). */
 export function demoStudy(): DemoRecord {
   const file = join(DEMO_DIR, 'manifest.jsonl');
   if (!existsSync(file)) throw new UserError(`${file}: the bundled example is missing`);
@@ -30,7 +30,7 @@ export async function run(argv: string[]): Promise<number> {
   if (note) console.log(note);
   const report = readFileSync(join(DEMO_DIR, rec.report), 'utf8');
   console.log(`report (${rec.report}):\n  ${report.trim().replace(/\n+/g, '\n  ')}\n`);
-  const r = await groundStudy({ ct: join(DEMO_DIR, rec.ct), report, reportName: rec.report, totalSegmentator: rec.seg && join(DEMO_DIR, rec.seg) }, grounder, { threshold });
+  const r = await groundStudy({ ct: join(DEMO_DIR, rec.ct), report, reportName: rec.report, labels: rec.labels && join(DEMO_DIR, rec.labels) }, grounder, { threshold });
   await writeGroundingOutputs(out, r);
   console.log(findingsTable(r.findings));
   // the example knows where its lesions were inserted: say how well each was found (the paper's criterion)

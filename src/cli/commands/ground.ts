@@ -6,10 +6,11 @@ import { groundStudy, writeGroundingOutputs, findingsTable, loadGrounder, DEFAUL
 
 export const summary = 'ground every finding of a report in its CT';
 
-const HELP = `usage: ctground ground --ct PATH --report FILE|- [--labels PATH] [--model DIR|oracle:NAME] [--threshold T] --out DIR
+const HELP = `usage: ctground ground --ct PATH --report FILE|- [--labels PATH | --anatomy PATH] [--model DIR|oracle:NAME] [--threshold T] --out DIR
   --ct         CT volume (.nii/.nii.gz/.nrrd/.mha) or a DICOM series folder
   --report     the report as a text file, or - for stdin
   --labels     TotalSegmentator 'total' label map on the CT's grid (else organs are estimated from HU)
+  --anatomy    an organ label map already in ctground's scheme (a dataset's labels), instead of --labels
   --model      trained model folder (default models/grounding-default) or oracle:organ|organ-side|prior
   --threshold  probability at which a voxel belongs to a finding (default ${DEFAULT_THRESHOLD})
 writes findings.json, maps/<id>.nii.gz, labels.nii.gz and overview.png into --out`;
@@ -25,7 +26,7 @@ function readReport(arg: string): { text: string; name: string } {
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
-    ct: { type: 'string' }, report: { type: 'string' }, labels: { type: 'string' }, model: { type: 'string' },
+    ct: { type: 'string' }, report: { type: 'string' }, labels: { type: 'string' }, anatomy: { type: 'string' }, model: { type: 'string' },
     out: { type: 'string' }, threshold: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   }, false);
   if (values.help) { console.log(HELP); return 0; }
@@ -34,8 +35,9 @@ export async function run(argv: string[]): Promise<number> {
   const report = readReport(requireFlag(values.report, 'report'));
   const threshold = numFlag(values.threshold, 'threshold', DEFAULT_THRESHOLD);
   if (!(threshold > 0 && threshold <= 1)) throw new UserError(`--threshold must be in (0, 1], got ${threshold}`);
+  if (values.labels && values.anatomy) throw new UserError('give --labels (TotalSegmentator) or --anatomy (our scheme), not both');
   const grounder = await loadGrounder(values.model);
-  const r = await groundStudy({ ct, report: report.text, reportName: report.name, totalSegmentator: values.labels }, grounder, { threshold });
+  const r = await groundStudy({ ct, report: report.text, reportName: report.name, totalSegmentator: values.labels, labels: values.anatomy }, grounder, { threshold });
   await writeGroundingOutputs(out, r);
   console.log(findingsTable(r.findings));
   console.log(`\n${r.findings.length} finding(s), model ${r.model}, anatomy from ${r.anatomySource}, threshold ${threshold}`);
