@@ -81,7 +81,8 @@ export interface Lexicon {
   clauseWords: Set<string>;
   verbs: Set<string>;
   /** relation cues (data/lexicon/relations.json) */
-  emphasis: SeqIndex;
+  nonLocating: SeqIndex;
+  subjectStops: SeqIndex;
   explainers: SeqIndex;
   hedgeTransparent: SeqIndex;
   /** number of terms per class, for docs and tests */
@@ -220,7 +221,8 @@ export function loadLexicon(): Lexicon {
     terminators: seqIndex((cert.terminators ?? []).map(foldPhrase)),
     clauseWords: new Set((cert.clauseWords ?? []).map(foldWord)),
     verbs: new Set((cert.verbs ?? []).map(foldWord)),
-    emphasis: seqs('emphasis'),
+    nonLocating: seqs('nonLocating'),
+    subjectStops: seqs('subjectStops'),
     explainers: seqs('explainers'),
     hedgeTransparent: seqs('hedgeTransparent'),
     counts,

@@ -118,13 +118,24 @@ function buildHeads(text: string, phrases: Phrase[], tokens: Token[], lex: Lexic
     const last = heads[heads.length - 1];
     if (last) {
       const gap = text.slice(last.end, p.start);
-      const compound = JOINER.test(between(last.end, p.start)) &&
-        (last.info.generic || p.info.generic || last.info.type === p.info.type || last.info.type === 'other' || p.info.type === 'other');
+      const gapOnly = between(last.end, p.start);
+      // Words joined by spaces are one noun group ('band atelectatic change'); a hyphen between two
+      // specific findings is a coordination ('effusion-thickening').
+      const compound = JOINER.test(gapOnly) &&
+        (last.info.generic || p.info.generic || last.info.type === p.info.type || last.info.type === 'other' || p.info.type === 'other' || /^\s+$/.test(gapOnly));
       const ofGeneric = last.info.generic && /^\s+of(\s+the)?\s+$/i.test(gap);
       if (compound || ofGeneric) {
-        const cands = [last.info, p.info];
+        const cands = [p.info, last.info];
         const keep = cands.find((i) => !i.generic && i.type !== 'other') ?? cands.find((i) => i.type !== 'other') ?? p.info;
         heads[heads.length - 1] = { start: last.start, end: p.end, text: text.slice(last.start, p.end), class: 'anomaly', info: keep };
+        continue;
+      }
+    }
+    if (last && last.info.type === p.info.type) {
+      // 'lytic or destructive lesions': one finding named twice.
+      const words = gapWords(text, last.end, p.start);
+      if (words !== null && words.length > 0 && words.every((w) => COORD.has(w)) && !phrases.some((q) => q.start >= last.end && q.end <= p.start)) {
+        heads[heads.length - 1] = { start: last.start, end: p.end, text: text.slice(last.start, p.end), class: 'anomaly', info: p.info };
         continue;
       }
     }
@@ -235,14 +246,15 @@ export function relateGroup(text: string, group: Group, tokens: Token[], lex: Le
   for (let k = 0; k + 1 < heads.length; k++) {
     if (!coordinated[k]) continue;
     const nx = heads[k + 1]!;
-    if (owned[k + 1]!.some(isPlace)) continue;
+    const hyphen = /^\s*[-‐–/]\s*$/.test(text.slice(heads[k]!.end, nx.start));
+    if (!hyphen && owned[k + 1]!.some(isPlace)) continue;
     for (const p of pre[k]!) {
-      if (p.class === 'location' || (p.class === 'anatomy' && !nx.info.organ && !nx.info.defaultOrgan)) {
+      if (p.class === 'location' || (p.class === 'anatomy' && (hyphen || (!nx.info.organ && !nx.info.defaultOrgan)))) {
         if (!owned[k + 1]!.includes(p)) { owned[k + 1]!.push(p); pre[k + 1]!.push(p); }
       }
     }
   }
-  const negStops = seqPositions(ctoks, lex.terminators);
+  const subjectStops = seqPositions(ctoks, lex.subjectStops);
   // Subjects share the predicate's place: 'No fractures, lytic or sclerotic lesions were detected
   // in the bone structures'.
   const verbAt = ctoks.find((t) => lex.verbs.has(t.norm) && heads.some((h) => h.end <= t.start))?.start;
@@ -253,26 +265,25 @@ export function relateGroup(text: string, group: Group, tokens: Token[], lex: Le
     if (predicate.length > 0) {
       for (const k of before) {
         if (k === last || owned[k]!.some((p) => p.class === 'location' || (p.class === 'anatomy' && p.start >= heads[k]!.end))) continue;
-        if (negStops.some((t) => t >= heads[k]!.end && t < heads[last]!.start)) continue;
+        if (subjectStops.some((t) => t >= heads[k]!.end && t < heads[last]!.start)) continue;
         for (const p of predicate) if (!owned[k]!.includes(p)) owned[k]!.push(p);
       }
     }
   }
-  // 'In the right lung, a nodule and a cyst ...': a comma-separated lead applies to every anomaly
-  // that names no location of its own.
-  if (leading.length > 0 && /,/.test(text.slice(leading[leading.length - 1]!.end, chainStart[0]!))) {
-    for (let k = 1; k < heads.length; k++) {
-      if (!owned[k]!.some((p) => p.class === 'location')) for (const p of leading) if (!owned[k]!.includes(p)) owned[k]!.push(p);
-    }
-  }
+  // 'In the right lung, a nodule and a cyst ...': a comma-separated lead is context for every
+  // anomaly of the clause: its places, when the anomaly names none, else what its places lack.
+  const comma = text.lastIndexOf(',', chainStart[0]! - 1);
+  const lead = comma >= group.start ? leading.filter((p) => isPlace(p) && p.end <= comma) : [];
+  if (lead.length > 0) owned[0] = owned[0]!.filter((p) => !lead.includes(p));
   for (let k = 0; k < heads.length; k++) {
-    if (!owned[k]!.some(isPlace) && !heads[k]!.info.organ) owned[k]!.push(...borrowed);
+    if (!owned[k]!.some(isPlace) && lead.length === 0 && !heads[k]!.info.organ) owned[k]!.push(...borrowed);
   }
 
   // Certainty from cue scopes.
+  const negStops = seqPositions(ctoks, lex.terminators);
   const hedgeStops = seqPositions(ctoks, lex.terminators, lex.hedgeTransparent);
   const blocked = (stops: number[], a: number, b: number): boolean => stops.some((t) => t >= a && t < b);
-  const emphasisAt = seqPositions(ctoks, lex.emphasis);
+  const nonLocatingAt = seqPositions(ctoks, lex.nonLocating);
   const certainty: Certainty[] = heads.map(() => 'present');
   const cueOf: Phrase[][] = heads.map(() => []);
   heads.forEach((h, k) => {
@@ -299,11 +310,16 @@ export function relateGroup(text: string, group: Group, tokens: Token[], lex: Le
   const drafts: Draft[] = [];
   heads.forEach((h, k) => {
     const mine = [...owned[k]!].sort((a, b) => a.start - b.start);
-    // A place after 'more prominent', 'especially' only says where the finding is most marked.
-    const emph = emphasisAt.find((e) => e >= h.end);
+    // A place after 'more prominent', 'especially', 'adjacent to' only says where the finding is
+    // most marked or what it touches.
+    const emph = nonLocatingAt.find((e) => e >= h.end);
     const places = mine.filter((p) => isPlace(p) && !(emph !== undefined && p.start > emph));
     const preAnatomy = [...pre[k]!].filter((p) => p.class === 'anatomy').sort((a, b) => b.end - a.end)[0];
-    const units = splitUnits(text, places);
+    let units = splitUnits(text, places);
+    if (lead.length > 0) {
+      if (units.length === 0) units = splitUnits(text, lead);
+      else for (const u of units) for (const kind of ['side', 'anatomy', 'site'] as Kind[]) if (!u.all.some((p) => kindOf(p) === kind)) u.all.push(...lead.filter((p) => kindOf(p) === kind));
+    }
     const others = mine.filter((p) => !places.includes(p));
     const sizes = others.filter((p) => p.class === 'size' && p.info.numeric);
     const sizeOf = new Map<Phrase, number>();
@@ -384,7 +400,7 @@ export function splitUnits(text: string, places: Phrase[]): { all: Phrase[]; anc
   for (let i = 1; i < places.length; i++) {
     const a = places[i - 1]!, b = places[i]!;
     const gap = text.slice(a.end, b.start).toLowerCase();
-    const coord = /(^|[^\p{L}])(and|or)([^\p{L}]|$)|,|&|\/|\bas well as\b/u.test(gap) || (a.class === 'anatomy' && b.class === 'anatomy' && /^\s*[-–]\s*$/.test(gap) && a.info.organ !== b.info.organ);
+    const coord = /(^|[^\p{L}])(and|or)([^\p{L}]|$)|,|&|\/|\bas well as\b/u.test(gap) || (a.class === 'anatomy' && b.class === 'anatomy' && /^\s*[-–]\s*$/.test(gap));
     const nested = /\bof\b/.test(gap);
     if (coord && !nested && !a.info.noSplit && !b.info.noSplit) units.push([b]);
     else units[units.length - 1]!.push(b);
