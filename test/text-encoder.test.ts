@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRng } from '../src/common/index.ts';
 import { Graph, InferenceModel, Trainer, adam, ops } from '../src/engine/index.ts';
-import { buildTextEncoder, buildMlmHead, encoderTensorShapes, paperConfig, loadTextEncoderFolder, ReportTextEncoder, type TextEncoderConfig, type TextEncoderWeights } from '../src/model/text/index.ts';
-import { referenceBert, writeTinyHfBert } from './text-reference.ts';
+import { buildTextEncoder, buildMlmHead, encoderTensorShapes, paperConfig, loadTextEncoderFolder, ReportTextEncoder, tokenWindows, type TextEncoderConfig, type TextEncoderWeights } from '../src/model/text/index.ts';
+import { referenceBert, writeTinyHfBert, tinyConfig } from './text-reference.ts';
 
 const tiny: TextEncoderConfig = { vocabSize: 12, hiddenSize: 8, numLayers: 2, numHeads: 2, intermediateSize: 16, maxPositions: 10, typeVocabSize: 2, layerNormEps: 1e-12, dropout: 0, lowercase: true };
 
@@ -101,4 +101,25 @@ test('text encoder: the paper size (12 layers, 768 hidden, 12 heads) builds', ()
   const perLayer = 4 * (768 * 768 + 768) + 2 * 768 * 3072 + 3072 + 768 + 4 * 768;
   assert.equal(n, (30522 + 512 + 2) * 768 + 2 * 768 + 12 * perLayer);
   assert.equal(trainable, 4 * perLayer);
+});
+
+test('text encoder: a text longer than the position table is encoded in sentence-aligned windows', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ctg-hfwin-'));
+  try {
+    const w = writeTinyHfBert(dir); // 10 positions: at most 8 tokens per window
+    const enc = new ReportTextEncoder(loadTextEncoderFolder(dir), 1);
+    const text = 'No lesion in the liver. The liver. No lesions in the liver in the liver.';
+    const { tokens, states } = await enc.encode(text);
+    const wins = tokenWindows(text, tokens, 8);
+    // first two sentences (6 + 3 tokens) cannot share a window; the last (10 tokens) must be cut
+    assert.deepEqual(wins.map((x) => [x.from, x.to]), [[0, 6], [6, 9], [9, 17], [17, 19]]);
+    for (const { from, to } of wins) {
+      const ids = [2, ...tokens.slice(from, to).map((t) => t.id), 3];
+      const ref = referenceBert(tinyConfig, w, ids, ids.map(() => 1), 1, ids.length);
+      for (let k = from; k < to; k++) for (let d = 0; d < 8; d++) assert.ok(Math.abs(states[k * 8 + d]! - ref[(k - from + 1) * 8 + d]!) < 1e-4);
+    }
+    await enc.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
