@@ -6,3 +6,5 @@ export { insertLesion, loadLesionKinds, type LesionKind, type InsertedLesion, ty
 export { writeReport, type Span, type Finding, type GeneratedReport } from './report.ts';
 export { writeStudy, writeManifest, readRecord, studyPaths, checkOrWriteOptions, type ManifestStudy, type ManifestAnomaly } from './dataset.ts';
 export { writePreviews, drawText, drawAxial, newCanvas, encodePng } from './preview.ts';
+export { checkDataset } from './check.ts';
+export { importStudy, importRexGrounding, parseNifti, type FindingsFile, type ImportOptions } from './importers.ts';
