@@ -11,7 +11,7 @@ export const summary = 'evaluate a model or an oracle on a dataset';
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     model: { type: 'string' }, oracle: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' },
-    json: { type: 'boolean' }, limit: { type: 'string' }, 'prior-split': { type: 'string' },
+    json: { type: 'boolean' }, limit: { type: 'string' }, 'prior-split': { type: 'string' }, 'prior-data': { type: 'string' },
   }, false);
   const data = requireFlag(values.data, 'data');
   if (Boolean(values.model) === Boolean(values.oracle)) throw new UserError('give exactly one of --model DIR or --oracle NAME (organ, organ-side, prior)');
@@ -25,7 +25,9 @@ export async function run(argv: string[]): Promise<number> {
   if (values.oracle) {
     const name = values.oracle as OracleName;
     if (!ORACLE_NAMES.includes(name)) throw new UserError(`unknown oracle '${values.oracle}' (have: ${ORACLE_NAMES.join(', ')})`);
-    const priorVolumeMm3 = name === 'prior' ? await medianLesionMm3(data, splitOf(studies, values['prior-split'] ?? 'train'), read) : undefined;
+    // the blob size comes from a TRAINING split: of --prior-data (the training set) when the evaluated set is a separate test set
+    const priorData = values['prior-data'] ?? data;
+    const priorVolumeMm3 = name === 'prior' ? await medianLesionMm3(priorData, splitOf(readManifest(priorData), values['prior-split'] ?? 'train'), read) : undefined;
     model = oracleGrounder(name, { organs: schemeOrganLookup, priorVolumeMm3 });
   } else {
     model = await loadGroundingModel(values.model);
