@@ -9,6 +9,7 @@ import { readVolume, writeNifti, type Volume } from '../src/volume/index.ts';
 import { run as datasetCli } from '../src/cli/commands/dataset.ts';
 
 const tmp = (p: string): string => mkdtempSync(join(tmpdir(), p));
+const nonzero = (d: ArrayLike<number>): number => { let n = 0; for (let i = 0; i < d.length; i++) if (d[i]) n++; return n; };
 const vol = <T extends Volume['data']>(data: T, n: [number, number, number], origin: [number, number, number] = [0, 0, 0]): Volume<T> =>
   ({ data, size: n, spacing: [2, 2, 2], origin, direction: [1, 0, 0, 0, 1, 0, 0, 0, 1] });
 
@@ -84,7 +85,7 @@ test('dataset import: CT + multi-label mask + findings JSON becomes a checked st
     const rec = await importStudy({ ct: join(dir, 'ct.nii.gz'), mask: join(dir, 'mask.nii.gz'), findings: join(dir, 'f.json'), out, split: 'val' });
     assert.equal(rec.id, 'ct');
     assert.deepEqual(rec.anomalies.map((a) => a.spans[0]!.text), ['nodule', 'cyst', 'effusion']);
-    const count = async (f: string): Promise<number> => (await readVolume(join(out, f))).data.reduce((s: number, v: number) => s + (v ? 1 : 0), 0);
+    const count = async (f: string): Promise<number> => nonzero((await readVolume(join(out, f))).data);
     assert.equal(await count(rec.anomalies[0]!.mask!), 27);
     assert.equal(await count(rec.anomalies[1]!.mask!), 40);
     assert.equal(rec.anomalies[2]!.mask, undefined);
@@ -139,8 +140,8 @@ test('dataset import-rexgrounding reads the published layout: dataset.json, (F,H
     assert.deepEqual(rec.anomalies.map((a) => [a.organ, a.type]), [['lung', 'nodule'], ['lung', 'consolidation']]);
     const m0 = await readVolume(join(out, rec.anomalies[0]!.mask!)), m1 = await readVolume(join(out, rec.anomalies[1]!.mask!));
     assert.equal(m0.data[3 + 16 * (4 + 12 * 5)], 1);
-    assert.equal(m0.data.reduce((s: number, v: number) => s + v, 0), 1);
-    assert.equal(m1.data.reduce((s: number, v: number) => s + v, 0), 4);
+    assert.equal(nonzero(m0.data), 1);
+    assert.equal(nonzero(m1.data), 4);
     assert.equal(m1.data[9 + 16 * (7 + 12 * 2)], 1);
     assert.deepEqual((await checkDataset(out)).problems, []);
   } finally { rmSync(src, { recursive: true, force: true }); }
