@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import * as nifti from 'nifti-reader-js';
 import { TS } from './helpers/shared.ts';
 import {
-  readVolume, writeNifti, worldBounds, orientationCode, indexToWorld, worldToIndex, resampleToGrid, voxelAt,
+  readVolume, writeNifti, writeVolume, worldBounds, orientationCode, indexToWorld, worldToIndex, resampleToGrid, voxelAt,
   maskBoundingBox, type Volume,
 } from '../src/volume/index.ts';
 
@@ -119,13 +119,15 @@ test('writeNifti round-trips geometry and voxels for float32, uint8, uint16, int
     const v = obliqueVolume(data);
     const path = join(tmp, `rt-${C.name}.nii.gz`);
     await writeNifti(path, v);
-    const back = await readVolume(path);
-    assert.equal(back.data.constructor, C);
-    assert.deepEqual(Array.from(back.data), Array.from(data));
-    assert.deepEqual(back.size, v.size);
-    for (const p of [[0, 0, 0], [4, 3, 2], [1.5, 2, 0.5]]) {
-      const w1 = indexToWorld(v, p), w2 = indexToWorld(back, p);
-      for (let a = 0; a < 3; a++) assert.ok(Math.abs(w1[a]! - w2[a]!) < 1e-4, `${C.name} ${p}: ${w1} vs ${w2}`);
+    for (const reader of ['auto', 'itk-wasm'] as const) {
+      const back = await readVolume(path, { niftiReader: reader });
+      assert.equal(back.data.constructor, C);
+      assert.deepEqual(Array.from(back.data), Array.from(data));
+      assert.deepEqual(back.size, v.size);
+      for (const p of [[0, 0, 0], [4, 3, 2], [1.5, 2, 0.5]]) {
+        const w1 = indexToWorld(v, p), w2 = indexToWorld(back, p);
+        for (let a = 0; a < 3; a++) assert.ok(Math.abs(w1[a]! - w2[a]!) < 1e-4, `${reader} ${C.name} ${p}: ${w1} vs ${w2}`);
+      }
     }
     // Another reader, another code path: the sform affine nifti-reader-js reports must be ours.
     const raw = gunzipSync(readFileSync(path));
@@ -152,4 +154,69 @@ test('a real CT survives write → read with identical voxels and bounds', async
   assert.equal(orientationCode(back), orientationCode(v));
   const a = worldBounds(v), b = worldBounds(back);
   for (let c = 0; c < 2; c++) for (let ax = 0; ax < 3; ax++) assert.ok(Math.abs(a[c]![ax]! - b[c]![ax]!) < 1e-3);
+});
+
+test('the built-in NIfTI decoder agrees with itk-wasm on every real file (voxels and geometry)', async () => {
+  for (const f of ['example_ct_sm.nii.gz', 'example_seg.nii.gz', 'example_seg_dicom.nii.gz']) {
+    const a = await readVolume(TS(f)), b = await readVolume(TS(f), { niftiReader: 'itk-wasm' });
+    assert.equal(a.data.constructor, b.data.constructor, f);
+    assert.deepEqual(a.data, b.data, f);
+    assert.deepEqual(a.size, b.size);
+    const ga = [...a.spacing, ...a.origin, ...a.direction], gb = [...b.spacing, ...b.origin, ...b.direction];
+    ga.forEach((x, i) => assert.ok(Math.abs(x - gb[i]!) < 1e-5, `${f}: geometry ${ga} vs ${gb}`));
+  }
+});
+
+test('qform-only files and scl_slope/scl_inter are decoded as the NIfTI standard says', async () => {
+  const v = obliqueVolume(Int16Array.from({ length: 60 }, (_, i) => i * 11 - 300));
+  const path = join(tmp, 'q.nii');
+  await writeNifti(path, v);
+  const raw = readFileSync(path);
+  // sform_code 0 and a garbage sform: only the quaternion may be used.
+  raw.writeInt16LE(0, 254);
+  for (let o = 280; o < 328; o += 4) raw.writeFloatLE(123, o);
+  const qOnly = join(tmp, 'qonly.nii');
+  writeFileSync(qOnly, raw);
+  for (const reader of ['auto', 'itk-wasm'] as const) {
+    const back = await readVolume(qOnly, { niftiReader: reader });
+    for (const p of [[0, 0, 0], [4, 3, 2]]) {
+      const w1 = indexToWorld(v, p), w2 = indexToWorld(back, p);
+      for (let a = 0; a < 3; a++) assert.ok(Math.abs(w1[a]! - w2[a]!) < 1e-4, `${reader} ${p}: ${w1} vs ${w2}`);
+    }
+  }
+  // Stored values s mean s·slope + inter.
+  raw.writeInt16LE(1, 254);
+  raw.writeFloatLE(0.5, 112);
+  raw.writeFloatLE(-1024, 116);
+  const scaled = join(tmp, 'scaled.nii');
+  writeFileSync(scaled, raw);
+  const s = await readVolume(scaled);
+  assert.ok(s.data instanceof Float32Array);
+  s.data.forEach((x, i) => assert.equal(x, v.data[i]! * 0.5 - 1024));
+});
+
+test('NRRD and MetaImage: written in LPS as their headers say, read back to the same RAS geometry', async () => {
+  const v = obliqueVolume(Uint16Array.from({ length: 60 }, (_, i) => i * 1000));
+  const nrrd = join(tmp, 'obl.nrrd'), mha = join(tmp, 'obl.mha');
+  await writeVolume(nrrd, v);
+  await writeVolume(mha, v);
+  // Check the NRRD header text itself: LPS origin and space directions (columns of direction·spacing).
+  const head = readFileSync(nrrd).toString('latin1').split('\n\n')[0]!;
+  assert.match(head, /space: left-posterior-superior/);
+  const nums = (s: string) => (s.match(/-?[\d.]+(e-?\d+)?/gi) ?? []).map(Number);
+  const origin = nums(/space origin: (.*)/.exec(head)![1]!);
+  assert.ok(Math.abs(origin[0]! + v.origin[0]) < 1e-9 && Math.abs(origin[1]! + v.origin[1]) < 1e-9 && Math.abs(origin[2]! - v.origin[2]) < 1e-9);
+  const dirs = nums(/space directions: (.*)/.exec(head)![1]!);
+  for (let c = 0; c < 3; c++) for (let r = 0; r < 3; r++) {
+    const ras = v.direction[r * 3 + c]! * v.spacing[c]!;
+    assert.ok(Math.abs(dirs[c * 3 + r]! - (r < 2 ? -ras : ras)) < 1e-9, `space direction ${c},${r}`);
+  }
+  for (const f of [nrrd, mha]) {
+    const back = await readVolume(f);
+    assert.deepEqual(back.data, v.data);
+    for (const p of [[0, 0, 0], [4, 3, 2]]) {
+      const w1 = indexToWorld(v, p), w2 = indexToWorld(back, p);
+      for (let a = 0; a < 3; a++) assert.ok(Math.abs(w1[a]! - w2[a]!) < 1e-6, `${f} ${p}: ${w1} vs ${w2}`);
+    }
+  }
 });

@@ -145,3 +145,60 @@ export function encodeNifti(vol: Volume, description = 'ctground'): Uint8Array {
 export function encodeNiftiGz(vol: Volume): Uint8Array {
   return gzipSync(encodeNifti(vol), { level: 4 });
 }
+
+const READ_TYPES: Record<string, new (b: ArrayBuffer, o: number, n: number) => VoxelArray> = {
+  uint8: Uint8Array, int16: Int16Array, int32: Int32Array, float32: Float32Array, float64: Float64Array, int8: Int8Array, uint16: Uint16Array, uint32: Uint32Array,
+};
+
+/**
+ * Decodes a NIfTI-1 file already checked by checkNiftiBytes, or returns null for what this reader
+ * leaves to itk-wasm (NIfTI-2, big-endian, exotic datatypes, more than one volume).
+ * Geometry follows the NIfTI standard's precedence, as nibabel does: sform when sform_code > 0,
+ * else qform when qform_code > 0, else spacing only. The sform is kept exactly, shear included
+ * (direction columns are the normalised sform columns).
+ */
+export function decodeNifti(buf: Uint8Array, h: NiftiHeaderSummary): Volume | null {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (h.version !== 1 || dv.getInt32(0, true) !== 348) return null;
+  if (h.dims.slice(3).some((d) => d !== 1)) return null;
+  const Ctor = READ_TYPES[h.datatype];
+  if (!Ctor) return null;
+  const size = [h.dims[0] ?? 1, h.dims[1] ?? 1, h.dims[2] ?? 1] as [number, number, number];
+  const n = size[0] * size[1] * size[2];
+  const f = (o: number) => dv.getFloat32(o, true);
+  const qcode = dv.getInt16(252, true), scode = dv.getInt16(254, true);
+  const pix = [f(80), f(84), f(88)].map((p) => (p > 0 ? p : 1));
+  let m: number[], origin: [number, number, number];
+  if (scode > 0) {
+    m = [0, 1, 2].flatMap((r) => [f(280 + 16 * r), f(284 + 16 * r), f(288 + 16 * r)]);
+    origin = [f(292), f(308), f(324)];
+  } else if (qcode > 0) {
+    const b = f(256), c = f(260), d = f(264);
+    const a = Math.sqrt(Math.max(0, 1 - (b * b + c * c + d * d)));
+    const qfac = f(76) < 0 ? -1 : 1;
+    const R = [
+      a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c),
+      2 * (b * c + a * d), a * a + c * c - b * b - d * d, 2 * (c * d - a * b),
+      2 * (b * d - a * c), 2 * (c * d + a * b), a * a + d * d - c * c - b * b,
+    ];
+    m = R.map((v, i) => v * pix[i % 3]! * (i % 3 === 2 ? qfac : 1));
+    origin = [f(268), f(272), f(276)];
+  } else {
+    m = [pix[0]!, 0, 0, 0, pix[1]!, 0, 0, 0, pix[2]!];
+    origin = [0, 0, 0];
+  }
+  const spacing = [0, 1, 2].map((c) => Math.hypot(m[c]!, m[3 + c]!, m[6 + c]!)) as [number, number, number];
+  if (spacing.some((s) => !(s > 0) || !Number.isFinite(s))) return null;
+  const direction = m.map((v, i) => v / spacing[i % 3]! || 0);
+  if (Math.abs(det3(direction)) < 1e-6) return null;
+  // Copy into an aligned buffer: the data offset inside the file is rarely a multiple of 8.
+  const bytes = new Uint8Array(buf.subarray(h.voxOffset, h.voxOffset + h.dataBytes)); // a copy (Buffer.slice would be a view)
+  let data: VoxelArray = new Ctor(bytes.buffer, 0, n);
+  const slope = f(112), inter = f(116);
+  if (slope !== 0 && Number.isFinite(slope) && (slope !== 1 || (inter !== 0 && Number.isFinite(inter)))) {
+    const scaled = new Float32Array(n);
+    for (let i = 0; i < n; i++) scaled[i] = data[i]! * slope + inter;
+    data = scaled;
+  }
+  return { data, size, spacing, origin, direction };
+}
