@@ -191,9 +191,11 @@ export function decodeNifti(buf: Uint8Array, h: NiftiHeaderSummary): Volume | nu
   if (spacing.some((s) => !(s > 0) || !Number.isFinite(s))) return null;
   const direction = m.map((v, i) => v / spacing[i % 3]! || 0);
   if (Math.abs(det3(direction)) < 1e-6) return null;
-  // Copy into an aligned buffer: the data offset inside the file is rarely a multiple of 8.
-  const bytes = new Uint8Array(buf.subarray(h.voxOffset, h.voxOffset + h.dataBytes)); // a copy (Buffer.slice would be a view)
-  let data: VoxelArray = new Ctor(bytes.buffer, 0, n);
+  // A view on the decompressed bytes when the offset is aligned (the usual 352), else an aligned copy.
+  const start = buf.byteOffset + h.voxOffset, el = h.dataBytes / n;
+  let data: VoxelArray = start % el === 0
+    ? new Ctor(buf.buffer as ArrayBuffer, start, n)
+    : new Ctor(new Uint8Array(buf.subarray(h.voxOffset, h.voxOffset + h.dataBytes)).buffer, 0, n);
   const slope = f(112), inter = f(116);
   if (slope !== 0 && Number.isFinite(slope) && (slope !== 1 || (inter !== 0 && Number.isFinite(inter)))) {
     const scaled = new Float32Array(n);
