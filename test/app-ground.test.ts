@@ -1,0 +1,105 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
+import { readImageNode } from '@itk-wasm/image-io';
+import { projectRoot } from '../src/common/index.ts';
+import { readVolume, type Vec3 } from '../src/volume/index.ts';
+import { DEFAULT_MODEL_DIR, type FindingsFile } from '../src/pipeline/index.ts';
+import { TS } from './helpers/shared.ts';
+
+const BIN = join(projectRoot, 'bin', 'ctground.js');
+const DEMO = join(projectRoot, 'examples', 'demo');
+let tmp: string;
+before(() => { tmp = mkdtempSync(join(tmpdir(), 'ctg-ground-')); });
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+const ctground = (...args: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
+
+/** IoU of (map ≥ t) with a gold mask, computed here rather than through eval/. */
+function iou(map: ArrayLike<number>, gold: ArrayLike<number>, t: number): number {
+  let inter = 0, union = 0;
+  for (let i = 0; i < map.length; i++) {
+    const p = map[i]! >= t, g = gold[i]! > 0;
+    if (p && g) inter++;
+    if (p || g) union++;
+  }
+  return union ? inter / union : 0;
+}
+
+test('ground: writes findings, maps, labels and overview; another reader (itk-wasm) puts the maps where the CT is', async () => {
+  const out = join(tmp, 'oracle');
+  const r = ctground('ground', '--ct', TS('example_ct_sm.nii.gz'), '--labels', TS('example_seg.nii.gz'), '--model', 'oracle:organ-side', '--out', out,
+    '--report', join(DEMO, 'report.txt'));
+  assert.equal(r.status, 0, String(r.stderr));
+  assert.match(String(r.stdout), /^id +organ +type +certainty/m);
+  const f = JSON.parse(readFileSync(join(out, 'findings.json'), 'utf8')) as FindingsFile;
+  assert.ok(f.anomalies.length >= 2);
+  const liver = f.anomalies.find((a) => a.organ === 'liver')!;
+  assert.ok(liver && liver.box && liver.volumeMl > 0);
+  assert.ok(liver.spans.length > 0 && liver.phrase.includes('liver'));
+
+  // itk-wasm reads both in its own LPS frame: same grid, so every voxel means the same place
+  const ctItk = (await readImageNode(TS('example_ct_sm.nii.gz'))) as any;
+  const mapItk = (await readImageNode(join(out, liver.map))) as any;
+  assert.deepEqual([...mapItk.size], [...ctItk.size]);
+  for (let a = 0; a < 3; a++) {
+    assert.ok(Math.abs(mapItk.origin[a] - ctItk.origin[a]) < 1e-3, `origin ${mapItk.origin} vs ${ctItk.origin}`);
+    assert.ok(Math.abs(mapItk.spacing[a] - ctItk.spacing[a]) < 1e-5);
+  }
+  for (let e = 0; e < 9; e++) assert.ok(Math.abs(mapItk.direction[e] - ctItk.direction[e]) < 1e-6);
+  // the reported box in world mm, converted to LPS, lies on the voxels itk-wasm says carry the map
+  const [nx, ny] = mapItk.size as number[];
+  const v = liver.peakVoxel;
+  assert.ok(mapItk.data[v[0] + nx * (v[1] + ny * v[2])] >= 0.5);
+  const lps = [0, 1, 2].map((a) => mapItk.origin[a] + [0, 1, 2].reduce((s, c) => s + mapItk.direction[a * 3 + c] * mapItk.spacing[c] * v[c]!, 0));
+  const ras: Vec3 = [-lps[0]!, -lps[1]!, lps[2]!];
+  for (let a = 0; a < 3; a++) assert.ok(Math.abs(ras[a]! - liver.peakWorld[a]!) < 0.01, `peak ${liver.peakWorld} vs itk ${ras}`);
+
+  const labels = await readVolume(join(out, 'labels.nii.gz'));
+  assert.ok(labels.data.some((x) => x === liver.label));
+  const png = PNG.sync.read(readFileSync(join(out, 'overview.png')));
+  assert.ok(png.width >= 256 && png.height >= 256);
+});
+
+test('ground: bad input is one line on stderr with exit 2 and no stack', () => {
+  const empty = join(tmp, 'empty.txt');
+  writeFileSync(empty, '   \n');
+  const cases: [string[], RegExp][] = [
+    [['--ct', TS('example_ct_sm.nii.gz'), '--report', empty, '--model', 'oracle:organ', '--out', join(tmp, 'x')], /empty\.txt: report is empty/],
+    [['--ct', TS('example_ct_sm.nii.gz'), '--labels', TS('example_seg_dicom.nii.gz'), '--report', join(DEMO, 'report.txt'), '--model', 'oracle:organ', '--out', join(tmp, 'x')], /example_seg_dicom\.nii\.gz: label map size .* does not match/],
+    [['--ct', join(tmp, 'missing.nii.gz'), '--report', join(DEMO, 'report.txt'), '--model', 'oracle:organ', '--out', join(tmp, 'x')], /missing\.nii\.gz: /],
+    [['--ct', TS('example_ct_sm.nii.gz'), '--report', join(DEMO, 'report.txt'), '--model', join(tmp, 'nomodel'), '--out', join(tmp, 'x')], /nomodel: .*not found/],
+    [['--ct', TS('example_ct_sm.nii.gz'), '--report', join(DEMO, 'report.txt'), '--threshold', '2', '--out', join(tmp, 'x')], /--threshold must be in/],
+  ];
+  for (const [args, re] of cases) {
+    const r = ctground('ground', ...args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    const err = String(r.stderr).trim();
+    assert.equal(err.split('\n').length, 1, err);
+    assert.match(err, re);
+  }
+  assert.ok(!existsSync(join(tmp, 'x', 'findings.json')));
+});
+
+test('ground: the shipped model finds each lesion inserted into the real CT (IoU > 0.1 at threshold 0.1)', { skip: !existsSync(DEFAULT_MODEL_DIR) && `no trained model in ${DEFAULT_MODEL_DIR}` }, async () => {
+  const out = join(tmp, 'model');
+  const rec = JSON.parse(readFileSync(join(DEMO, 'manifest.jsonl'), 'utf8').split('\n')[0]!) as { anomalies: { id: string; organ: string; type: string; mask?: string }[] };
+  const r = ctground('ground', '--ct', join(DEMO, 'ct.nii.gz'), '--anatomy', join(DEMO, 'labels.nii.gz'), '--report', join(DEMO, 'report.txt'), '--out', out);
+  assert.equal(r.status, 0, String(r.stderr));
+  const f = JSON.parse(readFileSync(join(out, 'findings.json'), 'utf8')) as FindingsFile;
+  const gold = rec.anomalies.filter((a) => a.mask);
+  assert.ok(gold.length >= 2);
+  for (const g of gold) {
+    const mask = await readVolume(join(DEMO, g.mask!));
+    // the finding of the same organ and type as the inserted lesion
+    const match = f.anomalies.filter((a) => a.organ === g.organ && a.type === g.type);
+    assert.ok(match.length > 0, `no finding for ${g.organ} ${g.type}`);
+    let best = 0;
+    for (const m of match) best = Math.max(best, iou((await readVolume(join(out, m.map))).data, mask.data, 0.1));
+    assert.ok(best > 0.1, `${g.organ} ${g.type}: IoU ${best.toFixed(3)} at threshold 0.1`);
+  }
+});

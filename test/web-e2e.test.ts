@@ -1,0 +1,90 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
+import { chromium } from 'playwright-core';
+import { projectRoot } from '../src/common/index.ts';
+import { loadGrounderWithFallback } from '../src/pipeline/index.ts';
+import { startServer } from '../src/web/index.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+// CTGROUND_SCREENSHOTS=1 also writes the page's screenshots into docs/images (how the docs' images are made)
+const SHOTS = process.env.CTGROUND_SCREENSHOTS === '1' ? join(projectRoot, 'docs', 'images') : null;
+
+/** Pixels of the overlay colour (niivue's "red" map over a grey CT) in a PNG screenshot. */
+function redPixels(png: Buffer): number {
+  const img = PNG.sync.read(png);
+  let n = 0;
+  for (let p = 0; p < img.width * img.height; p++) {
+    const r = img.data[p * 4]!, g = img.data[p * 4 + 1]!, b = img.data[p * 4 + 2]!;
+    if (r > g + 50 && r > b + 50) n++;
+  }
+  return n;
+}
+
+test('web e2e: open the demo study, click an anomaly, the overlay appears and the slice jumps; accept changes the manifest', { timeout: 240_000 }, async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} not found: the browser test needs Debian's Chromium (apt-get install chromium)`);
+  const root = mkdtempSync(join(tmpdir(), 'ctg-e2e-'));
+  const data = join(root, 'data');
+  cpSync(join(projectRoot, 'examples', 'demo'), data, { recursive: true });
+  const srv = await startServer({ dataDir: data, port: 0, grounder: async () => (await loadGrounderWithFallback()).grounder, log: () => undefined });
+  const ctx = await chromium.launchPersistentContext(join(root, 'profile'), {
+    executablePath: CHROMIUM, headless: true, viewport: { width: 1400, height: 820 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  try {
+    const page = await ctx.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(srv.url);
+    // the first open grounds the study on the server
+    await page.waitForFunction(() => (window as any).ctground?.ready === true, null, { timeout: 180_000 });
+    assert.deepEqual(errors, []);
+    const status = await page.textContent('#status');
+    assert.match(status ?? '', /anomal/);
+    const canvas = page.locator('#gl');
+    const before = await canvas.screenshot();
+    if (SHOTS) { mkdirSync(SHOTS, { recursive: true }); await page.screenshot({ path: join(SHOTS, 'viewer-study.png') }); }
+    assert.ok(redPixels(before) < 50, 'no overlay before an anomaly is chosen');
+
+    // the first anomaly the report asserts with a region above threshold
+    const study = await page.evaluate(async () => (await fetch('/api/studies/demo')).json());
+    const target = (study.anomalies as { id: string; certainty: string; box: unknown; focusVoxel: number[] }[]).find((a) => a.certainty !== 'absent' && a.box);
+    assert.ok(target, 'the demo study has a finding to show');
+    const voxBefore = (await page.evaluate(() => (window as any).ctground.crosshairVox())) as number[];
+    await page.click(`#anomalies li[data-id="${target.id}"] .meta`);
+    await page.waitForFunction(() => (window as any).ctground.overlays() >= 1);
+    await page.waitForTimeout(300);
+    const after = await canvas.screenshot();
+    const red = redPixels(after);
+    assert.ok(red > 200, `overlay should be visible after the click, found ${red} red pixels`);
+    const voxAfter = (await page.evaluate(() => (window as any).ctground.crosshairVox())) as number[];
+    assert.notDeepEqual(voxAfter.map(Math.round), voxBefore.map(Math.round), 'the crosshair moved');
+    for (let a = 0; a < 3; a++) assert.ok(Math.abs(voxAfter[a]! - target.focusVoxel[a]!) <= 1, `slice jumped to ${voxAfter} not to the finding's best slices ${target.focusVoxel}`);
+    // the report phrases of the chosen anomaly are highlighted
+    assert.ok((await page.locator('#report .ph.sel').count()) > 0);
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'viewer-anomaly.png') });
+
+    const manifestBefore = readFileSync(join(data, 'manifest.jsonl'), 'utf8');
+    await page.click(`#anomalies li[data-id="${target.id}"] button[data-act="accept"]`);
+    await page.waitForSelector(`#anomalies li[data-id="${target.id}"] .badge.accepted`);
+    const manifestAfter = readFileSync(join(data, 'manifest.jsonl'), 'utf8');
+    assert.notEqual(manifestAfter, manifestBefore);
+    const rec = JSON.parse(manifestAfter.trim().split('\n')[0]!);
+    const entry = rec.anomalies.find((a: { id: string; review?: unknown }) => a.id === target.id && a.review);
+    assert.equal(entry.review.decision, 'accepted');
+    assert.ok(existsSync(join(data, entry.mask)));
+
+    if (SHOTS) {
+      await page.click('#toolbar [data-view="render"]');
+      await page.waitForTimeout(500);
+      await page.screenshot({ path: join(SHOTS, 'viewer-3d.png') });
+    }
+  } finally {
+    await ctx.close();
+    await srv.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
