@@ -52,15 +52,26 @@ test('robustness: empty input, whitespace, punctuation only -> empty result', ()
 });
 
 test('robustness: a 1 MB report structures (run-on text is cut into bounded sentences)', () => {
-  const sentence = 'A 5 mm nodule in the right upper lobe and no pleural effusion; possible atelectasis in the left lower lobe. ';
-  const big = sentence.repeat(Math.ceil(1_000_000 / sentence.length));
+  // Real report text, concatenated to 1 MB: every report's anomalies come back, in order.
+  const { texts } = readCsvColumn(REPORTS_CSV(), 'Findings_EN');
+  const parts: string[] = [];
+  let size = 0, expected = 0;
+  for (let i = 0; size < 1_000_000; i++) {
+    const t = texts[i % texts.length]!;
+    parts.push(t);
+    size += t.length + 2;
+    expected += structureReport(t).anomalies.length;
+  }
+  const big = parts.join('\n\n');
+  assert.ok(big.length >= 1_000_000);
   const r = structureReport(big);
   checkInvariants(r);
-  const n = Math.ceil(1_000_000 / sentence.length);
-  assert.equal(r.anomalies.filter((a) => a.type === 'nodule').length, n);
-  const noPunct = 'nodule right lung '.repeat(60_000);
+  // Sentence context crosses report boundaries only through the organ fallback, so counts agree.
+  assert.equal(r.anomalies.length, expected);
+  const noPunct = 'nodule right lung '.repeat(12_000);
   const r2 = structureReport(noPunct);
-  assert.ok(r2.sentences.every((s) => s.end - s.start <= 1000));
+  assert.ok(r2.sentences.length > 200 && r2.sentences.every((s) => s.end - s.start <= 1000));
+  assert.equal(r2.anomalies.length, 12_000);
   checkInvariants(r2);
 });
 
@@ -103,6 +114,15 @@ test('cli: structure prints a table, JSON with charClasses, and one-line errors 
   assert.equal(err.status, 2);
   assert.equal(err.stderr.trim().split('\n').length, 1);
   assert.match(err.stderr, /^ctground: .*bad\.txt: not UTF-8 text/);
+  const jl = join(dir, 'r.jsonl');
+  writeFileSync(jl, `${JSON.stringify('No pleural effusion.')}\n\n${JSON.stringify('')}\n${JSON.stringify('Hepatomegaly.')}\n`);
+  const lines = spawnSync(process.execPath, [cli, 'structure', jl, '--jsonl', '--compact'], { encoding: 'utf8' });
+  assert.equal(lines.status, 0, lines.stderr);
+  assert.deepEqual(lines.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { anomalies: { type: string }[] }).anomalies.map((a) => a.type)), [['effusion'], [], ['swelling']]);
+  writeFileSync(jl, '{"not": "a string"}\n');
+  const badLine = spawnSync(process.execPath, [cli, 'structure', jl, '--jsonl'], { encoding: 'utf8' });
+  assert.equal(badLine.status, 2);
+  assert.match(badLine.stderr, /r\.jsonl: line 1: expected a JSON string, got object/);
   const col = spawnSync(process.execPath, [cli, 'structure', '--csv', REPORTS_CSV(), '--column', 'Nope'], { encoding: 'utf8' });
   assert.equal(col.status, 2);
   assert.match(col.stderr, /no column 'Nope'/);
