@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createRng, UserError } from '../src/common/index.ts';
-import { Graph, Trainer, InferenceModel, adam, sgd, exportOnnx, emitModel, createSession, defaultSessionOptions, ops as o, type Tensor } from '../src/engine/index.ts';
+import { Graph, Trainer, InferenceModel, adam, sgd, exportOnnx, emitModel, createSession, defaultSessionOptions, loadParams, ops as o, type Tensor } from '../src/engine/index.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ctground-engine-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
@@ -192,6 +192,16 @@ test('corrupt or mismatched checkpoints give a UserError naming the file and the
   assert.throws(() => tr.load(bad), (e: unknown) => e instanceof UserError && /trunc\.safetensors: tensor '.*' lies outside the file/.test(e.message));
   writeFileSync(bad, Buffer.from('not a checkpoint at all'));
   assert.throws(() => tr.load(bad), (e: unknown) => e instanceof UserError && /trunc\.safetensors: /.test(e.message));
+  // params-only loading: strict by default, partial keeps params the file lacks
+  const g2 = new Graph({ seed: 1 });
+  const x2 = g2.input('x', [4, 6]);
+  const h2 = o.linear(x2, g2.param('l1.w', [6, 8]), g2.param('l1.b', [8]));
+  o.linear(h2, g2.param('l2.w', [8, 1]), null);
+  o.linear(h2, g2.param('head.w', [8, 3]), null);
+  const head = g2.params.get('head.w')!.value.slice();
+  assert.throws(() => loadParams(g2, path), (e: unknown) => e instanceof UserError && /parameter 'head\.w' is missing/.test(e.message));
+  assert.deepEqual(loadParams(g2, path, { partial: true }).sort(), ['l1.b', 'l1.w', 'l2.w']);
+  assert.deepEqual(g2.params.get('head.w')!.value, head);
   assert.throws(() => tr.load(join(tmp, 'absent.safetensors')), (e: unknown) => e instanceof UserError && /absent\.safetensors: cannot read/.test(e.message));
   await tr.dispose();
 });

@@ -272,13 +272,19 @@ export function checkTensors(file: string, have: ReadonlyMap<string, NamedArray>
   for (const name of have.keys()) if (!expect.has(name)) throw fileError(file, `checkpoint has parameter '${name}' that the model does not have`);
 }
 
-/** Loads parameter values only (for inference) from a safetensors file into a graph. */
-export function loadParams(graph: Graph, path: string): void {
+/**
+ * Loads parameter values (no optimizer state) from a safetensors file into a graph, e.g. for
+ * inference or to start training from pretrained weights. With `partial`, graph params absent from
+ * the file keep their initialization (a new head on a pretrained encoder); tensors in the file that
+ * the graph lacks, or that do not fit, are still errors. Returns the names loaded.
+ */
+export function loadParams(graph: Graph, path: string, opts: { partial?: boolean } = {}): string[] {
   const ck = readSafetensors(path);
-  const expect = new Map([...graph.params].map(([n, p]) => [n, { shape: p.tensor.shape }] as const));
   const params = new Map([...ck.tensors].filter(([n]) => !n.startsWith('optimizer.')));
+  const expect = new Map([...graph.params].filter(([n]) => !opts.partial || params.has(n)).map(([n, p]) => [n, { shape: p.tensor.shape }] as const));
   checkTensors(path, params, expect);
-  for (const [name, p] of graph.params) p.value.set(convert(params.get(name)!.data, graph.dtype));
+  for (const name of expect.keys()) graph.params.get(name)!.value.set(convert(params.get(name)!.data, graph.dtype));
+  return [...expect.keys()];
 }
 
 export function saveParams(graph: Graph, path: string, metadata: Record<string, string> = {}): void {
