@@ -81,13 +81,12 @@ function matrix(g: Geometry): number[] {
 
 /** The voxel bounding box of the voxels carrying one of `values`. */
 function labelBounds(labels: Uint8Array, size: readonly number[], value: number): { min: number[]; max: number[]; count: number } | null {
-  const [nx, ny] = size as [number, number, number];
+  const [nx, ny, nz] = size as [number, number, number];
   const min = [Infinity, Infinity, Infinity], max = [-1, -1, -1];
   let count = 0;
-  for (let p = 0; p < labels.length; p++) {
+  for (let k = 0, p = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++, p++) {
     if (labels[p] !== value) continue;
     count++;
-    const i = p % nx, j = Math.floor(p / nx) % ny, k = Math.floor(p / (nx * ny));
     if (i < min[0]!) min[0] = i; if (i > max[0]!) max[0] = i;
     if (j < min[1]!) min[1] = j; if (j > max[1]!) max[1] = j;
     if (k < min[2]!) min[2] = k; if (k > max[2]!) max[2] = k;
@@ -101,10 +100,10 @@ export function describeMask(c: Canvas3, kind: LesionKind, mask: Uint8Array): In
   const min: [number, number, number] = [Infinity, Infinity, Infinity], max: [number, number, number] = [-1, -1, -1];
   const byLabel = new Map<number, number>();
   let n = 0, si = 0, sj = 0, sk = 0;
-  for (let p = 0; p < mask.length; p++) {
+  const nz = c.geom.size[2];
+  for (let k = 0, p = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++, p++) {
     if (!mask[p]) continue;
     n++;
-    const i = p % nx, j = Math.floor(p / nx) % ny, k = Math.floor(p / (nx * ny));
     si += i; sj += j; sk += k;
     if (i < min[0]) min[0] = i; if (i > max[0]) max[0] = i;
     if (j < min[1]) min[1] = j; if (j > max[1]) max[1] = j;
@@ -212,7 +211,7 @@ function blob(rng: Rng, c: Canvas3, kind: LesionKind, value: number, mask: Uint8
     const rv = Math.ceil(R / minSp);
     const target = kind.hu ? rng.uniform(kind.hu[0], kind.hu[1]) : 0;
     const shift = kind.huShift ? rng.uniform(kind.huShift[0], kind.huShift[1]) : 0;
-    const changes: [number, number][] = [];
+    const chP: number[] = [], chF: number[] = [];
     let clash = false, count = 0;
     for (let dk = -rv; dk <= rv && !clash; dk++) for (let dj = -rv; dj <= rv && !clash; dj++) for (let di = -rv; di <= rv; di++) {
       const i = center[0] + di, j = center[1] + dj, k = center[2] + dk;
@@ -235,10 +234,11 @@ function blob(rng: Rng, c: Canvas3, kind: LesionKind, value: number, mask: Uint8
         if (taken[p]) { clash = true; break; }
         mask[p] = 1; count++;
       }
-      changes.push([p, f]);
+      chP.push(p); chF.push(f);
     }
     if (clash || count === 0) { mask.fill(0); continue; }
-    for (const [p, f] of changes) {
+    for (let q = 0; q < chP.length; q++) {
+      const p = chP[q]!, f = chF[q]!;
       if (taken[p]) continue;
       c.hu[p] = kind.hu ? c.hu[p]! * (1 - f) + (target + rng.normal(0, 6)) * f : c.hu[p]! + shift * f;
     }
@@ -297,7 +297,7 @@ function dependent(rng: Rng, c: Canvas3, kind: LesionKind, value: number, mask: 
   const worldZ = (i: number, j: number, k: number): number => o[2]! + m[6]! * i + m[7]! * j + m[8]! * k;
   for (let k = 0, p = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++, p++) {
     if (c.labels[p] !== value) continue;
-    const s = [i, j, k][za]!;
+    const s = za === 0 ? i : za === 1 ? j : k;
     const y = worldY(i, j, k), z = worldZ(i, j, k);
     if (y < yMin[s]!) yMin[s] = y;
     if (z < zlo) zlo = z;
@@ -314,7 +314,7 @@ function dependent(rng: Rng, c: Canvas3, kind: LesionKind, value: number, mask: 
     if (z > top) continue;
     // Thickest at the base, thinning upwards: the meniscus of a layering fluid.
     const d = depth * (0.4 + 0.6 * (top - z) / Math.max(1, top - zlo));
-    if (worldY(i, j, k) - yMin[[i, j, k][za]!]! > d) continue;
+    if (worldY(i, j, k) - yMin[za === 0 ? i : za === 1 ? j : k]! > d) continue;
     mask[p] = 1; count++;
     c.hu[p] = hu + rng.normal(0, 4);
   }

@@ -138,7 +138,12 @@ export function buildPhantom(rng: Rng, opts: PhantomOptions): Phantom {
   const dR = jit(62, 6), dL = jit(50, 6);
   const domeR = (x: number, y: number): number => 18 + (dR - 18) * Math.max(0, 1 - ((x - 60) / 90) ** 2 - ((y + 5) / 100) ** 2);
   const domeL = (x: number, y: number): number => 14 + (dL - 14) * Math.max(0, 1 - ((x + 60) / 90) ** 2 - ((y + 5) / 100) ** 2);
-  const dome = (x: number, y: number): number => (x >= 0 ? domeR(x, y) : domeL(x, y));
+  // Dome height per (i, j) column, looked up by template coordinate (painting calls it per voxel).
+  const domeTab = new Float64Array(N * N);
+  for (let j = 0; j < N; j++) for (let i = 0; i < N; i++) domeTab[i + N * j] = tx[i]! >= 0 ? domeR(tx[i]!, ty[j]!) : domeL(tx[i]!, ty[j]!);
+  const ix = (x: number): number => Math.max(0, Math.min(N - 1, Math.round((x * scale[0] + shift[0] - origin[0]) / s)));
+  const iy = (y: number): number => Math.max(0, Math.min(N - 1, Math.round((y * scale[1] + shift[1] - origin[1]) / s)));
+  const dome = (x: number, y: number): number => domeTab[ix(x) + N * iy(y)]!;
   // The thoracic cavity above the domes is mediastinal soft tissue until the lungs fill it.
   paint(L.med, box([-BIG, -BIG, -BIG], [BIG, BIG, BIG], (x, y, z) => inCavity(x, y, z) && z > dome(x, y) + 2));
 
@@ -235,7 +240,8 @@ export function buildPhantom(rng: Rng, opts: PhantomOptions): Phantom {
   for (let r = 0; r < 11; r++) ribs.push({ z0: 186 - 19 * r + rng.normal(0, 1.5), drop: 45 + 5 * r, end: r < 7 ? 2.9 : 2.9 - 0.25 * (r - 6) });
   const ribAt = (x: number, y: number, z: number): { n: number; side: 'right' | 'left' } | null => {
     const ra = innerA(z) + 4, rb = innerB + 4;
-    const q = Math.hypot(x / ra, y / rb);
+    const qa = x / ra, qb = y / rb;
+    const q = Math.sqrt(qa * qa + qb * qb);
     if (q < 0.93 || q > 1.04) return null;
     const th = Math.atan2(Math.abs(x) / ra, -y / rb);
     for (let r = 0; r < ribs.length; r++) {
@@ -270,7 +276,8 @@ export function buildPhantom(rng: Rng, opts: PhantomOptions): Phantom {
     const l = labels[p]!;
     hu[p] = l ? schemeHu[l]! + texAmp[l]! * tex[p]! : tissues.air;
   }
-  const gas = smoothNoise(rng.fork('gas'), N, 7);
+  // Bowel gas where the (already drawn) texture field is high: one field serves both.
+  const gas = tex;
   for (let k = 0, p = 0; k < N; k++) for (let j = 0; j < N; j++) for (let i = 0; i < N; i++, p++) {
     const l = labels[p]!;
     if (isLung(l)) hu[p] += (-ty[j]! / 90) * 25; // dependent lung is denser

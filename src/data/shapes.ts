@@ -74,5 +74,21 @@ export function tube(points: V3[], radii: number[]): Shape & { depth(x: number, 
     }
     return { d: best, r: br, t: bt };
   };
-  return { min, max, inside: (x, y, z) => { const o = depth(x, y, z); return o.d <= o.r; }, depth };
+  // Allocation-free test for painting (called for every voxel of the box).
+  const n = points.length - 1;
+  const P = new Float64Array(points.flat()), R = Float64Array.from(radii);
+  const inside = (x: number, y: number, z: number): boolean => {
+    for (let s = 0; s < n; s++) {
+      const px = P[s * 3]!, py = P[s * 3 + 1]!, pz = P[s * 3 + 2]!;
+      const vx = P[s * 3 + 3]! - px, vy = P[s * 3 + 4]! - py, vz = P[s * 3 + 5]! - pz;
+      const L2 = vx * vx + vy * vy + vz * vz;
+      let t = L2 > 0 ? ((x - px) * vx + (y - py) * vy + (z - pz) * vz) / L2 : 0;
+      t = t < 0 ? 0 : t > 1 ? 1 : t;
+      const dx = x - px - t * vx, dy = y - py - t * vy, dz = z - pz - t * vz;
+      const r = R[s]! + t * (R[s + 1]! - R[s]!);
+      if (dx * dx + dy * dy + dz * dz <= r * r) return true;
+    }
+    return false;
+  };
+  return { min, max, inside, depth };
 }
