@@ -71,6 +71,10 @@ const cases: Case[] = [
   { name: 'layerNorm (composed)', build: (g) => o.layerNormComposed(g.param('x', [3, 6], N1), g.param('gamma', [6], N1), g.param('beta', [6], N1)) },
   { name: 'groupNorm (fused InstanceNormalization)', dtype: 'float32', tol: 2e-3, build: (g) => o.groupNorm(g.param('x', [2, 4, 3, 2, 2], N1), 2, g.param('gamma', [4], N1), g.param('beta', [4], N1)) },
   { name: 'instanceNorm (fused)', dtype: 'float32', tol: 2e-3, build: (g) => o.instanceNorm(g.param('x', [2, 3, 4, 3, 2], N1), g.param('gamma', [3], N1), null) },
+  {
+    name: 'InstanceNormalization node with learned scale and bias', dtype: 'float32', tol: 2e-3,
+    build: (g) => { const x = g.param('x', [2, 3, 4, 5], N1); return g.node1('InstanceNormalization', [x, g.param('s', [3], N1), g.param('b', [3], N1)], { epsilon: { f: 1e-5 } }, x.shape); },
+  },
   { name: 'groupNorm (composed)', build: (g) => o.groupNormComposed(g.param('x', [2, 4, 3, 2, 2], N1), 2, g.param('gamma', [4], N1), g.param('beta', [4], N1)) },
   { name: 'instanceNorm (composed, float64)', build: (g) => o.instanceNorm(g.param('x', [1, 3, 2, 3, 2], N1), g.param('gamma', [3], N1), null) },
   // the float32 leg rounds at ~1e-7 relative, so ε must be far above that: ε=1e-2 on a linear map
