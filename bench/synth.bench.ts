@@ -45,7 +45,7 @@ async function measure(label: string, o: SynthOptions, n: number, json: boolean)
 
 export async function run({ json }: { json: boolean }): Promise<Record<string, unknown>> {
   const phantom = await measure('phantom 96³ at 4 mm', { background: 'phantom', size: 96, spacing: 4, seed: 1, splitSeed: 1 }, 8, json);
-  let t = performance.now();
+  const t = performance.now();
   await loadRealBackground(REAL_DIR, 2);
   const realLoadMs = performance.now() - t;
   if (!json) console.log(`real CT background: read, label and resample to 2 mm once: ${realLoadMs.toFixed(0)} ms`);
