@@ -80,6 +80,8 @@ export async function run(argv: string[]): Promise<number> {
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) { console.log(USAGE); return 0; }
+  // `ctground structure --csv … | head` closes the pipe early: stop quietly.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); else throw e; });
   const withCharClasses = !values.compact;
 
   if (values.eval !== undefined) {
