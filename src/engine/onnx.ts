@@ -79,6 +79,8 @@ export function emitModel(graph: Graph, opts: EmitOptions): Emitted {
   // outputs take their public name directly when the tensor is computed here and named once
   const identities: [Tensor, string][] = [];
   for (const [name, t] of opts.outputs) {
+    const clash = graph.inputs.get(name) ?? graph.params.get(name)?.tensor;
+    if (clash) throw new Error(`output name '${name}' is already the name of an input or parameter`);
     if (t.kind === 'op' && !alias.has(t)) alias.set(t, name);
     else identities.push([t, name]);
   }
