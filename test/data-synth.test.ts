@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { synthStudy, splitOf, studyId, type SynthStudy } from '../src/data/index.ts';
 import { loadOrganScheme, totalSegmentatorLut } from '../src/anatomy/index.ts';
-import { readVolume, worldToIndex, indexToWorld } from '../src/volume/index.ts';
+import { readVolume, indexToWorld } from '../src/volume/index.ts';
 import { loadTaxonomy } from '../src/common/index.ts';
 import { structureReport } from '../src/report/index.ts';
 import { run as synthCli } from '../src/cli/commands/synth.ts';
@@ -95,18 +95,31 @@ test('every lesion mask lies inside its target organ, and the box encloses it', 
 
 test('lesions in the real CT land inside the intended TotalSegmentator organ', async () => {
   // Independent of the generator's label map: look each lesion voxel up in example_seg itself.
+  // example_seg labels example_ct_sm, a slab of example_ct whose header keeps the full scan's
+  // origin, so the slab's place is found here from the voxels (not from the headers).
   const seg = await readVolume(TS('example_seg.nii.gz'));
+  const sm = await readVolume(TS('example_ct_sm.nii.gz'));
+  const full = await readVolume(TS('example_ct.nii.gz'));
+  const nxy = full.size[0] * full.size[1];
+  let off = -1;
+  for (let k = 0; k + sm.size[2] <= full.size[2] && off < 0; k++) {
+    let same = true;
+    for (let p = 0; p < nxy && same; p++) same = full.data[k * nxy + p] === sm.data[p] && full.data[(k + sm.size[2] - 1) * nxy + p] === sm.data[(sm.size[2] - 1) * nxy + p];
+    if (same) off = k;
+  }
+  assert.ok(off > 0, 'example_ct_sm is a slab of example_ct');
   const lut = totalSegmentatorLut();
   const names = loadOrganScheme().byValue;
   let checked = 0;
   for (const s of await realStudies()) {
+    assert.deepEqual(s.ct.size, full.size);
     for (const a of s.anomalies) {
       if (!a.mask) continue;
       for (let p = 0; p < a.mask.data.length; p++) {
         if (!a.mask.data[p]) continue;
-        const w = indexToWorld(s.ct, [p % s.ct.size[0], Math.floor(p / s.ct.size[0]) % s.ct.size[1], Math.floor(p / (s.ct.size[0] * s.ct.size[1]))]);
-        const q = worldToIndex(seg, w).map(Math.round) as [number, number, number];
-        const tsv = seg.data[q[0] + seg.size[0] * (q[1] + seg.size[1] * q[2])]!;
+        const i = p % nxy % full.size[0], j = Math.floor((p % nxy) / full.size[0]), k = Math.floor(p / nxy);
+        assert.ok(k >= off, `${s.id} ${a.id}: slice ${k} is outside the segmented slab`);
+        const tsv = seg.data[i + full.size[0] * (j + full.size[1] * (k - off))]!;
         assert.equal(names.get(lut[tsv]!)?.name, a.target, `${s.id} ${a.id}: voxel in TotalSegmentator label ${tsv}, not ${a.target}`);
         checked++;
       }

@@ -1,6 +1,6 @@
 import { createRng, type Rng } from '../common/index.ts';
 import { fromTotalSegmentator, loadOrganScheme } from '../anatomy/index.ts';
-import { readVolume, resample, resampleToGrid, voxelBoxToWorld, type Volume, type WorldBox } from '../volume/index.ts';
+import { indexToWorld, readVolume, resample, resampleToGrid, voxelBoxToWorld, type Volume, type WorldBox } from '../volume/index.ts';
 import { buildPhantom, loadTissues, type PhantomModifiers } from './phantom.ts';
 import { insertLesion, loadLesionKinds, type Canvas3, type InsertedLesion, type LesionKind } from './lesions.ts';
 import { describePlace, OrganBoxes, type PlaceHints, type Place } from './location.ts';
@@ -76,9 +76,28 @@ interface RealBackground {
 const realCache = new Map<string, Promise<RealBackground>>();
 
 /**
- * The real CT background: TotalSegmentator's example CT with its labels. example_seg.nii.gz is on
- * example_ct_sm's 30-slice grid, so it is resampled by world coordinates onto the full CT (the
- * slices it does not cover get the HU fallback anatomy), then both go to `spacing` if asked.
+ * Where the 30-slice crop `part` sits inside `full`, found from the voxels themselves: the first
+ * slice offset at which every voxel of the crop equals the full scan's. null if none does.
+ */
+export function findSlab(full: Volume, part: Volume): number | null {
+  const [nx, ny, nz] = full.size;
+  if (part.size[0] !== nx || part.size[1] !== ny || part.size[2] > nz) return null;
+  const nxy = nx * ny, pz = part.size[2];
+  for (let off = 0; off + pz <= nz; off++) {
+    let same = true;
+    for (let k = 0; k < pz && same; k += Math.max(1, pz - 1)) for (let p = 0; p < nxy; p++) if (full.data[(off + k) * nxy + p] !== part.data[k * nxy + p]) { same = false; break; }
+    if (same) return off;
+  }
+  return null;
+}
+
+/**
+ * The real CT background: TotalSegmentator's example CT with its labels. example_seg.nii.gz labels
+ * example_ct_sm, a 30-slice crop of example_ct whose header still carries the uncropped scan's
+ * origin: by world coordinates the labels would land 82 slices too low (in the pelvis). So the
+ * crop's true place is found from the voxels (findSlab), the label map's origin corrected to it,
+ * and only then resampled by world coordinates onto the full CT (slices it does not cover get the
+ * HU fallback anatomy, and take no lesions); both go to `spacing` if asked.
  */
 export function loadRealBackground(dir: string, spacing: number): Promise<RealBackground> {
   const key = `${dir}|${spacing}`;
@@ -86,8 +105,12 @@ export function loadRealBackground(dir: string, spacing: number): Promise<RealBa
   if (!p) {
     p = (async () => {
       let ct = await readVolume(`${dir}/example_ct.nii.gz`);
+      const sm = await readVolume(`${dir}/example_ct_sm.nii.gz`);
       const segSm = await readVolume(`${dir}/example_seg.nii.gz`);
-      let seg = resampleToGrid(segSm, ct, 'nearest', { fill: 0 });
+      const off = findSlab(ct, sm);
+      if (off === null) throw new Error(`${dir}/example_ct_sm.nii.gz: not a slab of example_ct.nii.gz, cannot place example_seg.nii.gz`);
+      const segPlaced = { ...segSm, origin: indexToWorld(ct, [0, 0, off]) };
+      let seg = resampleToGrid(segPlaced, ct, 'nearest', { fill: 0 });
       if (spacing > 0) { ct = resample(ct, spacing, 'linear'); seg = resampleToGrid(seg, ct, 'nearest', { fill: 0 }); }
       const hu = new Float32Array(ct.data.length);
       for (let i = 0; i < hu.length; i++) hu[i] = ct.data[i]!;
