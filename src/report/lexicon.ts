@@ -83,6 +83,7 @@ export interface Lexicon {
   /** relation cues (data/lexicon/relations.json) */
   nonLocating: SeqIndex;
   subjectStops: SeqIndex;
+  relativeWords: SeqIndex;
   explainers: SeqIndex;
   hedgeTransparent: SeqIndex;
   /** number of terms per class, for docs and tests */
@@ -223,6 +224,7 @@ export function loadLexicon(): Lexicon {
     verbs: new Set((cert.verbs ?? []).map(foldWord)),
     nonLocating: seqs('nonLocating'),
     subjectStops: seqs('subjectStops'),
+    relativeWords: seqs('relativeWords'),
     explainers: seqs('explainers'),
     hedgeTransparent: seqs('hedgeTransparent'),
     counts,
@@ -240,19 +242,21 @@ export interface Match {
   info: PhraseInfo;
 }
 
-/** Longest lexicon match starting at each token (overlaps are resolved by the caller). */
+/**
+ * Every lexicon match starting at each token, longest first: the caller keeps the longest
+ * non-overlapping ones, and a shorter match survives when a longer one loses an overlap ('No' of
+ * 'No pathological size ...' once 'pathological size' wins over 'no pathological').
+ */
 export function lexiconMatches(lex: Lexicon, text: string, tokens: Token[]): Match[] {
   const out: Match[] = [];
   for (let i = 0; i < tokens.length; i++) {
     let node: TrieNode | undefined = lex.root;
-    let best: { j: number; entry: Entry } | undefined;
     for (let j = i; j < tokens.length; j++) {
       if (j > i && !JOIN.test(text.slice(tokens[j - 1]!.end, tokens[j]!.start))) break;
       node = node.next.get(tokens[j]!.norm);
       if (!node) break;
-      if (node.entry) best = { j, entry: node.entry };
+      if (node.entry) out.push({ start: tokens[i]!.start, end: tokens[j]!.end, cls: node.entry.cls, info: node.entry.info });
     }
-    if (best) out.push({ start: tokens[i]!.start, end: tokens[best.j]!.end, cls: best.entry.cls, info: best.entry.info });
   }
   return out;
 }

@@ -280,9 +280,13 @@ export function relateGroup(text: string, group: Group, tokens: Token[], lex: Le
   }
 
   // Certainty from cue scopes.
-  const negStops = seqPositions(ctoks, lex.terminators);
-  const hedgeStops = seqPositions(ctoks, lex.terminators, lex.hedgeTransparent);
-  const blocked = (stops: number[], a: number, b: number): boolean => stops.some((t) => t >= a && t < b);
+  // 'no finding consistent with pneumonia', 'may be compatible with pneumonia': cues read
+  // through evidential words; a relative clause closed by a comma ('the effusion, which was seen
+  // before, was not detected') does not stop a cue that follows it.
+  const stops = seqPositions(ctoks, lex.terminators, lex.hedgeTransparent);
+  const relative = new Set(seqPositions(ctoks, lex.relativeWords));
+  const blocked = (a: number, b: number, backward: boolean): boolean =>
+    stops.some((t) => t >= a && t < b && !(backward && relative.has(t) && text.slice(t, b).includes(',')));
   const nonLocatingAt = seqPositions(ctoks, lex.nonLocating);
   const certainty: Certainty[] = heads.map(() => 'present');
   const cueOf: Phrase[][] = heads.map(() => []);
@@ -290,11 +294,10 @@ export function relateGroup(text: string, group: Group, tokens: Token[], lex: Le
     let neg = false, hedge = false;
     for (const c of cues) {
       const kind = c.info.cue!;
-      const stops = kind === 'negPre' || kind === 'negPost' ? negStops : hedgeStops;
-      if ((kind === 'negPre' || kind === 'hedgePre') && c.end <= h.start && !blocked(stops, c.end, h.start)) {
+      if ((kind === 'negPre' || kind === 'hedgePre') && c.end <= h.start && !blocked(c.end, h.start, false)) {
         if (kind === 'negPre') neg = true; else hedge = true;
         cueOf[k]!.push(c);
-      } else if ((kind === 'negPost' || kind === 'hedgePost') && c.start >= h.end && !blocked(stops, h.end, c.start)) {
+      } else if ((kind === 'negPost' || kind === 'hedgePost') && c.start >= h.end && !blocked(h.end, c.start, true)) {
         if (kind === 'hedgePost') {
           const interposed = phrases.some((p) => p.start >= h.end && p.end <= c.start && p.class === 'diagnosis') || heads.some((o) => o.start >= h.end && o.end <= c.start);
           if (interposed) continue;
