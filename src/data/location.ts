@@ -18,6 +18,8 @@ export interface Place {
 /** What the generator knows beyond the label map (phantoms know rib numbers and vertebra levels). */
 export interface PlaceHints {
   bone?(world: [number, number, number]): { rib?: { n: number; side: 'right' | 'left' }; vertebra?: string };
+  /** false when the lungs are only partly in view: their segments cannot be named from the label map */
+  lungSegments?: boolean;
   /** the aortic segment at a point, when the field of view decides it */
   aorta?(world: [number, number, number]): string;
 }
@@ -85,12 +87,12 @@ export function describePlace(rng: Rng, lesion: InsertedLesion, boxes: OrganBoxe
     if (lobe === 'upper') seg = fz > 0.62 ? (s === 'right' ? 'apical segment' : 'apicoposterior segment') : s === 'left' && fz < 0.3 ? 'lingular segment' : fy > 0.5 ? 'anterior segment' : 'posterior segment';
     else if (lobe === 'middle') seg = fx > 0.5 ? 'lateral segment' : 'medial segment';
     else seg = fz > 0.7 ? 'superior segment' : fy < 0.4 ? 'posterior basal segment' : fx > 0.5 === (s === 'right') ? 'lateral basal segment' : 'anterior basal segment';
-    const withSeg = precise || rng.next() < 0.4;
+    const withSeg = hints.lungSegments !== false && (precise || rng.next() < 0.4);
     const form = rng.int(0, 1);
     // "the right upper lobe" or "the upper lobe of the right lung"
     const lp = form === 0 ? [t('the '), t(`${s} ${lobe} lobe`, 'location')] : [t('the '), t(`${lobe} lobe`, 'location'), t(' of the '), t(s, 'location'), t(' '), t('lung', 'anatomy')];
     const parts = withSeg ? [t('the '), t(seg, 'location'), t(' of '), ...lp] : lp;
-    return { parts, key: `${s}-${lobe}${precise ? '-' + seg : ''}`, side: s };
+    return { parts, key: `${s}-${lobe}${withSeg && precise ? '-' + seg : ''}`, side: s };
   }
   switch (target) {
     case 'liver': {

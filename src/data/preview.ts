@@ -53,11 +53,11 @@ export function drawAxial(
     const o = (Y * canvas.width + X) * 3;
     canvas.rgb[o] = g; canvas.rgb[o + 1] = g; canvas.rgb[o + 2] = g;
   }
+  // Outlines go on the pixels just outside the mask, so a small lesion stays visible inside.
   for (const { mask, rgb } of outlines) {
+    const inside = (c: number, r: number): boolean => c >= 0 && r >= 0 && c < W && r < H && Boolean(mask[idx(c, r)]);
     for (let r = 0; r < H; r++) for (let c = 0; c < W; c++) {
-      if (!mask[idx(c, r)]) continue;
-      const edge = c === 0 || r === 0 || c === W - 1 || r === H - 1 || !mask[idx(c - 1, r)] || !mask[idx(c + 1, r)] || !mask[idx(c, r - 1)] || !mask[idx(c, r + 1)];
-      if (!edge) continue;
+      if (inside(c, r) || !(inside(c - 1, r) || inside(c + 1, r) || inside(c, r - 1) || inside(c, r + 1))) continue;
       for (let dy = 0; dy < zoom; dy++) for (let dx = 0; dx < zoom; dx++) {
         const X = x0 + c * zoom + dx, Y = y0 + r * zoom + dy;
         if (X >= canvas.width || Y >= canvas.height) continue;
@@ -136,7 +136,7 @@ export async function writePreviews(dataDir: string, pngDir: string, limit: numb
     const ct = await readVolume(join(dataDir, s.ct));
     const withMask = s.anomalies.filter((a) => a.mask).slice(0, 4);
     if (!withMask.length) continue;
-    const zoom = Math.max(1, Math.floor(288 / Math.max(ct.size[0], ct.size[1])));
+    const zoom = Math.max(1, Math.floor(384 / Math.max(ct.size[0], ct.size[1])));
     const [pw, ph] = axialSize(ct, zoom);
     const panelW = Math.max(pw, 300), capLines = 7, capH = capLines * 10 + 8;
     const canvas = newCanvas(panelW * withMask.length, ph + capH);
@@ -150,7 +150,7 @@ export async function writePreviews(dataDir: string, pngDir: string, limit: numb
       for (const [z, v] of area) if (v > best) { best = v; kz = z; }
       drawAxial(canvas, n * panelW, 0, ct, kz, windowFor(a.synth?.target, a.organ), zoom, [{ mask: mask.data, rgb: [255, 60, 40] }]);
       const phrase = a.spans.map((sp) => sp.text).join(' ');
-      const lines = [`${a.id} ${a.organ} / ${a.type} (${a.certainty})`, ...wrap(phrase, Math.floor(panelW / 6) - 1)].slice(0, capLines);
+      const lines = [`${a.id} ${a.organ} / ${a.type.replace(/_/g, " ")} (${a.certainty})`, ...wrap(phrase, Math.floor(panelW / 6) - 1)].slice(0, capLines);
       lines.forEach((l, i) => drawText(canvas, n * panelW + 4, ph + 4 + i * 10, l, i === 0 ? [255, 200, 80] : [230, 230, 230]));
     }
     writeFileAtomic(join(pngDir, `${s.id}.png`), encodePng(canvas));

@@ -219,7 +219,7 @@ export async function synthStudy(index: number, o: SynthOptions, realDir?: strin
     canvas = { hu: Float32Array.from(bg.ct.data), labels: bg.segmented, geom: bg.ct };
     outLabels = bg.labels.data;
     // Only the abdominal aorta is in this scan's field of view.
-    hints = { aorta: () => 'abdominal aorta' };
+    hints = { aorta: () => 'abdominal aorta', lungSegments: false };
     sections = [...bg.sections, 'bone'];
   }
 
