@@ -4,6 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { TS } from './helpers/shared.ts';
 import { projectRoot } from '../src/common/index.ts';
 import { readVolume } from '../src/volume/index.ts';
@@ -92,6 +93,12 @@ test('label: SIGKILLed half-way and restarted gives the same files as an uninter
   child.kill('SIGKILL');
   await exited;
   assert.ok(!existsSync(join(out, 's2', 'study.json')), 'the run was meant to be cut short');
+  // whatever the kill left under its final name is complete: gzip streams end, JSON parses
+  for (const [name, bytes] of tree(out)) {
+    if (name.endsWith('.tmp')) continue;
+    if (name.endsWith('.gz')) assert.doesNotThrow(() => gunzipSync(bytes), `${name} is truncated`);
+    if (name.endsWith('.json')) assert.doesNotThrow(() => JSON.parse(bytes.toString('utf8')), `${name} is truncated`);
+  }
   const again = spawnSync(process.execPath, args(out), { encoding: 'utf8' });
   assert.equal(again.status, 3, again.stderr);
   assert.match(again.stdout, /2\/5 studies labeled .*\(1 now, 1 already done\)/);

@@ -67,6 +67,12 @@ test('web e2e: open the demo study, click an anomaly, the overlay appears and th
     assert.ok((await page.locator('#report .ph.sel').count()) > 0);
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'viewer-anomaly.png') });
 
+    // the threshold slider redraws overlay and box without errors
+    await page.locator('#threshold').fill('0.3');
+    await page.waitForTimeout(400);
+    assert.equal(await page.textContent('#threshold-value'), '0.30');
+    assert.deepEqual(errors, []);
+
     const manifestBefore = readFileSync(join(data, 'manifest.jsonl'), 'utf8');
     await page.click(`#anomalies li[data-id="${target.id}"] button[data-act="accept"]`);
     await page.waitForSelector(`#anomalies li[data-id="${target.id}"] .badge.accepted`);

@@ -187,10 +187,38 @@ nv.onDragRelease = (p) => {
   decide(selected, 'redraw', { min, max }).catch((err: Error) => setStatus(`error: ${err.message}`));
 };
 
+/** Voxel box of the map at the threshold, computed here so the box shown is the one "accept" would save. */
+function boxAt(v: NVImage, t: number): { min: Vec3; max: Vec3 } | null {
+  const [nx, ny] = [v.hdr!.dims[1]!, v.hdr!.dims[2]!];
+  const img = v.img!;
+  const min: Vec3 = [Infinity, Infinity, Infinity], max: Vec3 = [-1, -1, -1];
+  for (let o = 0; o < img.length; o++) {
+    if (!(img[o]! >= t)) continue;
+    const i = o % nx, j = Math.floor(o / nx) % ny, k = Math.floor(o / (nx * ny));
+    if (i < min[0]) min[0] = i; if (i > max[0]) max[0] = i;
+    if (j < min[1]) min[1] = j; if (j > max[1]) max[1] = j;
+    if (k < min[2]) min[2] = k; if (k > max[2]) max[2] = k;
+  }
+  return max[0] < 0 ? null : { min, max };
+}
+
+let boxTimer: ReturnType<typeof setTimeout> | undefined;
 $('#threshold').addEventListener('input', () => {
   threshold = Number(($('#threshold') as HTMLInputElement).value);
   $('#threshold-value').textContent = threshold.toFixed(2);
-  if (mapVol) { mapVol.cal_min = threshold; nv.updateGLVolume(); }
+  if (!mapVol) return;
+  mapVol.cal_min = threshold;
+  nv.updateGLVolume();
+  clearTimeout(boxTimer);
+  boxTimer = setTimeout(() => {
+    // a box the reader drew stays; a computed one follows the threshold
+    if (!mapVol || !selected || selected.review?.voxelBox) return;
+    if (boxVol) nv.removeVolume(boxVol);
+    const b = boxAt(mapVol, threshold);
+    boxVol = b ? boxShell(mapVol, b) : null;
+    if (boxVol) nv.addVolume(boxVol);
+    nv.updateGLVolume();
+  }, 150);
 });
 
 $('#window').addEventListener('change', () => {
