@@ -233,7 +233,13 @@ export function loadLexicon(): Lexicon {
 }
 
 /** Only spaces and hyphens may stand between the words of one lexicon phrase. */
-const JOIN = /^[\s\-‐–]*$/;
+function joins(text: string, a: number, b: number): boolean {
+  for (let i = a; i < b; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 32 && c !== 45 && c !== 9 && c !== 10 && c !== 13 && c !== 0xa0 && c !== 0x2010 && c !== 0x2013) return false;
+  }
+  return true;
+}
 
 export interface Match {
   start: number;
@@ -252,7 +258,7 @@ export function lexiconMatches(lex: Lexicon, text: string, tokens: Token[]): Mat
   for (let i = 0; i < tokens.length; i++) {
     let node: TrieNode | undefined = lex.root;
     for (let j = i; j < tokens.length; j++) {
-      if (j > i && !JOIN.test(text.slice(tokens[j - 1]!.end, tokens[j]!.start))) break;
+      if (j > i && !joins(text, tokens[j - 1]!.end, tokens[j]!.start)) break;
       node = node.next.get(tokens[j]!.norm);
       if (!node) break;
       if (node.entry) out.push({ start: tokens[i]!.start, end: tokens[j]!.end, cls: node.entry.cls, info: node.entry.info });

@@ -172,6 +172,11 @@ function buildHeads(text: string, phrases: Phrase[], tokens: Token[], lex: Lexic
   return { heads: out, places, absorbed };
 }
 
+/** Only anomaly phrases and typed diagnoses can head an anomaly; most sentences have none. */
+function canHead(p: Phrase, anomalyTypes: Set<string>): boolean {
+  return p.class === 'anomaly' || (p.class === 'diagnosis' && p.info.type !== undefined && anomalyTypes.has(p.info.type));
+}
+
 interface Group {
   start: number;
   end: number;
@@ -184,6 +189,7 @@ interface Group {
  * thickening was detected').
  */
 export function relateGroup(text: string, group: Group, tokens: Token[], lex: Lexicon, anomalyTypes: Set<string>, borrowed: Phrase[]): Draft[] {
+  if (!group.phrases.some((p) => canHead(p, anomalyTypes))) return [];
   const built = buildHeads(text, group.phrases, tokens, lex, anomalyTypes);
   let heads = built.heads;
   const replaced = new Set(built.places.map((p) => p.start));
@@ -366,6 +372,7 @@ function parenRanges(text: string, start: number, end: number): [number, number]
  */
 export function relateSentence(text: string, start: number, end: number, phrases: Phrase[], tokens: Token[], lex: Lexicon, anomalyTypes: Set<string>): Draft[] {
   const drafts: Draft[] = [];
+  if (!phrases.some((p) => canHead(p, anomalyTypes))) return drafts;
   let borrowed: Phrase[] = [];
   for (const clause of splitClauses(text, start, end, tokens, lex)) {
     const inClause = phrases.filter((p) => p.start >= clause.start && p.end <= clause.end);

@@ -57,7 +57,7 @@ export function splitSentences(text: string): SentenceSpan[] {
     s = end;
     if (a >= b) return;
     const head = text.slice(a, b);
-    const sec = sectionOf(head);
+    const sec = b - a <= 48 ? sectionOf(head) : undefined;
     if (sec) { section = sec; return; }
     if (!HAS_LETTER.test(head)) return;
     raw.push(section ? { start: a, end: b, section } : { start: a, end: b });
