@@ -19,7 +19,7 @@ export interface CropConfig {
   windows: [number, number][];
 }
 
-export const DEFAULT_CROP: CropConfig = { grid: 48, marginMm: 10, minMm: 64, maxMm: 256, windows: [[-1000, 400], [-160, 240]] };
+export const DEFAULT_CROP: CropConfig = { grid: 32, marginMm: 10, minMm: 64, maxMm: 256, windows: [[-1000, 400], [-160, 240]] };
 
 export type Vec3 = [number, number, number];
 

@@ -21,7 +21,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!existsSync(textDir)) throw new UserError(`${textDir}: text encoder folder not found (pretrain one with \`ctground pretrain-text\` or pass --text DIR)`);
   const config: Partial<GroundingConfig> = {};
   if (values.grid) {
-    const grid = intFlag(values.grid, 'grid', 48);
+    const grid = intFlag(values.grid, 'grid', 32);
     if (grid % 8 !== 0 || grid < 16) throw new UserError('--grid must be a multiple of 8, at least 16');
     config.crop = { ...(await import('../../model/index.ts')).DEFAULT_CROP, grid };
   }
@@ -37,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
   const r = await trainGroundingModel({
     data, variant, out, steps, batch, textDir, config,
     seed: intFlag(values.seed, 'seed', 1),
-    lr: numFlag(values.lr, 'lr', 1e-3),
+    lr: numFlag(values.lr, 'lr', 2e-3),
     resume: Boolean(values.resume),
     validateEvery: intFlag(values['validate-every'], 'validate-every', 0),
     maxStudies: intFlag(values['max-studies'], 'max-studies', 0),
