@@ -141,17 +141,17 @@ test('a DICOM folder with two series lists them and asks which; --series picks o
   const files = dicomFiles();
   const dir = join(tmp, 'two-series');
   writeSeries(dir, files, '3', '1.2.826.0.1.3680043.2.1125.7.1', 'a');
-  writeSeries(dir, files.slice(0, 12), '4', '1.2.826.0.1.3680043.2.1125.7.2', 'b');
+  writeSeries(dir, files.slice(0, 3), '4', '1.2.826.0.1.3680043.2.1125.7.2', 'b');
   const r = cli('info', dir);
   assertCliError(r, dir, /2 DICOM series found; choose one with --series/);
   assert.match(r.stderr, /#3 "CT Body 3\.0" CT uid 1\.2\.826\.0\.1\.3680043\.2\.1125\.7\.1 \(20 files\)/);
-  assert.match(r.stderr, /#4 .*uid 1\.2\.826\.0\.1\.3680043\.2\.1125\.7\.2 \(12 files\)/);
+  assert.match(r.stderr, /#4 .*uid 1\.2\.826\.0\.1\.3680043\.2\.1125\.7\.2 \(3 files\)/);
   await assertReadError(dir, /several|no DICOM series match '9'/, { series: '9' });
 
   const ok = cli('info', dir, '--series', '4', '--json');
   assert.equal(ok.code, 0, ok.stderr);
   const info = JSON.parse(ok.stdout);
-  assert.deepEqual(info.size, [512, 512, 12]);
+  assert.deepEqual(info.size, [512, 512, 3]);
   const vol = await readVolume(dir, { series: '1.2.826.0.1.3680043.2.1125.7.2' });
   const out = join(tmp, 'series4.nii.gz');
   await writeNifti(out, vol);
@@ -161,4 +161,29 @@ test('a DICOM folder with two series lists them and asks which; --series picks o
   }
   // The fixture really carries the identifiers, so the check above can fail.
   assert.ok(readFileSync(join(dir, readdirSync(dir)[0]!)).includes(FAKE_NAME));
+});
+
+test('files that pass the header checks but break inside itk-wasm still give one line, with nothing else printed', async () => {
+  const mha = join(tmp, 'short.mha');
+  writeFileSync(mha, 'ObjectType = Image\nNDims = 3\nDimSize = 100 100 100\nElementType = MET_SHORT\nElementDataFile = LOCAL\nabc');
+  const r = cli('info', mha);
+  assertCliError(r, mha, /could not be read as mha \(MetaImage: .*not read completely\)/);
+  assert.equal(r.stdout, '');
+  const nrrd = join(tmp, 'short.nrrd');
+  writeFileSync(nrrd, 'NRRD0004\ntype: short\ndimension: 3\nsizes: 100 100 100\nencoding: raw\n\nabc');
+  await assertReadError(nrrd, /could not be read as nrrd/);
+  // A DICOM slice cut short: its header is intact, its pixel data is not.
+  const dir = join(tmp, 'cut-slice');
+  mkdirSync(dir);
+  const files = dicomFiles();
+  files.forEach((f, i) => writeFileSync(join(dir, `s${i}`), i === 4 ? readFileSync(f).subarray(0, 20000) : readFileSync(f)));
+  await assertReadError(dir, /DICOM series could not be read/);
+});
+
+test('a failed itk-wasm read leaves the process exit code alone', async () => {
+  const mha = join(tmp, 'short2.mha');
+  writeFileSync(mha, 'ObjectType = Image\nNDims = 3\nDimSize = 10 10 10\nElementType = MET_SHORT\nElementDataFile = LOCAL\nabc');
+  const before = process.exitCode;
+  await assertReadError(mha, /could not be read as mha/);
+  assert.equal(process.exitCode, before);
 });

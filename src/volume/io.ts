@@ -64,6 +64,38 @@ async function itkReadImage(path: string): Promise<ItkImage> {
   return (await readImageNode(path)) as unknown as ItkImage;
 }
 
+/**
+ * Runs an itk-wasm call with stdout/stderr captured: on bad input its WASM pipelines print
+ * "Exception while running pipeline", the C++ reader's complaint and a debug-build hint straight
+ * to the terminal, which would break the one-line error contract. The captured text is returned
+ * so the reader's own complaint can go into our message.
+ */
+async function quietly<T>(fn: () => Promise<T>): Promise<{ value?: T; error?: unknown; captured: string }> {
+  // itk-wasm's pipelines print through console.* at call time, so swapping those catches them
+  // without touching process.stdout (which the test runner's reporter and progress bars share).
+  const names = ['log', 'error', 'warn', 'info'] as const;
+  const saved = names.map((n) => console[n]);
+  // An aborting pipeline also sets process.exitCode = 1 (emscripten's exit path); it is not ours to set.
+  const exitCode = process.exitCode;
+  let captured = '';
+  const grab = (...args: unknown[]) => { captured += args.map(String).join(' ') + '\n'; };
+  for (const n of names) console[n] = grab;
+  try {
+    return { value: await fn(), captured };
+  } catch (error) {
+    return { error, captured };
+  } finally {
+    names.forEach((n, i) => { console[n] = saved[i]!; });
+    process.exitCode = exitCode;
+  }
+}
+
+/** The informative line of what an itk-wasm pipeline printed, without its boilerplate. */
+function itkComplaint(captured: string): string | undefined {
+  return captured.split('\n').map((l) => l.replace(/^(stdout|stderr|exception):\s*/, '').trim())
+    .find((l) => l && !/^Exception while running pipeline|^Build module in Debug mode/.test(l));
+}
+
 function oneLine(e: unknown): string {
   const s = String((e as Error)?.message ?? e).split('\n').map((l) => l.trim()).filter(Boolean);
   return (s[0] ?? 'unknown error').slice(0, 200);
@@ -103,27 +135,24 @@ export async function readVolume(path: string, opts: ReadOptions = {}): Promise<
     const vol = opts.niftiReader === 'itk-wasm' ? null : decodeNifti(raw, header);
     if (vol) return vol;
   } else checkMetaImageOrNrrd(path, kind, bytes);
-  let im: ItkImage;
-  try {
-    im = await itkReadImage(path);
-  } catch (e) {
-    throw fileError(path, `could not be read as ${kind.replace('-gz', '')} (${oneLine(e)})`);
+  const r = await quietly(() => itkReadImage(path));
+  if (r.error !== undefined || !r.value) {
+    const why = itkComplaint(r.captured) ?? (typeof r.error === 'number' ? 'the image reader aborted' : oneLine(r.error));
+    throw fileError(path, `could not be read as ${kind.replace('-gz', '')} (${why.slice(0, 200)})`);
   }
-  return fromItkImage(im, path);
+  return fromItkImage(r.value, path);
 }
 
 async function readDicomFolder(dir: string, opts: ReadOptions): Promise<Volume> {
   const series = chooseSeries(dir, scanDicomFolder(dir), opts.series);
   const files = checkSliceStack(dir, series);
   const { readImageDicomFileSeriesNode } = await import('@itk-wasm/dicom');
-  let im: ItkImage;
-  try {
-    const r = await readImageDicomFileSeriesNode({ inputImages: files, singleSortedSeries: false });
-    im = r.outputImage as unknown as ItkImage;
-  } catch (e) {
-    throw fileError(dir, `DICOM series could not be read (${oneLine(e)})`);
+  const r = await quietly(() => readImageDicomFileSeriesNode({ inputImages: files, singleSortedSeries: false }));
+  const im = r.value?.outputImage as unknown as ItkImage | undefined;
+  if (r.error !== undefined || !im) {
+    const why = itkComplaint(r.captured) ?? (r.error === undefined ? 'no image returned' : typeof r.error === 'number' ? 'the DICOM reader aborted' : oneLine(r.error));
+    throw fileError(dir, `DICOM series could not be read (${why.slice(0, 200)})`);
   }
-  if (!im) throw fileError(dir, 'DICOM series could not be read (no image returned)');
   const vol = fromItkImage(im, dir);
   if (vol.size[2] !== files.length) throw fileError(dir, `DICOM series has ${files.length} slice files but ${vol.size[2]} slices were read`);
   return vol;
