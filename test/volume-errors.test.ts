@@ -187,3 +187,12 @@ test('a failed itk-wasm read leaves the process exit code alone', async () => {
   await assertReadError(mha, /could not be read as mha/);
   assert.equal(process.exitCode, before);
 });
+
+test('a DICOMDIR beside the slices is not taken for a slice', async () => {
+  const dir = join(tmp, 'with-dicomdir');
+  writeSeries(dir, dicomFiles().slice(0, 3), '3', '1.2.826.0.1.3680043.2.1125.7.1', 'a');
+  const first = readFileSync(join(dir, readdirSync(dir)[0]!));
+  writeFileSync(join(dir, 'DICOMDIR'), setDicomString(first, 0x0002, 0x0002, 'UI', '1.2.840.10008.1.3.10'));
+  const v = await readVolume(dir);
+  assert.deepEqual(v.size, [512, 512, 3]);
+});

@@ -95,6 +95,8 @@ export function readDicomSliceHeader(file: string): DicomSliceHeader | null {
       let len: number;
       if (LONG_VRS.has(vr)) { len = b.readUInt32LE(meta.pos + 4); meta.pos += 8; } else { len = b.readUInt16LE(meta.pos + 2); meta.pos += 4; }
       if (tag === 0x00020010) ts = b.toString('latin1', meta.pos, meta.pos + len).replace(/[\0 ]+$/, '');
+      // A DICOMDIR (media directory) sits beside the slices of many CDs; it is not an image.
+      if (tag === 0x00020002 && b.toString('latin1', meta.pos, meta.pos + len).replace(/[\0 ]+$/, '') === '1.2.840.10008.1.3.10') return null;
       meta.pos += len;
     }
     if (ts === '1.2.840.10008.1.2.1.99' || ts === '1.2.840.10008.1.2.2') return { file, seriesUid: '', seriesNumber: '', seriesDescription: '', modality: '' };
