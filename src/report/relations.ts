@@ -108,7 +108,7 @@ function buildHeads(text: string, phrases: Phrase[], tokens: Token[], lex: Lexic
   const anomalies = phrases.filter((p) => p.class === 'anomaly');
   anomalies.forEach((p, i) => {
     const nx = anomalies[i + 1];
-    if (!p.info.adjective || !nx) return;
+    if (!p.info.adjective || !nx || nx.info.generic) return; // 'osteosclerotic lesion' is one finding
     let gap = text.slice(p.end, nx.start);
     for (const q of phrases) if (q.start >= p.end && q.end <= nx.start && q.class !== 'certainty') gap = gap.replace(q.text, ' ');
     if (JOINER.test(gap)) describing.push(p);
