@@ -168,7 +168,8 @@ export async function writeGroundingOutputs(dir: string, r: GroundingResult, opt
   await writeNifti(join(dir, 'labels.nii.gz'), labelMapOf(order, r.threshold, r.ct));
   if (opts.overview !== false) {
     const items = shown.map((f) => ({
-      title: `${f.id} ${f.organ} ${f.type.replace(/_/g, ' ')} ${f.certainty}${f.box ? ` ${f.volumeMl.toFixed(1)}ml` : ''}`,
+      // two caption lines of 20 characters: the size goes early so wrapping never drops it
+      title: `${f.id} ${f.organ}${f.box ? ` ${f.volumeMl.toFixed(1)}ml` : ''} ${f.type.replace(/_/g, ' ')}${f.certainty === 'present' ? '' : ` (${f.certainty})`}`,
       caption: f.phrase.replace(/…/g, '/'),
       map: r.maps.get(f.id)!,
       summary: summarizeMap(r.maps.get(f.id)!, r.threshold),
