@@ -61,10 +61,10 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
   // Warm both paths (WASM compile, JIT) before timing.
   const ours = await readVolume(path);
   const base = readBaseline(path);
-  const readOurs = await best(() => readVolume(path), 3);
-  const readBase = await best(() => readBaseline(path), 3);
+  const readOurs = await best(() => readVolume(path), 7);
+  const readBase = await best(() => readBaseline(path), 7);
   await readVolume(path, { niftiReader: 'itk-wasm' });
-  const readItk = await best(() => readVolume(path, { niftiReader: 'itk-wasm' }), 3);
+  const readItk = await best(() => readVolume(path, { niftiReader: 'itk-wasm' }), 5);
   const target = spacingGrid(ours, 1);
   let outOurs = resample(ours, 1, 'linear');
   const resOurs = await best(() => { outOurs = resample(ours, 1, 'linear'); }, 2);
