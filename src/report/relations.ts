@@ -2,7 +2,7 @@ import type { Lexicon, SeqIndex, Token } from './lexicon.ts';
 import type { Certainty, Phrase, PhraseInfo } from './types.ts';
 
 /**
- * Relation estimation inside one clause: which phrases describe which anomaly phrase, the
+ * Relation estimation, sentence by sentence and clause by clause: which phrases describe which anomaly phrase, the
  * certainty each anomaly gets from NegEx-like cue scopes, and the split of a group that names
  * several locations into one anomaly per location (the paper's rule-based split, Sec. 3.3).
  */
