@@ -52,11 +52,85 @@ export interface Phantom {
 
 const THORACIC_H = 22, LUMBAR_H = 25, T1_Z = 180;
 
+const sq = (v: number): number => v * v;
+
 export function vertebraAtTemplateZ(z: number): string {
   const t = Math.round((T1_Z - z) / THORACIC_H);
   if (t <= 11) return t < 0 ? 'C7' : `T${t + 1}`;
   const l = Math.round((T1_Z - 11 * THORACIC_H - z) / LUMBAR_H);
   return l <= 5 ? `L${Math.max(1, l)}` : 'S1';
+}
+
+interface Grid { labels: Uint8Array; N: number; tx: Float64Array; ty: Float64Array; tz: Float64Array }
+
+function axisRange(lo: number, hi: number, t: Float64Array, N: number): [number, number] {
+  let a = 0, b = N - 1;
+  while (a < N && t[a]! < lo) a++;
+  while (b >= 0 && t[b]! > hi) b--;
+  return [a, b];
+}
+
+// The voxel loops live in small module-level functions: V8 optimizes those once and for all,
+// while loops inside one very long per-study function ran several times slower.
+
+/** Paints `label` where the shape holds and `allow(current label)` is true. */
+function paintShape(g: Grid, label: number, shape: Shape, allow?: (cur: number) => boolean): void {
+  const { labels, N, tx, ty, tz } = g;
+  const [i0, i1] = axisRange(shape.min[0], shape.max[0], tx, N), [j0, j1] = axisRange(shape.min[1], shape.max[1], ty, N), [k0, k1] = axisRange(shape.min[2], shape.max[2], tz, N);
+  for (let k = k0; k <= k1; k++) for (let j = j0; j <= j1; j++) {
+    let p = i0 + N * (j + N * k);
+    for (let i = i0; i <= i1; i++, p++) {
+      if (allow && !allow(labels[p]!)) continue;
+      if (shape.inside(tx[i]!, ty[j]!, tz[k]!)) labels[p] = label;
+    }
+  }
+}
+
+/** Subcutaneous fat, body-wall muscle and the cavity (fat until organs fill it). */
+function paintBodyLayers(g: Grid, bodyAz: (z: number) => number, bodyB: number, fatT: number, wallT: number, fat: number, muscle: number): void {
+  const { labels, N, tx, ty, tz } = g;
+  for (let k = 0, p = 0; k < N; k++) {
+    const a0 = bodyAz(tz[k]!), a1 = a0 - fatT, a2 = a1 - wallT, b0 = bodyB, b1 = b0 - fatT, b2 = b1 - wallT;
+    for (let j = 0; j < N; j++) {
+      const y = ty[j]!;
+      for (let i = 0; i < N; i++, p++) {
+        const x = tx[i]!;
+        if (sq(x / a0) + sq(y / b0) > 1) continue;
+        labels[p] = sq(x / a2) + sq(y / b2) <= 1 ? fat : sq(x / a1) + sq(y / b1) <= 1 ? muscle : fat;
+      }
+    }
+  }
+}
+
+function fillHu(labels: Uint8Array, tex: Float32Array, schemeHu: Float32Array, texAmp: Float32Array, air: number): Float32Array {
+  const hu = new Float32Array(labels.length);
+  for (let p = 0; p < labels.length; p++) {
+    const l = labels[p]!;
+    hu[p] = l ? schemeHu[l]! + texAmp[l]! * tex[p]! : air;
+  }
+  return hu;
+}
+
+/** Dependent density in the lungs; gas in colon, small bowel and the stomach's fundus. */
+function lungsAndGas(g: Grid, hu: Float32Array, tex: Float32Array, L: { rul: number; lll: number; colon: number; si: number; stomach: number }, stomachTop: number): void {
+  const { labels, N, ty, tz } = g;
+  const gas = tex;
+  for (let k = 0, p = 0; k < N; k++) for (let j = 0; j < N; j++) for (let i = 0; i < N; i++, p++) {
+    const l = labels[p]!;
+    if (l >= L.rul && l <= L.lll) hu[p] += (-ty[j]! / 90) * 25; // dependent lung is denser
+    else if ((l === L.colon && gas[p]! > 0.1) || (l === L.si && gas[p]! > 0.75) || (l === L.stomach && tz[k]! > stomachTop - 50 && ty[j]! > 25 && gas[p]! > -0.3)) hu[p] = -950 + 30 * tex[p]!;
+  }
+}
+
+/** Cortical bone: bone voxels next to non-bone. */
+function cortex(labels: Uint8Array, N: number, hu: Float32Array, tex: Float32Array, bones: [number, number, number], cortical: number): void {
+  const [b0, b1, b2] = bones;
+  const isBone = (l: number): boolean => l === b0 || l === b1 || l === b2;
+  for (let k = 1; k < N - 1; k++) for (let j = 1; j < N - 1; j++) for (let i = 1; i < N - 1; i++) {
+    const p = i + N * (j + N * k);
+    if (!isBone(labels[p]!)) continue;
+    if (!isBone(labels[p - 1]!) || !isBone(labels[p + 1]!) || !isBone(labels[p - N]!) || !isBone(labels[p + N]!) || !isBone(labels[p - N * N]!) || !isBone(labels[p + N * N]!)) hu[p] = cortical + 80 * tex[p]!;
+  }
 }
 
 /**
@@ -88,23 +162,9 @@ export function buildPhantom(rng: Rng, opts: PhantomOptions): Phantom {
     ty[i] = (origin[1] + s * i - shift[1]) / scale[1];
     tz[i] = (origin[2] + s * i - shift[2]) / scale[2];
   }
-  const range = (lo: number, hi: number, t: Float64Array): [number, number] => {
-    let a = 0, b = N - 1;
-    while (a < N && t[a]! < lo) a++;
-    while (b >= 0 && t[b]! > hi) b--;
-    return [a, b];
-  };
-  /** Paints label where the shape holds and `allow(current label)` is true. */
-  const paint = (label: number, shape: Shape, allow?: (cur: number) => boolean): void => {
-    const [i0, i1] = range(shape.min[0], shape.max[0], tx), [j0, j1] = range(shape.min[1], shape.max[1], ty), [k0, k1] = range(shape.min[2], shape.max[2], tz);
-    for (let k = k0; k <= k1; k++) for (let j = j0; j <= j1; j++) {
-      let p = i0 + N * (j + N * k);
-      for (let i = i0; i <= i1; i++, p++) {
-        if (allow && !allow(labels[p]!)) continue;
-        if (shape.inside(tx[i]!, ty[j]!, tz[k]!)) labels[p] = label;
-      }
-    }
-  };
+  const range = (lo: number, hi: number, t: Float64Array): [number, number] => axisRange(lo, hi, t, N);
+  const grid: Grid = { labels, N, tx, ty, tz };
+  const paint = (label: number, shape: Shape, allow?: (cur: number) => boolean): void => paintShape(grid, label, shape, allow);
   const box = (min: V3, max: V3, inside: Shape['inside']): Shape => ({ min, max, inside });
   const BIG = 400;
 
@@ -122,22 +182,13 @@ export function buildPhantom(rng: Rng, opts: PhantomOptions): Phantom {
   const bodyA = jit(160, 8), bodyB = jit(112, 7), fatT = rng.uniform(8, 30), wallT = rng.uniform(8, 14);
   const bodyAz = (z: number): number => bodyA * (1 + 0.04 * Math.cos(z / 60));
   const innerA = (z: number): number => bodyAz(z) - fatT - wallT, innerB = bodyB - fatT - wallT;
-  const inCavity = (x: number, y: number, z: number): boolean => (x / innerA(z)) ** 2 + (y / innerB) ** 2 <= 1;
-  for (let k = 0, p = 0; k < N; k++) {
-    const a0 = bodyAz(tz[k]!), a1 = a0 - fatT, a2 = a1 - wallT, b0 = bodyB, b1 = b0 - fatT, b2 = b1 - wallT;
-    for (let j = 0; j < N; j++) {
-      const y = ty[j]!;
-      for (let i = 0; i < N; i++, p++) {
-        const x = tx[i]!;
-        if ((x / a0) ** 2 + (y / b0) ** 2 > 1) continue;
-        labels[p] = (x / a2) ** 2 + (y / b2) ** 2 <= 1 ? L.fat : (x / a1) ** 2 + (y / b1) ** 2 <= 1 ? L.muscle : L.fat;
-      }
-    }
-  }
+  const inCavity = (x: number, y: number, z: number): boolean => sq(x / innerA(z)) + sq(y / innerB) <= 1;
+  paintBodyLayers(grid, bodyAz, bodyB, fatT, wallT, L.fat, L.muscle);
+
   // Diaphragm domes (template z of the dome surface), right higher than left.
   const dR = jit(62, 6), dL = jit(50, 6);
-  const domeR = (x: number, y: number): number => 18 + (dR - 18) * Math.max(0, 1 - ((x - 60) / 90) ** 2 - ((y + 5) / 100) ** 2);
-  const domeL = (x: number, y: number): number => 14 + (dL - 14) * Math.max(0, 1 - ((x + 60) / 90) ** 2 - ((y + 5) / 100) ** 2);
+  const domeR = (x: number, y: number): number => 18 + (dR - 18) * Math.max(0, 1 - sq((x - 60) / 90) - sq((y + 5) / 100));
+  const domeL = (x: number, y: number): number => 14 + (dL - 14) * Math.max(0, 1 - sq((x + 60) / 90) - sq((y + 5) / 100));
   // Dome height per (i, j) column, looked up by template coordinate (painting calls it per voxel).
   const domeTab = new Float64Array(N * N);
   for (let j = 0; j < N; j++) for (let i = 0; i < N; i++) domeTab[i + N * j] = tx[i]! >= 0 ? domeR(tx[i]!, ty[j]!) : domeL(tx[i]!, ty[j]!);
@@ -145,11 +196,11 @@ export function buildPhantom(rng: Rng, opts: PhantomOptions): Phantom {
   const iy = (y: number): number => Math.max(0, Math.min(N - 1, Math.round((y * scale[1] + shift[1] - origin[1]) / s)));
   const dome = (x: number, y: number): number => domeTab[ix(x) + N * iy(y)]!;
   // The thoracic cavity above the domes is mediastinal soft tissue until the lungs fill it.
-  paint(L.med, box([-BIG, -BIG, -BIG], [BIG, BIG, BIG], (x, y, z) => inCavity(x, y, z) && z > dome(x, y) + 2));
+  paint(L.med, box([-220, -160, 10], [220, 160, BIG], (x, y, z) => inCavity(x, y, z) && z > dome(x, y) + 2));
 
   // Paraspinal and psoas muscles.
   for (const sx of [1, -1]) {
-    paint(L.muscle, box([sx * 38 - 30, -130, -BIG], [sx * 38 + 30, -70, BIG], (x, y) => ((x - sx * 38) / 26) ** 2 + ((y + 100) / 19) ** 2 <= 1));
+    paint(L.muscle, box([sx * 38 - 30, -130, -BIG], [sx * 38 + 30, -70, BIG], (x, y) => sq((x - sx * 38) / 26) + sq((y + 100) / 19) <= 1));
     paint(L.muscle, tube([[sx * 30, -62, -30], [sx * 48, -45, -110], [sx * 58, -25, -180]], [9, 15, 18]), cavityOnly);
   }
 
@@ -215,7 +266,7 @@ export function buildPhantom(rng: Rng, opts: PhantomOptions): Phantom {
       max: aorta.max.map((v) => v + an.radius) as V3,
       inside: (x, y, z) => {
         const o = aorta.depth(x, y, z);
-        const w = Math.max(0, 1 - ((o.t - an.t) / an.length) ** 2);
+        const w = Math.max(0, 1 - sq((o.t - an.t) / an.length));
         return w > 0 && o.d <= o.r + (an.radius - o.r) * w;
       },
     };
@@ -232,7 +283,7 @@ export function buildPhantom(rng: Rng, opts: PhantomOptions): Phantom {
   const spineX = rng.normal(0, 3);
   paint(L.spine, box([-40, -130, -BIG], [40, -45, BIG], (x, y) => {
     const dx = x - spineX;
-    if ((dx / 19) ** 2 + ((y + 72) / 18) ** 2 <= 1) return true;
+    if (sq(dx / 19) + sq((y + 72) / 18) <= 1) return true;
     const rr = Math.hypot(dx, y + 101);
     return (rr >= 8 && rr <= 16 && y < -91) || (Math.abs(dx) < 5 && y < -110 && y > -128);
   }));
@@ -252,7 +303,7 @@ export function buildPhantom(rng: Rng, opts: PhantomOptions): Phantom {
     }
     return null;
   };
-  paint(L.ribs, box([-BIG, -BIG, -40], [BIG, BIG, BIG], (x, y, z) => ribAt(x, y, z) !== null));
+  paint(L.ribs, box([-220, -160, -40], [220, 160, BIG], (x, y, z) => ribAt(x, y, z) !== null));
   paint(L.ribs, box([-13, 80, 60], [13, 120, 175], (x, y) => y > innerB - 2 && y < innerB + 12 && Math.abs(x) < 13));
   for (const sx of [1, -1]) {
     const wing = ellipsoid(J([sx * 78, -30, -150], 3), [56, 34, 48], { yaw: sx * 0.4 });
@@ -271,25 +322,10 @@ export function buildPhantom(rng: Rng, opts: PhantomOptions): Phantom {
     texAmp[v] = t.texture;
   }
   const tex = smoothNoise(rng.fork('texture'), N, 10);
-  const hu = new Float32Array(n);
-  for (let p = 0; p < n; p++) {
-    const l = labels[p]!;
-    hu[p] = l ? schemeHu[l]! + texAmp[l]! * tex[p]! : tissues.air;
-  }
+  const hu = fillHu(labels, tex, schemeHu, texAmp, tissues.air);
   // Bowel gas where the (already drawn) texture field is high: one field serves both.
-  const gas = tex;
-  for (let k = 0, p = 0; k < N; k++) for (let j = 0; j < N; j++) for (let i = 0; i < N; i++, p++) {
-    const l = labels[p]!;
-    if (isLung(l)) hu[p] += (-ty[j]! / 90) * 25; // dependent lung is denser
-    else if ((l === L.colon && gas[p]! > 0.1) || (l === L.si && gas[p]! > 0.75) || (l === L.stomach && tz[k]! > stomach.max[2] - 50 && ty[j]! > 25 && gas[p]! > -0.3)) hu[p] = -950 + 30 * tex[p]!;
-  }
-  // Cortical bone: bone voxels next to non-bone.
-  const isBone = (l: number): boolean => l === L.spine || l === L.ribs || l === L.pelvis;
-  for (let k = 1; k < N - 1; k++) for (let j = 1; j < N - 1; j++) for (let i = 1; i < N - 1; i++) {
-    const p = i + N * (j + N * k);
-    if (!isBone(labels[p]!)) continue;
-    if (!isBone(labels[p - 1]!) || !isBone(labels[p + 1]!) || !isBone(labels[p - N]!) || !isBone(labels[p + N]!) || !isBone(labels[p - N * N]!) || !isBone(labels[p + N * N]!)) hu[p] = tissues.corticalBone + 80 * tex[p]!;
-  }
+  lungsAndGas(grid, hu, tex, L, stomach.max[2]);
+  cortex(labels, N, hu, tex, [L.spine, L.ribs, L.pelvis], tissues.corticalBone);
   // Intervertebral discs.
   for (let k = 0; k < N; k++) {
     const z = tz[k]!;
