@@ -1,8 +1,7 @@
 // The training engine against @tensorflow/tfjs (cpu backend) on the same VGG-like 3D block and the
 // same train step (forward, backward, Adam), measured in the same run. Also: the per-step cost of
 // moving parameters and optimizer state in and out of ORT (the ping-pong buffers).
-import { Graph, Trainer, InferenceModel, adam, ops as o, type Tensor, emitModel, createSession, gradients, defaultSessionOptions } from '../src/engine/index.ts';
-import { toOrt } from '../src/engine/session.ts';
+import { Graph, Trainer, InferenceModel, adam, ops as o, type Tensor, emitModel, createSession, gradients, defaultSessionOptions, toOrt } from '../src/engine/index.ts';
 import { createRng } from '../src/common/index.ts';
 
 const CH = [16, 16, 32, 32, 64, 64];

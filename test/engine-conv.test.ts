@@ -3,8 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRng } from '../src/common/index.ts';
-import { Graph, ops as o, gradients, emitModel, createSession } from '../src/engine/index.ts';
-import { toOrt } from '../src/engine/session.ts';
+import { Graph, ops as o, gradients, emitModel, createSession, toOrt } from '../src/engine/index.ts';
 
 interface Cfg { n: number; cin: number; cout: number; size: [number, number, number]; k: number; s: number; p: number; d: number }
 

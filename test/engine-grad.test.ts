@@ -5,9 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRng } from '../src/common/index.ts';
 import {
-  Graph, type Tensor, gradCheck, ops, gradients, emitModel, createSession,
+  Graph, type Tensor, gradCheck, ops, gradients, emitModel, createSession, toOrt,
 } from '../src/engine/index.ts';
-import { toOrt } from '../src/engine/session.ts';
 
 const o = ops;
 

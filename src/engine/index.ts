@@ -13,6 +13,6 @@ export { gradients, gradRules, unbroadcast } from './grad.ts';
 export { Trainer, adam, sgd, loadParams, saveParams, type OptimizerConfig, type TrainerOptions, type StepResult, type StepOptions } from './trainer.ts';
 export { InferenceModel, exportOnnx, writeOnnx } from './inference.ts';
 export { emitModel, OPSET } from './onnx.ts';
-export { createSession, defaultSessionOptions, sessionOptionsFromFlags, type SessionOptions, type FeedValue } from './session.ts';
+export { createSession, defaultSessionOptions, sessionOptionsFromFlags, toOrt, type SessionOptions, type FeedValue } from './session.ts';
 export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors, type NamedArray } from './safetensors.ts';
 export { gradCheck, type GradCheckResult } from './gradcheck.ts';
