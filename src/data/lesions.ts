@@ -225,7 +225,11 @@ function blob(rng: Rng, c: Canvas3, kind: LesionKind, value: number, mask: Uint8
       let q = Math.sqrt(qx * qx + qy * qy + qz * qz);
       if (q > 0) {
         let b = 0;
-        for (const w of bumps.waves) b += w.amp * Math.sin((w.k[0] * qx + w.k[1] * qy + w.k[2] * qz) / q + w.phase);
+        const waves = bumps.waves;
+        for (let wi = 0; wi < waves.length; wi++) {
+          const w = waves[wi]!;
+          b += w.amp * Math.sin((w.k[0] * qx + w.k[1] * qy + w.k[2] * qz) / q + w.phase);
+        }
         q /= 1 + b;
       }
       const f = Math.max(0, Math.min(1, 0.5 + (1 - q) / (2 * Math.max(margin, 1e-3))));

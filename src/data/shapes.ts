@@ -27,7 +27,11 @@ export function randomBumps(rand: () => number, amp: number, n = 4): Bumps {
 function bump(b: Bumps | undefined, ux: number, uy: number, uz: number): number {
   if (!b) return 0;
   let s = 0;
-  for (const w of b.waves) s += w.amp * Math.sin(w.k[0] * ux + w.k[1] * uy + w.k[2] * uz + w.phase);
+  const waves = b.waves;
+  for (let i = 0; i < waves.length; i++) {
+    const w = waves[i]!;
+    s += w.amp * Math.sin(w.k[0] * ux + w.k[1] * uy + w.k[2] * uz + w.phase);
+  }
   return s;
 }
 
