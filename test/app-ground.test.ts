@@ -103,3 +103,25 @@ test('ground: the shipped model finds each lesion inserted into the real CT (IoU
     assert.ok(best > 0.1, `${g.organ} ${g.type}: IoU ${best.toFixed(3)} at threshold 0.1`);
   }
 });
+
+test('ground: a label map of the same voxels in another axis order (LAS map, LPS DICOM series) is reordered exactly', async () => {
+  const { groundStudy, loadGrounder } = await import('../src/pipeline/index.ts');
+  const { organValue } = await import('../src/anatomy/index.ts');
+  const r = await groundStudy({ ct: TS('example_ct_dicom'), totalSegmentator: TS('example_seg_dicom.nii.gz'), report: 'Liver: a 2 cm cyst in the liver.' }, await loadGrounder('oracle:organ'));
+  assert.equal(r.anatomySource, 'totalsegmentator');
+  // independent check of the reordering: the voxels labelled liver must be liver on the CT (HU ~ 40–110)
+  const liver = organValue('liver');
+  const meanHu = (labels: ArrayLike<number>): number => {
+    let s = 0, n = 0;
+    for (let i = 0; i < labels.length; i++) if (labels[i] === liver) { s += Number(r.ct.data[i]); n++; }
+    return s / n;
+  };
+  const hu = meanHu(r.anatomy.data);
+  assert.ok(hu > 30 && hu < 130, `liver mean HU ${hu.toFixed(0)}`);
+  // taken index for index without reordering, the same labels would sit on other tissue
+  const { fromTotalSegmentator } = await import('../src/anatomy/index.ts');
+  const raw = fromTotalSegmentator(await readVolume(TS('example_seg_dicom.nii.gz')));
+  assert.ok(Math.abs(meanHu(raw.data) - hu) > 20, `unreordered mean HU ${meanHu(raw.data).toFixed(0)} vs ${hu.toFixed(0)}`);
+  const f = r.findings.find((x) => x.organ === 'liver')!;
+  assert.ok(f.box && f.volumeMl > 100);
+});

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { UserError, writeFileAtomic } from '../common/index.ts';
-import { readVolume, writeNifti, type Volume } from '../volume/index.ts';
+import { readVolume, writeNifti, indexToWorld, worldToIndex, resampleToGrid, type Volume } from '../volume/index.ts';
 import { fromTotalSegmentator, fallbackAnatomy } from '../anatomy/index.ts';
 import { structureReport, type StructuredReport } from '../report/index.ts';
 import type { GroundingModel } from '../model/index.ts';
@@ -77,6 +77,23 @@ function sameGeometry(a: Volume, b: Volume): string | null {
   return null;
 }
 
+/**
+ * True when `b` holds the same voxel centres as `a`, only stored in another axis order or direction
+ * (a label map written LAS for an LPS series, say): every corner of b lands exactly on a corner of a.
+ */
+function sameVoxelsReordered(a: Volume, b: Volume): boolean {
+  if (a.size[0] * a.size[1] * a.size[2] !== b.size[0] * b.size[1] * b.size[2]) return false;
+  for (let c = 0; c < 8; c++) {
+    const corner = [0, 1, 2].map((ax) => ((c >> ax) & 1 ? b.size[ax]! - 1 : 0));
+    const idx = worldToIndex(a, indexToWorld(b, corner));
+    for (let ax = 0; ax < 3; ax++) {
+      const v = idx[ax]!;
+      if (Math.abs(v - Math.round(v)) > 1e-3 || (Math.round(v) !== 0 && Math.round(v) !== a.size[ax]! - 1)) return false;
+    }
+  }
+  return true;
+}
+
 /** A file-name-safe form of an anomaly id (ids come from report structuring, not from users, but may change). */
 export function safeId(id: string): string {
   const s = id.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_');
@@ -100,9 +117,13 @@ export async function groundStudy(input: StudyInput, grounder: GroundingModel, o
   let anatomySource: AnatomySource;
   const labelPath = input.totalSegmentator ?? input.labels;
   if (labelPath) {
-    const lab = await readVolume(labelPath);
+    let lab = await readVolume(labelPath);
     const mismatch = sameGeometry(ct, lab);
-    if (mismatch) throw new UserError(`${labelPath}: label map ${mismatch}`);
+    if (mismatch) {
+      if (!sameVoxelsReordered(ct, lab)) throw new UserError(`${labelPath}: label map ${mismatch}`);
+      // an exact reordering (nearest on a signed axis permutation), not an interpolation
+      lab = resampleToGrid(lab, ct, 'nearest');
+    }
     times.io += now() - t; t = now();
     if (input.totalSegmentator) { anatomy = fromTotalSegmentator(lab); anatomySource = 'totalsegmentator'; }
     else { anatomy = lab; anatomySource = 'given'; }
