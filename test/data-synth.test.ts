@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { synthStudy, splitOf, studyId, type SynthStudy } from '../src/data/index.ts';
+import { synthStudy, splitOf, studyDifficulty, studyId, type SynthStudy } from '../src/data/index.ts';
 import { loadOrganScheme, totalSegmentatorLut } from '../src/anatomy/index.ts';
 import { readVolume, indexToWorld } from '../src/volume/index.ts';
 import { loadTaxonomy } from '../src/common/index.ts';
@@ -219,9 +219,16 @@ test('the report structurer finds at least 90 % of the generated anomalies', asy
   assert.ok(found / total >= 0.9, `found ${found}/${total}; missed: ${missed.join('; ')}`);
 });
 
-test('splits are stable per id and near 80/10/10', () => {
+test('splits are stable per id, near 80/10/10, and independent of difficulty', () => {
   const counts = { train: 0, val: 0, test: 0 };
-  for (let i = 0; i < 600; i++) counts[splitOf(studyId(i), 4)]++;
+  const testDifficulty = { easy: 0, medium: 0, hard: 0 };
+  for (let i = 0; i < 600; i++) {
+    const sp = splitOf(studyId(i), 4);
+    counts[sp]++;
+    if (sp === 'test') testDifficulty[studyDifficulty(i, 4)]++;
+  }
+  // every difficulty in the test split, roughly in the generator's 25/35/40 mix
+  assert.ok(testDifficulty.easy >= 5 && testDifficulty.medium >= 5 && testDifficulty.hard >= 5, JSON.stringify(testDifficulty));
   assert.equal(splitOf(studyId(17), 4), splitOf(studyId(17), 4));
   assert.ok(counts.train > 420 && counts.train < 540 && counts.val > 30 && counts.test > 30, JSON.stringify(counts));
 });

@@ -50,10 +50,23 @@ export function studyId(index: number): string {
   return `synth-${String(index).padStart(5, '0')}`;
 }
 
-/** Split by a hash of the id, so adding cases never moves an existing one to another split. */
+/**
+ * Split by a hash of the id, so adding cases never moves an existing one to another split. The
+ * stream is labelled apart from the study's own (same seed and id), which decides its difficulty:
+ * sharing it made every test study a hard one.
+ */
 export function splitOf(id: string, splitSeed: number): 'train' | 'val' | 'test' {
-  const u = createRng(splitSeed).fork(id).next();
+  const u = createRng(splitSeed).fork(`split:${id}`).next();
   return u < 0.8 ? 'train' : u < 0.9 ? 'val' : 'test';
+}
+
+function difficultyOf(u: number): Difficulty {
+  return u < 0.25 ? 'easy' : u < 0.6 ? 'medium' : 'hard';
+}
+
+/** The difficulty study `index` of a dataset with this seed gets (without generating it). */
+export function studyDifficulty(index: number, seed: number): Difficulty {
+  return difficultyOf(createRng(seed).fork(studyId(index)).next());
 }
 
 /** The report section a lesion's organ belongs to. */
@@ -165,8 +178,7 @@ export async function synthStudy(index: number, o: SynthOptions, realDir?: strin
   const id = studyId(index);
   const rng = createRng(o.seed).fork(id);
   const kindsAll = loadLesionKinds();
-  const u = rng.next();
-  const difficulty: Difficulty = u < 0.25 ? 'easy' : u < 0.6 ? 'medium' : 'hard';
+  const difficulty = difficultyOf(rng.next());
 
   let canvas: Canvas3, hints: PlaceHints = {}, sections: string[], aneurysmMask: Uint8Array | undefined, outLabels: Uint8Array | undefined;
   let plan: { kind: LesionKind; target?: string }[];

@@ -50,7 +50,7 @@ export async function run(argv: string[]): Promise<number> {
   if (spacing < 0 || (background === 'phantom' && spacing < 0.5) || spacing > 20) throw new UserError(`--spacing must be between 0.5 and 20 mm, got ${spacing}`);
   const rd = background === 'real' ? realDir(values['real-dir']) : undefined;
   mkdirSync(out, { recursive: true });
-  checkOrWriteOptions(out, { generator: 'ctground-synth-1', background, size: background === 'phantom' ? size : null, spacing, seed, splitSeed, cases });
+  checkOrWriteOptions(out, { generator: 'ctground-synth-2', background, size: background === 'phantom' ? size : null, spacing, seed, splitSeed, cases });
 
   const records: ManifestStudy[] = [];
   let resumed = 0;
