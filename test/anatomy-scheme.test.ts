@@ -51,7 +51,7 @@ test('fromTotalSegmentator relabels the real segmentation voxel for voxel', asyn
   assert.ok(count(full.data, [organValue('fat')]) > 10000);
 });
 
-test('fallbackAnatomy on a hand-made body: outside air, two lungs by side, bone, fat, soft tissue', () => {
+test('fallbackAnatomy on a hand-made body: outside air, two lungs by side, airway, bone, fat, soft tissue', () => {
   const n = 40, d = new Int16Array(n * n * n).fill(-1000);
   const at = (i: number, j: number, k: number): number => i + n * (j + n * k);
   for (let k = 0; k < n; k++) for (let j = 4; j < 36; j++) for (let i = 2; i < 38; i++) {
@@ -60,6 +60,8 @@ test('fallbackAnatomy on a hand-made body: outside air, two lungs by side, bone,
     if (i >= 8 && i < 16 && j >= 12 && j < 28) v = -850; // lung at low i = patient left (RAS: x grows to the right)
     if (i >= 24 && i < 32 && j >= 12 && j < 28) v = -850; // lung at high i = patient right
     if (i >= 18 && i < 22 && j >= 8 && j < 12) v = 700; // bone, posterior midline
+    if (i >= 19 && i < 22 && j >= 20 && j < 23) v = -1000; // trachea: thin air tube on the midline
+    if (i >= 32 && i < 35 && j >= 29 && j < 32 && k >= 5 && k < 8) v = -1000; // a gas bubble off the midline
     d[at(i, j, k)] = v;
   }
   const lab = fallbackAnatomy(grid(d, [n, n, n], 2)).data;
@@ -69,7 +71,9 @@ test('fallbackAnatomy on a hand-made body: outside air, two lungs by side, bone,
   assert.match(name(10, 20, 20), /^lung_.*_left$/);
   assert.equal(name(20, 9, 20), 'spine');
   assert.equal(name(3, 20, 20), 'fat');
-  assert.equal(name(20, 20, 20), 'soft_tissue');
+  assert.equal(name(20, 17, 20), 'soft_tissue');
+  assert.equal(name(20, 21, 20), 'airway');
+  assert.equal(name(33, 30, 6), 'soft_tissue');
 });
 
 test('fallbackAnatomy agrees with TotalSegmentator on the real CT for lungs and body', async () => {

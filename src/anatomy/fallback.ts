@@ -49,6 +49,14 @@ export function fallbackAnatomy(ct: Volume): Volume<Uint8Array> {
   const huSum = new Float64Array(airCc.sizes.length);
   for (let p = 0; p < n; p++) if (airCc.labels[p]) huSum[airCc.labels[p]!] += hu[p]!;
   const isLung = airCc.sizes.map((s, c) => c > 0 && s * voxMl > 20 && huSum[c]! / s > -975);
+  // Enclosed air that is not lung: the trachea and main bronchi when they lie near the midline,
+  // otherwise bowel gas (left as soft tissue: the scheme has no label for gas).
+  const cx = new Float64Array(airCc.sizes.length);
+  for (let k = 0, p = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++, p++) {
+    const c = airCc.labels[p]!;
+    if (c && !isLung[c]) cx[c] += W.x(i, j, k);
+  }
+  const isAirway = airCc.sizes.map((s, c) => c > 0 && !isLung[c] && huSum[c]! / s < -900 && Math.abs(cx[c]! / s - midX) < 25);
 
   const out = new Uint8Array(n);
   const L = {
@@ -78,6 +86,8 @@ export function fallbackAnatomy(ct: Volume): Volume<Uint8Array> {
       const lower = t < 0.45 - (y - midY) / 300;
       if (right) out[p] = lower ? L.rll : t < 0.62 ? L.rml : L.rul;
       else out[p] = lower ? L.lll : L.lul;
+    } else if (airCc.labels[p] && isAirway[airCc.labels[p]!]) {
+      out[p] = L.airway;
     } else if (v >= BONE_HU) {
       out[p] = Math.abs(x - midX) < 30 && y < midY ? L.spine : L.bone;
     } else if (v >= FAT_LO && v <= FAT_HI) out[p] = L.fat;
