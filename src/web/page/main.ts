@@ -81,7 +81,12 @@ function renderAnomalies(s: Study): void {
     </li>`).join('');
 }
 
-/** A box's surface, one voxel thick, on the map's grid: a rectangle in every slice through it. */
+let renderOnly = false;
+
+/**
+ * A box's surface, one voxel thick, on the map's grid: a rectangle in every slice through it. In the
+ * 3D-only view just its 12 edges, so the box does not hide the map inside it.
+ */
 function boxShell(like: NVImage, box: { min: Vec3; max: Vec3 }): NVImage {
   const v = like.clone();
   const dims = v.hdr!.dims;
@@ -90,7 +95,7 @@ function boxShell(like: NVImage, box: { min: Vec3; max: Vec3 }): NVImage {
   const { min, max } = box;
   for (let k = min[2]; k <= max[2]; k++) for (let j = min[1]; j <= max[1]; j++) for (let i = min[0]; i <= max[0]; i++) {
     const edges = Number(i === min[0] || i === max[0]) + Number(j === min[1] || j === max[1]) + Number(k === min[2] || k === max[2]);
-    if (edges >= 1) img[i + nx * (j + ny * k)] = 1;
+    if (edges >= (renderOnly ? 2 : 1)) img[i + nx * (j + ny * k)] = 1;
   }
   v.img = img;
   v.colormap = 'warm';
@@ -105,6 +110,11 @@ function currentBox(a: Anomaly): { min: Vec3; max: Vec3 } | null {
   return a.review?.voxelBox ?? a.box?.voxel ?? null;
 }
 
+/** The box on screen: the reviewed one if there is one, else the map's at the slider's threshold (what "accept" would save). */
+function shownBox(a: Anomaly, map: NVImage): { min: Vec3; max: Vec3 } | null {
+  return a.review?.voxelBox ?? boxAt(map, threshold);
+}
+
 async function showAnomaly(a: Anomaly): Promise<void> {
   selected = a;
   renderAnomalies(study!);
@@ -113,7 +123,7 @@ async function showAnomaly(a: Anomaly): Promise<void> {
   while (nv.volumes.length > 1) nv.removeVolumeByIndex(nv.volumes.length - 1);
   mapVol = await NVImage.loadFromUrl({ url: a.mapUrl, colormap: 'red', opacity: 0.6, cal_min: threshold, cal_max: 1 });
   nv.addVolume(mapVol);
-  const box = currentBox(a);
+  const box = shownBox(a, mapVol);
   boxVol = box ? boxShell(mapVol, box) : null;
   if (boxVol) nv.addVolume(boxVol);
   nv.scene.crosshairPos = nv.mm2frac(a.focusWorld);
@@ -179,7 +189,7 @@ nv.onDragRelease = (p) => {
   drawing = false;
   nv.opts.dragMode = nv.dragModes.contrast;
   $('#drawhint').textContent = '';
-  const old = currentBox(selected) ?? { min: [0, 0, 0] as Vec3, max: [0, 0, 0] as Vec3 };
+  const old = (mapVol && shownBox(selected, mapVol)) || currentBox(selected) || { min: [0, 0, 0] as Vec3, max: [0, 0, 0] as Vec3 };
   // the two in-plane axes come from the drag; the through-plane extent is kept from the old box
   const s = Array.from(p.voxStart).map(Math.round), e = Array.from(p.voxEnd).map(Math.round);
   const min = [0, 1, 2].map((ax) => (s[ax] === e[ax] ? old.min[ax]! : Math.min(s[ax]!, e[ax]!))) as Vec3;
@@ -214,7 +224,7 @@ $('#threshold').addEventListener('input', () => {
     // a box the reader drew stays; a computed one follows the threshold
     if (!mapVol || !selected || selected.review?.voxelBox) return;
     if (boxVol) nv.removeVolume(boxVol);
-    const b = boxAt(mapVol, threshold);
+    const b = shownBox(selected, mapVol);
     boxVol = b ? boxShell(mapVol, b) : null;
     if (boxVol) nv.addVolume(boxVol);
     nv.updateGLVolume();
@@ -231,6 +241,15 @@ document.querySelectorAll<HTMLButtonElement>('#toolbar [data-view]').forEach((b)
   const types: Record<string, number> = { axial: nv.sliceTypeAxial, coronal: nv.sliceTypeCoronal, sagittal: nv.sliceTypeSagittal, multi: nv.sliceTypeMultiplanar, render: nv.sliceTypeRender };
   nv.setSliceType(types[v]!);
   document.querySelectorAll('#toolbar [data-view]').forEach((x) => x.classList.toggle('on', x === b));
+  const wasRender = renderOnly;
+  renderOnly = v === 'render';
+  if (wasRender !== renderOnly && mapVol && boxVol) {
+    const box = shownBox(selected!, mapVol);
+    nv.removeVolume(boxVol);
+    boxVol = box ? boxShell(mapVol, box) : null;
+    if (boxVol) nv.addVolume(boxVol);
+    nv.updateGLVolume();
+  }
 }));
 
 $('#ground').addEventListener('click', () => {
