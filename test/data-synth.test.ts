@@ -265,3 +265,14 @@ test('ctground synth writes a dataset, resumes, and is byte-identical per seed',
     rmSync(b, { recursive: true, force: true });
   }
 });
+
+test('ctground synth refuses bad options with one line', async () => {
+  const bad = async (args: string[], re: RegExp): Promise<void> => {
+    await assert.rejects(synthCli(args), (e: Error) => e.name === 'UserError' && re.test(e.message) && !e.message.includes('\n'));
+  };
+  await bad(['--out', '/tmp/x', '--cases', '2', '--seed', '1', '--background', 'mars'], /--background must be phantom or real, got 'mars'/);
+  await bad(['--out', '/tmp/x', '--cases', '2'], /missing required option --seed/);
+  await bad(['--out', '/tmp/x', '--cases', '0', '--seed', '1'], /--cases must be at least 1/);
+  await bad(['--out', '/tmp/x', '--cases', '2', '--seed', '1', '--size', '8'], /--size must be between 32 and 512/);
+  await bad(['--out', '/tmp/x', '--cases', '2', '--seed', '1', '--background', 'real', '--real-dir', '/nonexistent'], /\/nonexistent: no example_ct\.nii\.gz/);
+});
