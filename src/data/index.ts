@@ -1,6 +1,6 @@
 // Public API of data/: the synthetic data engine (phantoms, lesions, reports with exact spans) and
 // the dataset format (manifest.jsonl) with its checker and importers.
-export { synthStudy, splitOf, studyId, studyDifficulty, loadRealBackground, type SynthOptions, type SynthStudy, type SynthAnomaly, type Background, type Difficulty } from './synth.ts';
+export { synthStudy, splitOf, studyId, studyDifficulty, findSlab, loadRealBackground, type SynthOptions, type SynthStudy, type SynthAnomaly, type Background, type Difficulty } from './synth.ts';
 export { buildPhantom, type Phantom, type PhantomOptions, type PhantomModifiers } from './phantom.ts';
 export { insertLesion, loadLesionKinds, type LesionKind, type InsertedLesion, type Canvas3 } from './lesions.ts';
 export { writeReport, type Span, type Finding, type GeneratedReport } from './report.ts';
