@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError, writeFileAtomic } from '../common/index.ts';
 import { writeNifti } from '../volume/index.ts';
@@ -43,6 +43,9 @@ export function studyPaths(id: string): { dir: string; ct: string; labels: strin
  */
 export async function writeStudy(root: string, s: SynthStudy, background: string): Promise<ManifestStudy> {
   const p = studyPaths(s.id);
+  // A run killed mid-write leaves temporary files (writeFileAtomic's) behind; the study is redone.
+  const dir = join(root, p.dir);
+  if (existsSync(dir)) for (const f of readdirSync(dir)) if (f.startsWith('.') && f.endsWith('.tmp')) rmSync(join(dir, f), { force: true });
   await writeNifti(join(root, p.ct), s.ct);
   await writeNifti(join(root, p.labels), s.labels);
   writeFileAtomic(join(root, p.report), s.report);
