@@ -27,6 +27,12 @@ export interface GroundingConfig {
   textEncoder: string | null;
   /** the first K text encoder layers stay frozen (the paper freezes 8 of 12) */
   frozenTextLayers: number;
+  /**
+   * weight of a binary cross-entropy term added to the Dice loss. Dice alone on lesions that are
+   * 0.1 % of a crop collapsed to all-zero maps (saturated sigmoid, no gradient) in our runs; the
+   * BCE term keeps the logits in range. 0 gives the paper's pure Dice loss.
+   */
+  bceWeight: number;
   /** transformer size of transvg3d */
   transformer: { dim: number; layers: number; heads: number };
 }
@@ -53,6 +59,7 @@ export function defaultConfig(variant: Variant): GroundingConfig {
     maxAggregate: 48,
     textEncoder: null,
     frozenTextLayers: 3,
+    bceWeight: 1,
     transformer: { dim: 64, layers: 2, heads: 4 },
   };
 }

@@ -41,8 +41,11 @@ export function buildTrainGraph(cfg: GroundingConfig, batch: number, textDim: nu
   const target = g.input('target', [batch, 1, G, G, G]);
   const keys = attentionKeys(g, cfg, stages, weights);
   const L = aggregator(g, cfg, ops.reshape(rows, [batch * A, textDim]), ids, lengths, weights);
-  const prob = ops.sigmoid(attentionLogits(g, cfg, L, keys, weights));
-  return { graph: g, loss: ops.diceLoss(prob, target), prob, box: null };
+  const logits = attentionLogits(g, cfg, L, keys, weights);
+  const prob = ops.sigmoid(logits);
+  const dice = ops.diceLoss(prob, target);
+  const loss = cfg.bceWeight > 0 ? ops.add(dice, ops.mul(ops.bceWithLogits(logits, target), cfg.bceWeight)) : dice;
+  return { graph: g, loss, prob, box: null };
 }
 
 /** Image side for inference: (1, C, G³) → the attention keys (mask models) or visual tokens (transvg3d). */
