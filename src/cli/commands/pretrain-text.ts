@@ -9,7 +9,8 @@ const USAGE = `usage: ctground pretrain-text --corpus FILE [--corpus FILE …] -
                      (one document per blank-line block); repeatable
   --out DIR          writes config.json, vocab.txt, model.safetensors (HF BERT layout), checkpoint/, pretrain-state.json
   --steps N          optimizer steps (default ${PRETRAIN_DEFAULTS.steps})
-  --resume           continue the run in DIR from its last checkpoint (same data order and masks)
+  --resume           continue the run in DIR from its last checkpoint (same data order and masks);
+                     --steps, --lr, --long-fraction, --long-batch, --dropout given with it replace the run's values
   --seed S           seed of initialization, data order and masking (default ${PRETRAIN_DEFAULTS.seed})
   --vocab FILE       use this vocab.txt instead of training one (default: WordPiece, --vocab-size ${PRETRAIN_DEFAULTS.vocabSize})
   --layers N --hidden N --heads N --intermediate N   encoder shape (default 4 × 256 × 4, 1024)
@@ -59,6 +60,9 @@ export async function run(argv: string[]): Promise<number> {
     checkpointEvery: pos(intFlag(v['checkpoint-every'], 'checkpoint-every', d.checkpointEvery), 'checkpoint-every'),
     threads: pos(intFlag(v.threads, 'threads', d.threads), 'threads'),
     heldOut: d.heldOut,
+    // on --resume these flags, when given, replace the stored run's settings
+    resumeOverrides: (['lr', 'long-fraction', 'long-batch', 'dropout'] as const).filter((f) => v[f] !== undefined)
+      .map((f) => ({ lr: 'lr', 'long-fraction': 'longFraction', 'long-batch': 'longBatch', dropout: 'dropout' } as const)[f]),
   });
   const e = res.eval;
   console.log(`pretrain-text: ${res.state.step} steps, ${res.state.tokensSeen} tokens seen, seed ${res.state.seed}`);

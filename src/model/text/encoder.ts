@@ -110,8 +110,28 @@ const INIT_W: Init = { kind: 'normal', std: 0.02 };
 const ZEROS: Init = { kind: 'zeros' };
 const ONES: Init = { kind: 'ones' };
 
+/**
+ * Position embeddings start from the Transformer's sinusoids, scaled to BERT's N(0, 0.02)
+ * magnitude, instead of noise. Pretraining here gets ~1,000 steps; a run with noise-initialized
+ * positions sat on the unigram plateau for 500 steps (held-out [MASK] accuracy 6.7 %, unigram
+ * 5.8 %), since every offset pattern had to be learnt separately for each of the 128 positions.
+ * Sinusoids make "the token k places away" a linear function of the embedding from step 0.
+ */
+export function sinusoidalPositions(positions: number, hidden: number, scale = 0.02 * Math.SQRT2): Float32Array {
+  const out = new Float32Array(positions * hidden);
+  for (let p = 0; p < positions; p++) {
+    for (let i = 0; i < hidden; i += 2) {
+      const a = p / Math.pow(10000, i / hidden);
+      out[p * hidden + i] = scale * Math.sin(a);
+      if (i + 1 < hidden) out[p * hidden + i + 1] = scale * Math.cos(a);
+    }
+  }
+  return out;
+}
+
 function paramFor(g: Graph, prefix: string, name: string, shape: number[], weights: TextEncoderWeights | undefined, names: Map<string, string>): Tensor {
-  const init = name.endsWith('LayerNorm.weight') ? ONES : name.endsWith('.bias') ? ZEROS : INIT_W;
+  const init: Init = name.endsWith('LayerNorm.weight') ? ONES : name.endsWith('.bias') ? ZEROS
+    : name === 'embeddings.position_embeddings.weight' ? { kind: 'values', data: sinusoidalPositions(shape[0]!, shape[1]!) } : INIT_W;
   return makeParam(g, prefix, name, shape, init, weights, names);
 }
 

@@ -36,6 +36,8 @@ export interface PretrainOptions {
   /** held-out fraction of documents (fixed by id hash) */
   heldOut: number;
   quiet?: boolean;
+  /** with `resume`: options given anew that replace the run's stored ones */
+  resumeOverrides?: (keyof PretrainOptions)[];
   /** stop (after a checkpoint) once this step is reached, as an interruption would; for tests */
   stopAt?: number;
 }
@@ -236,7 +238,12 @@ export async function pretrainText(opts: PretrainOptions): Promise<{ state: Pret
     config = readConfig(join(o.out, 'config.json'));
     tok = WordPieceTokenizer.load(join(o.out, 'vocab.txt'), config.lowercase);
     if (state.seed !== o.seed) log(`resume: using the run's seed ${state.seed} (not ${o.seed})`);
-    Object.assign(o, { ...state.options, steps: o.steps, evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, threads: o.threads });
+    // the run's stored options win, except the step count, the bookkeeping and any option the
+    // caller names in `resumeOverrides` (e.g. a longer 512-token phase for the added steps)
+    const keep: Partial<PretrainOptions> = { steps: o.steps, evalEvery: o.evalEvery, checkpointEvery: o.checkpointEvery, threads: o.threads };
+    for (const k of o.resumeOverrides ?? []) (keep as Record<string, unknown>)[k] = o[k];
+    Object.assign(o, { ...state.options, ...keep });
+    state.options = stripOptions(o);
     o.seed = state.seed;
   } else {
     if (existsSync(statePath)) throw fileError(o.out, 'already holds a pretraining run; use --resume to continue it or choose another --out');
@@ -335,6 +342,6 @@ export async function pretrainText(opts: PretrainOptions): Promise<{ state: Pret
 }
 
 function stripOptions(o: PretrainOptions): PretrainState['options'] {
-  const { corpus: _c, out: _o, resume: _r, quiet: _q, stopAt: _s, ...rest } = o;
+  const { corpus: _c, out: _o, resume: _r, quiet: _q, stopAt: _s, resumeOverrides: _ro, ...rest } = o;
   return rest;
 }
