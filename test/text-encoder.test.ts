@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRng } from '../src/common/index.ts';
@@ -119,6 +119,31 @@ test('text encoder: a text longer than the position table is encoded in sentence
       for (let k = from; k < to; k++) for (let d = 0; d < 8; d++) assert.ok(Math.abs(states[k * 8 + d]! - ref[(k - from + 1) * 8 + d]!) < 1e-4);
     }
     await enc.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('text encoder: config ctground_encode_window limits inference windows to the positions pretraining trained', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ctg-hfwin2-'));
+  try {
+    const w = writeTinyHfBert(dir);
+    const cfgPath = join(dir, 'config.json');
+    const cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
+    writeFileSync(cfgPath, JSON.stringify({ ...cfg, ctground_encode_window: 6 }));
+    const enc = new ReportTextEncoder(loadTextEncoderFolder(dir), 1);
+    assert.equal(enc.config.encodeWindow, 6);
+    const text = 'No lesion in the liver. The liver.';
+    const { tokens, states } = await enc.encode(text);
+    // 4 tokens per window: [no lesion in the] [liver .] (cut inside the sentence, then at its end) [the liver .]
+    for (const [from, to] of [[0, 4], [4, 6], [6, 9]] as const) {
+      const ids = [2, ...tokens.slice(from, to).map((t) => t.id), 3];
+      const ref = referenceBert(tinyConfig, w, ids, ids.map(() => 1), 1, ids.length);
+      for (let k = from; k < to; k++) for (let d = 0; d < 8; d++) assert.ok(Math.abs(states[k * 8 + d]! - ref[(k - from + 1) * 8 + d]!) < 1e-4, `token ${k}`);
+    }
+    await enc.dispose();
+    writeFileSync(cfgPath, JSON.stringify({ ...cfg, ctground_encode_window: 99 }));
+    assert.throws(() => loadTextEncoderFolder(dir), /config\.json: ctground_encode_window must be an integer in 3\.\.10, got 99/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

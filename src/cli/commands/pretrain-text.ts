@@ -10,7 +10,7 @@ const USAGE = `usage: ctground pretrain-text --corpus FILE [--corpus FILE …] -
   --out DIR          writes config.json, vocab.txt, model.safetensors (HF BERT layout), checkpoint/, pretrain-state.json
   --steps N          optimizer steps (default ${PRETRAIN_DEFAULTS.steps})
   --resume           continue the run in DIR from its last checkpoint (same data order and masks);
-                     --steps, --lr, --long-fraction, --long-batch, --dropout given with it replace the run's values
+                     --steps, --lr, --seq-len, --batch, --long-fraction, --long-batch, --dropout given with it replace the run's values
   --seed S           seed of initialization, data order and masking (default ${PRETRAIN_DEFAULTS.seed})
   --vocab FILE       use this vocab.txt instead of training one (default: WordPiece, --vocab-size ${PRETRAIN_DEFAULTS.vocabSize})
   --layers N --hidden N --heads N --intermediate N   encoder shape (default 4 × 256 × 4, 1024)
@@ -61,8 +61,8 @@ export async function run(argv: string[]): Promise<number> {
     threads: pos(intFlag(v.threads, 'threads', d.threads), 'threads'),
     heldOut: d.heldOut,
     // on --resume these flags, when given, replace the stored run's settings
-    resumeOverrides: (['lr', 'long-fraction', 'long-batch', 'dropout'] as const).filter((f) => v[f] !== undefined)
-      .map((f) => ({ lr: 'lr', 'long-fraction': 'longFraction', 'long-batch': 'longBatch', dropout: 'dropout' } as const)[f]),
+    resumeOverrides: (['lr', 'long-fraction', 'long-batch', 'dropout', 'seq-len', 'batch'] as const).filter((f) => v[f] !== undefined)
+      .map((f) => ({ lr: 'lr', 'long-fraction': 'longFraction', 'long-batch': 'longBatch', dropout: 'dropout', 'seq-len': 'seqLen', batch: 'batch' } as const)[f]),
   });
   const e = res.eval;
   console.log(`pretrain-text: ${res.state.step} steps, ${res.state.tokensSeen} tokens seen, seed ${res.state.seed}`);

@@ -121,7 +121,8 @@ export function saveTextEncoderFolder(dir: string, config: TextEncoderConfig, to
  * `dst`, by default in F16: the shipped default halves to ~8 MB and the encoder's outputs move by
  * far less than their run-to-run differences between seeds.
  */
-export function shipTextEncoderFolder(src: string, dst: string, metadata: Record<string, string> = {}, dtype: 'F32' | 'F16' = 'F16'): void {
+export function shipTextEncoderFolder(src: string, dst: string, metadata: Record<string, string> = {}, dtype: 'F32' | 'F16' = 'F16', encodeWindow?: number): void {
   const f = loadTextEncoderFolder(src);
-  saveTextEncoderFolder(dst, f.config, f.tokenizer, f.weights, f.head, { ...f.metadata, ...metadata }, {}, dtype);
+  const config = encodeWindow === undefined ? f.config : { ...f.config, encodeWindow };
+  saveTextEncoderFolder(dst, config, f.tokenizer, f.weights, f.head, { ...f.metadata, ...metadata }, {}, dtype);
 }

@@ -17,6 +17,12 @@ export interface TextEncoderConfig {
   /** dropout on embeddings, attention probabilities and residual branches during training */
   dropout: number;
   lowercase: boolean;
+  /**
+   * longest window (in tokens, with [CLS]/[SEP]) inference should feed: the positions pretraining
+   * really trained, which may be fewer than maxPositions (config.json key
+   * `ctground_encode_window`; absent = maxPositions)
+   */
+  encodeWindow?: number;
 }
 
 /** The paper's text encoder: BERT-base (12 layers, 768 hidden, 12 heads). Builds; too big to pretrain here. */
@@ -68,6 +74,11 @@ export function readConfig(path: string): TextEncoderConfig {
     dropout: num('hidden_dropout_prob', 0.1),
     lowercase: j.do_lower_case === undefined ? true : Boolean(j.do_lower_case),
   };
+  if (j.ctground_encode_window !== undefined) {
+    const w = j.ctground_encode_window;
+    if (typeof w !== 'number' || !Number.isInteger(w) || w < 3 || w > c.maxPositions) throw fileError(path, `ctground_encode_window must be an integer in 3..${c.maxPositions}, got ${String(w)}`);
+    c.encodeWindow = w;
+  }
   validateConfig(c, path);
   return c;
 }
@@ -90,6 +101,7 @@ export function writeConfig(path: string, c: TextEncoderConfig, extra: Record<st
     position_embedding_type: 'absolute',
     pad_token_id: 0,
     do_lower_case: c.lowercase,
+    ...(c.encodeWindow !== undefined ? { ctground_encode_window: c.encodeWindow } : {}),
     ...extra,
   };
   writeFileAtomic(path, JSON.stringify(j, null, 2) + '\n');

@@ -83,12 +83,16 @@ export class ReportTextEncoder {
     return (hidden as Float32Array).slice(H, H * (n + 1));
   }
 
-  /** Hidden state of every token of `text`; texts longer than the position table are encoded in sentence-aligned windows. */
+  /**
+   * Hidden state of every token of `text`. Texts longer than the encode window (config
+   * `encodeWindow`, default the position table) are encoded in sentence-aligned windows.
+   */
   async encode(text: string): Promise<{ tokens: Token[]; states: Float32Array }> {
     const tokens = this.tokenizer.tokenize(text);
     const H = this.hiddenSize;
     const states = new Float32Array(tokens.length * H);
-    for (const w of tokenWindows(text, tokens, this.config.maxPositions - 2)) {
+    const window = Math.min(this.config.encodeWindow ?? this.config.maxPositions, this.config.maxPositions) - 2;
+    for (const w of tokenWindows(text, tokens, window)) {
       const ids = tokens.slice(w.from, w.to).map((t) => t.id);
       states.set(await this.encodeIds(ids), w.from * H);
     }
