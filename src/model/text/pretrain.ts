@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRng, fileError, Progress, UserError, writeFileAtomic, type Rng } from '../../common/index.ts';
 import { Graph, InferenceModel, Trainer, adam, ops, type Tensor } from '../../engine/index.ts';
@@ -220,7 +220,6 @@ function lrAt(step: number, o: PretrainOptions): number {
 export async function pretrainText(opts: PretrainOptions): Promise<{ state: PretrainState; eval: MlmEval | null }> {
   const o = opts;
   const log = (s: string) => { if (!o.quiet) process.stderr.write(s + '\n'); };
-  mkdirSync(o.out, { recursive: true });
   const statePath = join(o.out, 'pretrain-state.json');
   const ckptPath = join(o.out, 'checkpoint', 'last.safetensors');
   let state: PretrainState | null = null;
