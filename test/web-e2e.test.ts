@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { chromium } from 'playwright-core';
 import { projectRoot } from '../src/common/index.ts';
-import { loadGrounderWithFallback } from '../src/pipeline/index.ts';
+import { loadGrounder } from '../src/pipeline/index.ts';
 import { startServer } from '../src/web/index.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -29,7 +29,8 @@ test('web e2e: open the demo study, click an anomaly, the overlay appears and th
   const root = mkdtempSync(join(tmpdir(), 'ctg-e2e-'));
   const data = join(root, 'data');
   cpSync(join(projectRoot, 'examples', 'demo'), data, { recursive: true });
-  const srv = await startServer({ dataDir: data, port: 0, grounder: async () => (await loadGrounderWithFallback()).grounder, log: () => undefined });
+  // the viewer is under test, not the model: the organ-side oracle gives every finding a region to show
+  const srv = await startServer({ dataDir: data, port: 0, grounder: () => loadGrounder('oracle:organ-side'), log: () => undefined });
   const ctx = await chromium.launchPersistentContext(join(root, 'profile'), {
     executablePath: CHROMIUM, headless: true, viewport: { width: 1400, height: 820 },
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
