@@ -3,6 +3,7 @@
 // moving parameters and optimizer state in and out of ORT (the ping-pong buffers).
 import { Graph, Trainer, InferenceModel, adam, ops as o, type Tensor, emitModel, createSession, gradients, defaultSessionOptions, toOrt } from '../src/engine/index.ts';
 import { createRng } from '../src/common/index.ts';
+import { bestOf } from './timing.ts';
 
 const CH = [16, 16, 32, 32, 64, 64];
 const SIZE = 48, CIN = 2;
@@ -18,20 +19,6 @@ function buildVgg(g: Graph): { x: Tensor; target: Tensor; out: Tensor; loss: Ten
   const target = g.input('target', h.shape);
   const d = o.sub(h, target);
   return { x, target, out: h, loss: o.mean(o.mul(d, d)) };
-}
-
-/**
- * Best of `reps` runs, as the engine notes measure: on a shared 2-core machine the slower runs
- * mostly time other people's processes, and the minimum is the figure that repeats.
- */
-async function timeIt(fn: () => Promise<unknown>, reps: number): Promise<number> {
-  let best = Infinity;
-  for (let i = 0; i < reps; i++) {
-    const s = performance.now();
-    await fn();
-    best = Math.min(best, performance.now() - s);
-  }
-  return best;
 }
 
 async function tfjsTrainMs(xData: Float32Array, tData: Float32Array, outShape: number[], steps: number): Promise<{ train: number; fwd: number }> {
@@ -156,7 +143,7 @@ async function interleaved(runners: Record<string, () => Promise<unknown>>, reps
   for (const f of Object.values(runners)) { await f(); await f(); }
   const best: Record<string, number> = {};
   for (let i = 0; i < reps; i++) {
-    for (const [k, f] of Object.entries(runners)) best[k] = Math.min(best[k] ?? Infinity, await timeIt(f, 1));
+    for (const [k, f] of Object.entries(runners)) best[k] = Math.min(best[k] ?? Infinity, await bestOf(f, 1));
   }
   return Object.fromEntries(Object.entries(best).map(([k, v]) => [k, round(v)]));
 }
@@ -183,8 +170,8 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
   for (let i = 0; i < 3; i++) { await inf.run({ x: xData }); await tr.step({ x: xData, target: tData }); }
   let fwd = Infinity, train = Infinity;
   for (let i = 0; i < 10; i++) {
-    fwd = Math.min(fwd, await timeIt(() => inf.run({ x: xData }), 1));
-    train = Math.min(train, await timeIt(() => tr.step({ x: xData, target: tData }), 1));
+    fwd = Math.min(fwd, await bestOf(() => inf.run({ x: xData }), 1));
+    train = Math.min(train, await bestOf(() => tr.step({ x: xData, target: tData }), 1));
   }
   log(`ours forward (inference session), best of 10: ${fwd.toFixed(1)} ms`);
   log(`ours train step (fwd + bwd + Adam), best of 10: ${train.toFixed(1)} ms = ${(train / fwd).toFixed(2)}× forward`);
@@ -197,7 +184,7 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
   const outs = new Map(ins.map((t, i) => [`o${i}`, sg.node1('Identity', [t], {}, t.shape)] as const));
   const ss = await createSession(emitModel(sg, { outputs: outs, mode: 'train' }).bytes, { threads });
   const other = states.map((s) => s.slice());
-  const stateMs = await timeIt(() => ss.run(
+  const stateMs = await bestOf(() => ss.run(
     Object.fromEntries(ins.map((t, i) => [t.name, toOrt(t, states[i]!)])),
     Object.fromEntries(ins.map((t, i) => [`o${i}`, toOrt(t, other[i]!)])),
   ), 20);

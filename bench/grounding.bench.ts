@@ -15,16 +15,7 @@ import {
   usesAnatomy, DEFAULT_MODEL_DIR, DEFAULT_TEXT_ENCODER_DIR, type GroundingAnomaly, type GroundingConfig,
 } from '../src/model/index.ts';
 import { sharedPath } from '../test/helpers/shared.ts';
-
-async function best(fn: () => Promise<unknown>, reps: number): Promise<number> {
-  let b = Infinity;
-  for (let i = 0; i < reps; i++) {
-    const s = performance.now();
-    await fn();
-    b = Math.min(b, performance.now() - s);
-  }
-  return b;
-}
+import { bestOf } from './timing.ts';
 
 /** A report of `n` findings, each a sentence naming an organ from the list in turn, with its spans. */
 function report(organs: { cls: string; phrase: string }[], n: number): { text: string; anomalies: GroundingAnomaly[] } {
@@ -77,16 +68,16 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
     rowMask: new Float32Array(B * A).fill(1), box: new Float32Array(B * 6).fill(0.5),
   };
   await trainer.step(feeds);
-  const stepMs = await best(() => trainer.step(feeds), 5);
+  const stepMs = await bestOf(() => trainer.step(feeds), 5);
   await trainer.dispose();
 
   // 2. one study with 10 anomalies vs the image encoder's forward alone
   const model = await loadGroundingModel(dir);
   await model.ground({ ct, anatomy, report: liver });
-  const forwardMs = await best(() => model.encodeCrop(chans), 5);
-  const oneOrganMs = await best(() => model.ground({ ct, anatomy, report: liver }), 3);
+  const forwardMs = await bestOf(() => model.encodeCrop(chans), 5);
+  const oneOrganMs = await bestOf(() => model.ground({ ct, anatomy, report: liver }), 3);
   const spread = report([{ cls: 'liver', phrase: 'liver' }, { cls: 'spleen', phrase: 'spleen' }, { cls: 'kidney', phrase: 'right kidney' }, { cls: 'kidney', phrase: 'left kidney' }, { cls: 'pancreas', phrase: 'pancreas' }], 10);
-  const fiveOrganMs = await best(() => model.ground({ ct, anatomy, report: spread }), 3);
+  const fiveOrganMs = await bestOf(() => model.ground({ ct, anatomy, report: spread }), 3);
   await model.dispose();
   await text.dispose();
   if (tmp) rmSync(tmp, { recursive: true, force: true });

@@ -4,17 +4,7 @@ import { readFileSync } from 'node:fs';
 import * as nifti from 'nifti-reader-js';
 import { readVolume, resample, resampleToGrid, spacingGrid, indexToWorld, worldToIndex, type Geometry, type Volume } from '../src/volume/index.ts';
 import { TS } from '../test/helpers/shared.ts';
-
-/** Best of `reps`: on a shared 2-core machine the slower runs mostly time other processes. */
-async function best(fn: () => unknown, reps: number): Promise<number> {
-  let b = Infinity;
-  for (let i = 0; i < reps; i++) {
-    const s = performance.now();
-    await fn();
-    b = Math.min(b, performance.now() - s);
-  }
-  return b;
-}
+import { bestOf } from './timing.ts';
 
 /** Baseline reader: nifti-reader-js decompresses and parses; the affine comes from its header. */
 function readBaseline(path: string): Volume {
@@ -61,21 +51,21 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
   // Warm both paths (WASM compile, JIT) before timing.
   const ours = await readVolume(path);
   const base = readBaseline(path);
-  const readOurs = await best(() => readVolume(path), 7);
-  const readBase = await best(() => readBaseline(path), 7);
+  const readOurs = await bestOf(() => readVolume(path), 7);
+  const readBase = await bestOf(() => readBaseline(path), 7);
   await readVolume(path, { niftiReader: 'itk-wasm' });
-  const readItk = await best(() => readVolume(path, { niftiReader: 'itk-wasm' }), 5);
+  const readItk = await bestOf(() => readVolume(path, { niftiReader: 'itk-wasm' }), 5);
   const target = spacingGrid(ours, 1);
   let outOurs = resample(ours, 1, 'linear');
-  const resOurs = await best(() => { outOurs = resample(ours, 1, 'linear'); }, 2);
+  const resOurs = await bestOf(() => { outOurs = resample(ours, 1, 'linear'); }, 2);
   let outBase = naiveTrilinear(base, target);
-  const resBase = await best(() => { outBase = naiveTrilinear(base, target); }, 2);
+  const resBase = await bestOf(() => { outBase = naiveTrilinear(base, target); }, 2);
   let maxDiff = 0;
   for (let i = 0; i < outOurs.data.length; i++) maxDiff = Math.max(maxDiff, Math.abs(outOurs.data[i]! - outBase[i]!));
   // Label maps go onto a CT grid with nearest neighbour on every study's path too.
   const seg = await readVolume(TS('example_seg_dicom.nii.gz'));
   const dicomGrid: Geometry = { ...seg, direction: [-1, 0, 0, 0, -1, 0, 0, 0, 1], origin: [seg.origin[0], seg.origin[1] + (seg.size[1] - 1) * seg.spacing[1], seg.origin[2]] };
-  const nnOurs = await best(() => resampleToGrid(seg, dicomGrid, 'nearest'), 3);
+  const nnOurs = await bestOf(() => resampleToGrid(seg, dicomGrid, 'nearest'), 3);
   const r = {
     data: 'example_ct.nii.gz (122×101×112, 3 mm, int32) → 1 mm: ' + target.size.join('×'),
     readOursMs: Math.round(readOurs), readBaselineMs: Math.round(readBase), readRatio: +(readBase / readOurs).toFixed(2),
