@@ -117,3 +117,14 @@ test('label: --jobs 2 (worker threads) writes the same files as one job', () => 
   assert.equal(r.status, 3, r.stderr);
   assertSameTree(join(root, 'full'), out);
 });
+
+test('label: a model folder that does not exist is one line and exit 2, with or without worker threads', () => {
+  for (const jobs of ['1', '2']) {
+    const out = join(root, `badmodel-${jobs}`);
+    const r = spawnSync(process.execPath, [BIN, 'label', '--in', input, '--out', out, '--model', join(root, 'no-such-model'), '--jobs', jobs], { encoding: 'utf8' });
+    assert.equal(r.status, 2, r.stderr);
+    const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('label ['));
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0]!, /no-such-model: model folder not found/);
+  }
+});

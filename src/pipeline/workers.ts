@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { UserError } from '../common/index.ts';
 import type { BatchStudy, StudyOutcome } from './batch.ts';
 
 /**
@@ -32,7 +33,8 @@ export async function runInWorkers(todo: BatchStudy[], out: string, opts: { jobs
     });
     w.on('error', (e) => {
       const msg = e.message.split('\n')[0]!;
-      if (!ready) fatal ??= new Error(`label worker could not start: ${msg}`);
+      // the error crosses the thread boundary as a plain Error; its name still says whether it was the user's input
+      if (!ready) fatal ??= e.name === 'UserError' ? new UserError(msg) : new Error(`label worker could not start: ${msg}`);
       else if (current) finished({ id: current.id, status: 'failed', reason: `worker crashed: ${msg}` });
       current = undefined;
       done();
