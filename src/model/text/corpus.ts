@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileError } from '../../common/index.ts';
+import { parseCsv, readText } from '../../report/index.ts';
 
 /** One document of a pretraining corpus: a report (or a blank-line block of a text file). */
 export interface CorpusDocument {
@@ -12,34 +12,8 @@ export interface CorpusDocument {
 /** The report columns the CT-RATE CSV carries; both are pretraining text. */
 export const REPORT_COLUMNS = ['Findings_EN', 'Impressions_EN'] as const;
 
-/** RFC 4180 CSV: quoted fields may hold commas, newlines and doubled quotes. */
-export function parseCsv(text: string, file = 'csv'): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let i = 0;
-  let quoted = false;
-  if (text.charCodeAt(0) === 0xfeff) i = 1;
-  for (; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"') {
-        if (text[i + 1] === '"') { field += '"'; i++; } else quoted = false;
-      } else field += c;
-      continue;
-    }
-    if (c === '"' && field.length === 0) quoted = true;
-    else if (c === ',') { row.push(field); field = ''; }
-    else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++;
-      row.push(field); field = '';
-      rows.push(row); row = [];
-    } else field += c;
-  }
-  if (quoted) throw fileError(file, 'unterminated quoted field');
-  if (field.length > 0 || row.length > 0) { row.push(field); rows.push(row); }
-  return rows.filter((r) => !(r.length === 1 && r[0] === ''));
-}
+// The report part owns reading report files: strict UTF-8 (BOM dropped) and RFC 4180 CSV.
+export { parseCsv };
 
 /** Reports of a CSV with Findings_EN/Impressions_EN columns, one document per row (columns joined). */
 export function readReportCsv(path: string): CorpusDocument[] {
@@ -74,14 +48,6 @@ export function readCorpus(path: string): CorpusDocument[] {
   const docs = path.toLowerCase().endsWith('.csv') ? readReportCsv(path) : readTextCorpus(path);
   if (docs.length === 0) throw fileError(path, 'no text found');
   return docs;
-}
-
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    throw fileError(path, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
 }
 
 /**
