@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRng } from '../src/common/index.ts';
+import { localizationLoss } from '../src/model/index.ts';
 import {
   Graph, type Tensor, gradCheck, ops, gradients, emitModel, createSession, toOrt,
 } from '../src/engine/index.ts';
@@ -93,6 +94,10 @@ const cases: Case[] = [
     feeds: { __step_seed: Float32Array.from([5]) },
   },
   { name: 'diceLoss', isLoss: true, build: (g) => o.diceLoss(o.sigmoid(g.param('a', [2, 1, 3, 3, 2], N1)), g.constant(Float64Array.from({ length: 36 }, (_, i) => (i % 3 === 0 ? 1 : 0)), [2, 1, 3, 3, 2])) },
+  {
+    name: 'localizationLoss (softmax over voxels against a soft target)', isLoss: true,
+    build: (g) => localizationLoss(g.param('a', [2, 1, 3, 2, 2], N1), g.constant(Float64Array.from({ length: 24 }, (_, i) => (i % 5 === 0 ? 0.7 : i % 4 === 1 ? 0.2 : 0)), [2, 1, 3, 2, 2])),
+  },
   { name: 'bceWithLogits', isLoss: true, build: (g) => o.bceWithLogits(g.param('a', [12], { kind: 'normal', std: 3 }), g.constant(Float64Array.from({ length: 12 }, (_, i) => i % 2), [12])) },
   {
     name: 'maskedCrossEntropy', isLoss: true,

@@ -29,13 +29,30 @@ test('a short training run lowers the loss on a small synthetic set, keeps the b
   const r = await trainGroundingModel(opts);
   const first = r.log[0]!, last = r.log[r.log.length - 1]!;
   assert.ok(last.loss < first.loss - 0.05, `loss ${first.loss.toFixed(3)} → ${last.loss.toFixed(3)}`);
-  assert.ok(r.bestValDice >= Math.max(...r.log.map((e) => e.valDice ?? -1)) - 1e-12);
+  // the kept checkpoint is the one with most validation hits, ties going to the higher soft Dice
+  const top = Math.max(...r.log.map((e) => e.valHit ?? -1));
+  assert.equal(r.bestValHit, top);
+  assert.equal(r.bestValDice, Math.max(...r.log.filter((e) => e.valHit === top).map((e) => e.valDice ?? -1)));
   for (const f of ['config.json', 'model.safetensors', 'loss.svg', 'train-log.jsonl', 'checkpoint/last.safetensors']) assert.ok(existsSync(join(out, f)), f);
   assert.match(readFileSync(join(out, 'loss.svg'), 'utf8'), /^<svg[^>]*>[\s\S]*<path d="M/);
   // resuming to a later step continues from 100 instead of starting over
   const resumed = await trainGroundingModel({ ...opts, steps: 110, resume: true });
   assert.equal(resumed.log[resumed.log.length - 1]!.step, 110);
   assert.equal(resumed.log.filter((e) => e.step === 100).length, 1);
+});
+
+test('--init starts from a trained model and several data folders pool their training anomalies', async () => {
+  const first = join(root, 'init-a'), second = join(root, 'init-b');
+  const base = { variant: 'full' as const, steps: 20, seed: 3, batch: 2, lr: 3e-3, resume: false, textDir: text, config: tiny, validateEvery: 20, quiet: true };
+  const a = await trainGroundingModel({ ...base, data, out: first });
+  // zero steps of training on top of --init must reproduce the initial model's validation exactly
+  const same = await trainGroundingModel({ ...base, data, out: join(root, 'init-same'), init: first, steps: 1, lr: 0 });
+  assert.ok(Math.abs(same.bestValDice - a.bestValDice) < 1e-6, `${same.bestValDice} vs ${a.bestValDice}`);
+  const b = await trainGroundingModel({ ...base, data: [data, data], out: second, init: first });
+  assert.equal(b.samples, 2 * a.samples);
+  const cfg = JSON.parse(readFileSync(join(second, 'config.json'), 'utf8')) as { training: { init: string; data: string[] } };
+  assert.equal(cfg.training.init, first);
+  assert.deepEqual(cfg.training.data, [data, data]);
 });
 
 test('batches never flip left and right: a lesion on the low-x side stays there under augmentation', async () => {

@@ -18,6 +18,13 @@ export interface GroundingConfig {
   attnDim: number;
   /** also attend on the stage-2 features (2× pooled) and add those logits: sharper maps for small lesions */
   fineAttention: boolean;
+  /**
+   * fine keys from a light decoder instead of stage 2 alone: the coarse stages are upsampled and
+   * merged back stage by stage (3×3×3 convs at 1/4 and 1/2, a 1×1×1 merge at full crop
+   * resolution), so the fine map is at crop resolution and every fine key knows its context.
+   * false: the stage-2 keys of the first models.
+   */
+  decoder: boolean;
   lstmHidden: number;
   /** token budget of a report (longer reports are cut; counted in WordPiece tokens) */
   maxTokens: number;
@@ -33,6 +40,21 @@ export interface GroundingConfig {
    * BCE term keeps the logits in range. 0 gives the paper's pure Dice loss.
    */
   bceWeight: number;
+  /**
+   * weight of a localization term: cross-entropy of a softmax over the crop's voxels against the
+   * normalized target, −Σ t̂·log softmax(z). Dice and BCE both let a lesion of a few voxels go
+   * (predicting nothing costs almost nothing); this term weighs a 1-voxel stone like a 5 cm mass,
+   * so every anomaly pulls its peak onto itself. 0: off (models trained before it).
+   */
+  locWeight: number;
+  /** smoothing ε of the Dice loss 1 − (2Σpt + ε)/(Σp + Σt + ε); ε = 1 made a 1-voxel target's Dice nearly free */
+  diceSmooth: number;
+  /**
+   * The report says the anomaly is there, so its map must point somewhere: when a map's peak is
+   * below this probability, its logits are shifted up until the peak reaches it (shape kept).
+   * 0: maps as the sigmoid gives them (models trained before it).
+   */
+  minPeak: number;
   /** transformer size of transvg3d */
   transformer: { dim: number; layers: number; heads: number };
 }
@@ -54,12 +76,16 @@ export function defaultConfig(variant: Variant): GroundingConfig {
     normGroups: 4,
     attnDim: 32,
     fineAttention: true,
+    decoder: true,
     lstmHidden: 96,
     maxTokens: 160,
     maxAggregate: 48,
     textEncoder: null,
     frozenTextLayers: 3,
     bceWeight: 1,
+    locWeight: 1,
+    diceSmooth: 0.1,
+    minPeak: 0.5,
     transformer: { dim: 64, layers: 2, heads: 4 },
   };
 }
@@ -70,6 +96,12 @@ export function inputChannels(c: GroundingConfig): number {
 
 /** Validates a parsed config.json; every problem names the file. */
 export function checkConfig(c: GroundingConfig, file: string): GroundingConfig {
+  // fields added after the first shipped models: absent means the behaviour those models were trained with
+  c.locWeight ??= 0;
+  c.decoder ??= false;
+  c.diceSmooth ??= 1;
+  c.minPeak ??= 0;
+  if (!(c.minPeak >= 0 && c.minPeak < 1)) throw fileError(file, 'minPeak must be in [0, 1)');
   if (!VARIANTS.includes(c.variant)) throw fileError(file, `unknown variant '${String(c.variant)}' (have: ${VARIANTS.join(', ')})`);
   if (!c.crop || !Number.isInteger(c.crop.grid) || c.crop.grid % 8 !== 0 || c.crop.grid < 16) throw fileError(file, 'crop.grid must be a multiple of 8, at least 16');
   if (!Array.isArray(c.widths) || c.widths.length !== 4 || c.widths.some((w) => !Number.isInteger(w) || w <= 0)) throw fileError(file, 'widths must be four positive integers');

@@ -12,7 +12,7 @@ import { aggregator, aggregatorVocab, attentionKeys, attentionLogits, boxLoss, i
  *   ids (B, A) int64 into [rows of all samples; p_k; v_organ]; lengths (B) int64;
  *   target (B, 1, G, G, G) soft mask; box (B, 6) centre+size in crop units; rowMask (B, A) (transvg3d).
  */
-export interface TrainGraph { graph: Graph; loss: Tensor; prob: Tensor | null; box: Tensor | null }
+export interface TrainGraph { graph: Graph; loss: Tensor; prob: Tensor | null; logits: Tensor | null; box: Tensor | null }
 
 export function isBoxModel(cfg: GroundingConfig): boolean {
   return cfg.variant === 'transvg3d';
@@ -34,7 +34,7 @@ export function buildTrainGraph(cfg: GroundingConfig, batch: number, textDim: nu
     const rowMask = g.input('rowMask', [batch, A]);
     const target = g.input('box', [batch, 6]);
     const box = transvgBox(g, cfg, stages[3]!, rows, rowMask, weights);
-    return { graph: g, loss: boxLoss(box, target), prob: null, box };
+    return { graph: g, loss: boxLoss(box, target), prob: null, logits: null, box };
   }
   const ids = g.input('ids', [batch, A], 'int64');
   const lengths = g.input('lengths', [batch], 'int64');
@@ -43,9 +43,19 @@ export function buildTrainGraph(cfg: GroundingConfig, batch: number, textDim: nu
   const L = aggregator(g, cfg, ops.reshape(rows, [batch * A, textDim]), ids, lengths, weights);
   const logits = attentionLogits(g, cfg, L, keys, weights);
   const prob = ops.sigmoid(logits);
-  const dice = ops.diceLoss(prob, target);
-  const loss = cfg.bceWeight > 0 ? ops.add(dice, ops.mul(ops.bceWithLogits(logits, target), cfg.bceWeight)) : dice;
-  return { graph: g, loss, prob, box: null };
+  let loss = ops.diceLoss(prob, target, cfg.diceSmooth);
+  if (cfg.bceWeight > 0) loss = ops.add(loss, ops.mul(ops.bceWithLogits(logits, target), cfg.bceWeight));
+  if (cfg.locWeight > 0) loss = ops.add(loss, ops.mul(localizationLoss(logits, target), cfg.locWeight));
+  return { graph: g, loss, prob, logits, box: null };
+}
+
+/** −Σ t̂·log softmax(z) over each sample's voxels, t̂ = t / Σt: where the target's mass is, whatever its size. */
+export function localizationLoss(logits: Tensor, target: Tensor): Tensor {
+  const B = logits.shape[0]!, n = logits.shape.slice(1).reduce((a, b) => a * b, 1);
+  const logp = ops.logSoftmax(ops.reshape(logits, [B, n]), -1);
+  const t = ops.reshape(target, [B, n]);
+  const tn = ops.div(t, ops.add(ops.sum(t, [1], true), 1e-6));
+  return ops.neg(ops.mean(ops.sum(ops.mul(tn, logp), [1])));
 }
 
 /** Image side for inference: (1, C, G³) → the attention keys (mask models) or visual tokens (transvg3d). */
@@ -59,7 +69,7 @@ export function buildImageGraph(cfg: GroundingConfig, weights: Weights): { graph
   return { graph: g, outputs: keys.fine ? { keys: keys.coarse, keysFine: keys.fine } : { keys: keys.coarse } };
 }
 
-/** Per-anomaly head for inference: token rows + the crop's keys → probability map (or box). */
+/** Per-anomaly head for inference: token rows + the crop's keys → map logits (or box); `mapFromLogits` makes the map. */
 export function buildHeadGraph(cfg: GroundingConfig, textDim: number, weights: Weights, imageShapes: Record<string, readonly number[]>): { graph: Graph; output: Tensor } {
   const g = new Graph({ seed: 0 });
   const A = cfg.maxAggregate;
@@ -73,5 +83,21 @@ export function buildHeadGraph(cfg: GroundingConfig, textDim: number, weights: W
   const lengths = g.input('lengths', [1], 'int64');
   const keys = { coarse: g.input('keys', imageShapes.keys!), fine: imageShapes.keysFine ? g.input('keysFine', imageShapes.keysFine) : null };
   const L = aggregator(g, cfg, ops.reshape(rows, [A, textDim]), ids, lengths, weights);
-  return { graph: g, output: ops.sigmoid(attentionLogits(g, cfg, L, keys, weights)) };
+  return { graph: g, output: attentionLogits(g, cfg, L, keys, weights) };
+}
+
+/**
+ * Logits → probability map, with the minPeak rule: a described anomaly is there, so a map whose
+ * peak is under cfg.minPeak is shifted up (in logit space, shape kept) until it reaches it.
+ */
+export function mapFromLogits<T extends Float32Array>(cfg: GroundingConfig, logits: Float32Array, out?: T): T {
+  const o = (out ?? new Float32Array(logits.length)) as T;
+  let shift = 0;
+  if (cfg.minPeak > 0) {
+    let zmax = -Infinity;
+    for (let i = 0; i < logits.length; i++) if (logits[i]! > zmax) zmax = logits[i]!;
+    shift = Math.max(0, Math.log(cfg.minPeak / (1 - cfg.minPeak)) - zmax);
+  }
+  for (let i = 0; i < logits.length; i++) o[i] = 1 / (1 + Math.exp(-(logits[i]! + shift)));
+  return o;
 }

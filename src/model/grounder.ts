@@ -7,7 +7,7 @@ import { loadTextEncoder, type ReportTextEncoder } from './text/index.ts';
 import { checkConfig, usesAnatomy, type GroundingConfig } from './config.ts';
 import { cropChannels } from './crop.ts';
 import { anomalyText, boxMap, placeText } from './feed.ts';
-import { buildHeadGraph, buildImageGraph, isBoxModel } from './graphs.ts';
+import { buildHeadGraph, buildImageGraph, isBoxModel, mapFromLogits } from './graphs.ts';
 import { anomalyCrop, cropKey } from './prepare.ts';
 import { WeightMismatch, type Weights } from './network.ts';
 import type { GroundingModel, GroundingStudy } from './types.ts';
@@ -138,7 +138,7 @@ export class TrainedGrounder implements GroundingModel {
         placeText(cfg, t, 0, 1, ids, lengths, rowMask);
         const feeds = isBoxModel(cfg) ? { rows: t.rows, rowMask, ...keys } : { rows: t.rows, ids, lengths, ...keys };
         const res = (await this.head.run(feeds)).out as Float32Array;
-        const crop = isBoxModel(cfg) ? boxMap(res, G) : res;
+        const crop = isBoxModel(cfg) ? boxMap(res, G) : mapFromLogits(cfg, res, res);
         out.set(a.id, pasteToGrid(volumeOn(geom, crop), study.ct, isBoxModel(cfg) ? 'nearest' : 'linear'));
       }
     }

@@ -4,7 +4,7 @@ export type { GroundingModel, GroundingStudy, GroundingReport, GroundingAnomaly,
 export { defaultConfig, checkConfig, usesAnatomy, usesStructure, inputChannels, VARIANTS, type GroundingConfig, type Variant } from './config.ts';
 export { DEFAULT_CROP, cropGeometry, cropChannels, maskWorldBox, type CropConfig } from './crop.ts';
 export { tokenClasses, aggregateSequence, anomalyCrop, cropKey, cropLabels, namedSideLobe, type SeqItem, type TokenSpan } from './prepare.ts';
-export { buildTrainGraph, buildImageGraph, buildHeadGraph, isBoxModel, type TrainGraph } from './graphs.ts';
+export { buildTrainGraph, buildImageGraph, buildHeadGraph, isBoxModel, localizationLoss, mapFromLogits, type TrainGraph } from './graphs.ts';
 export { anomalyText, placeText, maskBox, boxMap, type AnomalyText } from './feed.ts';
 export { loadGroundingModel, pasteToGrid, readModelConfig, readWeights, resolveTextDir, TrainedGrounder, DEFAULT_MODEL_DIR, MODEL_FILES } from './grounder.ts';
 export type { Weights } from './network.ts';

@@ -55,7 +55,26 @@ export function attentionKeys(g: Graph, cfg: GroundingConfig, stages: Tensor[], 
     const w = param(g, `${name}.w`, [cfg.attnDim, x.shape[1]!, 1, 1, 1], { kind: 'xavier' }, weights);
     return ops.conv3d(x, w, param(g, `${name}.b`, [cfg.attnDim], { kind: 'zeros' }, weights));
   };
-  return { coarse: key(stages[3]!, 'attn.wk'), fine: cfg.fineAttention ? key(stages[1]!, 'attn.wk_fine') : null };
+  if (!cfg.fineAttention) return { coarse: key(stages[3]!, 'attn.wk'), fine: null };
+  return { coarse: key(stages[3]!, 'attn.wk'), fine: key(cfg.decoder ? decoder(g, cfg, stages, weights) : stages[1]!, 'attn.wk_fine') };
+}
+
+/** Upsample-and-merge from the last stage back to stage 1's (full crop) resolution. */
+function decoder(g: Graph, cfg: GroundingConfig, stages: Tensor[], weights?: Weights): Tensor {
+  let x = stages[3]!;
+  for (let s = 2; s >= 0; s--) {
+    const skip = stages[s]!;
+    x = ops.concat([ops.resizeLinear(x, skip.shape.slice(2)), skip], 1);
+    // the full-resolution merge keeps stage 2's width: the fine keys see as many channels as without the decoder
+    const cin = x.shape[1]!, cout = cfg.widths[Math.max(1, s)]!;
+    if (s > 0) {
+      x = convBlock(g, x, `dec.s${s}`, cin, cout, cfg.normGroups, weights);
+    } else {
+      const w = param(g, 'dec.s0.w', [cout, cin, 1, 1, 1], { kind: 'he' }, weights);
+      x = ops.relu(ops.conv3d(x, w, param(g, 'dec.s0.b', [cout], { kind: 'zeros' }, weights)));
+    }
+  }
+  return x;
 }
 
 /** Number of class-label embeddings p_k and organ embeddings v_organ. */

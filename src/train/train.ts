@@ -3,14 +3,18 @@ import { join, relative, resolve } from 'node:path';
 import { createRng, fileError, formatSeconds, Progress, UserError, writeFileAtomic } from '../common/index.ts';
 import { InferenceModel, Trainer, adam, saveParams } from '../engine/index.ts';
 import {
-  buildTrainGraph, defaultConfig, isBoxModel, loadTextEncoder, type GroundingConfig, type Variant, type ReportTextEncoder,
+  buildTrainGraph, defaultConfig, isBoxModel, loadTextEncoder, mapFromLogits, readModelConfig, readWeights,
+  type GroundingConfig, type Variant, type ReportTextEncoder, type Weights,
 } from '../model/index.ts';
 import { readManifest } from '../eval/index.ts';
 import { makeBatch, prepareSamples, type Sample, type SampleSet } from './samples.ts';
 import { lossCurveSvg } from './svg.ts';
 
 export interface TrainOptions {
-  data: string;
+  /** one dataset folder, or several (their train splits are pooled, as are their val splits) */
+  data: string | string[];
+  /** start from this trained model folder's weights (same architecture); its network settings are kept */
+  init?: string;
   variant: Variant;
   out: string;
   steps: number;
@@ -31,9 +35,9 @@ export interface TrainOptions {
   command?: string;
 }
 
-export interface LogEntry { step: number; loss: number; dice: number; valDice?: number; valLoss?: number; seconds: number }
+export interface LogEntry { step: number; loss: number; dice: number; valDice?: number; valHit?: number; valLoss?: number; seconds: number }
 
-export interface TrainResult { bestValDice: number; bestStep: number; log: LogEntry[]; stepsPerSecond: number; samples: number }
+export interface TrainResult { bestValDice: number; bestValHit: number; bestStep: number; log: LogEntry[]; stepsPerSecond: number; samples: number }
 
 const SHIFT_PAD = 4;
 
@@ -65,6 +69,27 @@ export function softDice(prob: ArrayLike<number>, target: ArrayLike<number>, per
   return out;
 }
 
+/**
+ * The grounding-accuracy test at crop level, per sample: the map (minPeak rule applied) above 0.1
+ * against the soft target, IoU = Σ_{p>0.1} t / (#{p>0.1} + Σt − Σ_{p>0.1} t) > 0.1. It is what
+ * `ctground eval` counts, without the paste back onto the CT grid.
+ */
+export function cropHits(cfg: GroundingConfig, logits: Float32Array, target: ArrayLike<number>, perSample: number): number[] {
+  const out: number[] = [];
+  const p = new Float32Array(perSample);
+  for (let b = 0; b * perSample < logits.length; b++) {
+    mapFromLogits(cfg, logits.subarray(b * perSample, (b + 1) * perSample), p);
+    let inter = 0, np = 0, t = 0;
+    for (let i = 0; i < perSample; i++) {
+      const tv = target[b * perSample + i]!;
+      t += tv;
+      if (p[i]! > 0.1) { np++; inter += tv; }
+    }
+    out.push(t > 0 && inter / (np + t - inter) > 0.1 ? 1 : 0);
+  }
+  return out;
+}
+
 /** Box IoU of (centre, size) boxes in crop units. */
 function boxIouCs(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let inter = 1, va = 1, vb = 1;
@@ -92,7 +117,15 @@ function splitTrainVal(studies: ReturnType<typeof readManifest>, seed: number): 
 
 /** Trains one variant; writes config.json, model.safetensors (best by validation), loss.svg, train-log.jsonl, checkpoint/. */
 export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult> {
-  const cfg: GroundingConfig = { ...defaultConfig(o.variant), ...o.config, variant: o.variant };
+  let initWeights: Weights | undefined;
+  let cfg: GroundingConfig = { ...defaultConfig(o.variant), ...o.config, variant: o.variant };
+  if (o.init) {
+    const ic = readModelConfig(o.init);
+    if (ic.variant !== o.variant) throw new UserError(`--init ${o.init} is a '${ic.variant}' model, not '${o.variant}'`);
+    // the network's shape comes from the initial model; the loss and map settings from this run
+    cfg = { ...cfg, crop: ic.crop, widths: ic.widths, convsPerStage: ic.convsPerStage, normGroups: ic.normGroups, attnDim: ic.attnDim, fineAttention: ic.fineAttention, lstmHidden: ic.lstmHidden, maxTokens: ic.maxTokens, maxAggregate: ic.maxAggregate, transformer: ic.transformer };
+    initWeights = readWeights(join(o.init, 'model.safetensors'));
+  }
   const out = resolve(o.out);
   mkdirSync(join(out, 'checkpoint'), { recursive: true });
   const text: ReportTextEncoder = loadTextEncoder(o.textDir);
@@ -100,22 +133,31 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
   cfg.frozenTextLayers = text.config.numLayers;
   const d = text.hiddenSize;
 
-  const all = readManifest(o.data);
-  let { train, val } = splitTrainVal(all, o.seed);
-  if (o.maxStudies) { train = train.slice(0, o.maxStudies); val = val.slice(0, Math.max(1, Math.ceil(o.maxStudies / 10))); }
-  const trainSet = await prepareSamples(o.data, train, cfg, text, SHIFT_PAD, 'prepare train', o.quiet);
-  const valSet = await prepareSamples(o.data, val, cfg, text, SHIFT_PAD, 'prepare val', o.quiet);
-  if (trainSet.samples.length === 0) throw fileError(join(o.data, 'manifest.jsonl'), 'the training split has no anomaly with a mask');
+  const dirs = typeof o.data === 'string' ? [o.data] : o.data;
+  const trainSet: SampleSet = { samples: [], pad: SHIFT_PAD, channels: 0 }, valSet: SampleSet = { samples: [], pad: SHIFT_PAD, channels: 0 };
+  let nTrain = 0, nVal = 0;
+  for (const dir of dirs) {
+    let { train, val } = splitTrainVal(readManifest(dir), o.seed);
+    if (o.maxStudies) { train = train.slice(0, o.maxStudies); val = val.slice(0, Math.max(1, Math.ceil(o.maxStudies / 10))); }
+    const tr = await prepareSamples(dir, train, cfg, text, SHIFT_PAD, `prepare train ${dir}`, o.quiet);
+    const va = await prepareSamples(dir, val, cfg, text, SHIFT_PAD, `prepare val ${dir}`, o.quiet);
+    trainSet.samples.push(...tr.samples); valSet.samples.push(...va.samples);
+    trainSet.channels = valSet.channels = tr.channels;
+    nTrain += train.length; nVal += val.length;
+  }
+  if (trainSet.samples.length === 0) throw fileError(join(dirs[0]!, 'manifest.jsonl'), 'the training split has no anomaly with a mask');
 
-  const { graph, loss, prob, box } = buildTrainGraph(cfg, o.batch, d, o.seed);
+  const { graph, loss, prob, logits, box } = buildTrainGraph(cfg, o.batch, d, o.seed, initWeights);
   const trainer = await Trainer.create(graph, { loss, optimizer: adam(o.lr, { clipNorm: 1 }), outputs: prob ? { prob } : { box: box! }, seed: o.seed });
   const logPath = join(out, 'train-log.jsonl'), ckpt = join(out, 'checkpoint', 'last.safetensors');
   let log: LogEntry[] = [];
-  let best = { dice: -1, step: 0 };
+  // best = most validation hits (the accuracy test at crop level), then the higher soft Dice
+  let best = { hit: -1, dice: -1, step: 0 };
+  const better = (hit: number, dice: number) => hit > best.hit || (hit === best.hit && dice > best.dice);
   if (o.resume && existsSync(ckpt)) {
     trainer.load(ckpt);
     if (existsSync(logPath)) log = readFileSync(logPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as LogEntry).filter((e) => e.step <= trainer.stepCount);
-    for (const e of log) if (e.valDice !== undefined && e.valDice > best.dice) best = { dice: e.valDice, step: e.step };
+    for (const e of log) if (e.valDice !== undefined && better(e.valHit ?? 0, e.valDice)) best = { hit: e.valHit ?? 0, dice: e.valDice, step: e.step };
   } else {
     writeFileAtomic(logPath, '');
   }
@@ -124,7 +166,7 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
   const validateEvery = o.validateEvery || perEpoch;
   const writeConfig = (extra: Record<string, unknown>) => writeFileAtomic(join(out, 'config.json'), JSON.stringify({
     model: cfg,
-    training: { data: o.data, seed: o.seed, batch: o.batch, lr: o.lr, steps: o.steps, trainStudies: train.length, valStudies: val.length, trainAnomalies: trainSet.samples.length, command: o.command, ...extra },
+    training: { data: dirs.length === 1 ? dirs[0] : dirs, init: o.init, seed: o.seed, batch: o.batch, lr: o.lr, steps: o.steps, trainStudies: nTrain, valStudies: nVal, trainAnomalies: trainSet.samples.length, command: o.command, ...extra },
   }, null, 2) + '\n');
 
   const progress = o.quiet ? null : new Progress(`train ${o.variant}`, o.steps, 'steps', trainer.stepCount);
@@ -145,33 +187,36 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
     progress?.set(trainer.stepCount, `loss ${mLoss.toFixed(3)} ${prob ? 'Dice' : 'IoU'} ${mDice.toFixed(3)}`);
     const done = trainer.stepCount;
     if (done % validateEvery === 0 || done === o.steps) {
-      const v = await validate(graph, prob ? { prob } : { box: box! }, valSet, cfg, d, o.batch);
-      const entry: LogEntry = { step: done, loss: mLoss, dice: mDice, valDice: v, seconds: (Date.now() - t0) / 1000 };
+      const { score: v, hit } = await validate(graph, logits ? { logits } : { box: box! }, valSet, cfg, d, o.batch);
+      const entry: LogEntry = { step: done, loss: mLoss, dice: mDice, valDice: v, valHit: hit, seconds: (Date.now() - t0) / 1000 };
       log.push(entry);
       appendFileSync(logPath, JSON.stringify(entry) + '\n');
       recentLoss = []; recentDice = [];
       trainer.save(ckpt);
-      if (v > best.dice) {
-        best = { dice: v, step: done };
+      if (better(hit, v)) {
+        best = { hit, dice: v, step: done };
         saveParams(graph, join(out, 'model.safetensors'), { variant: cfg.variant, step: String(done) });
       }
-      writeConfig({ bestStep: best.step, bestValDice: best.dice, stepsDone: done });
+      writeConfig({ bestStep: best.step, bestValDice: best.dice, bestValHit: best.hit, stepsDone: done });
       writeFileAtomic(join(out, 'loss.svg'), lossCurveSvg(log, `${cfg.variant}: training loss and validation ${prob ? 'soft Dice' : 'box IoU'}`));
-      if (!o.quiet) process.stderr.write(`\nstep ${done}: validation ${prob ? 'soft Dice' : 'box IoU'} ${v.toFixed(3)} (best ${best.dice.toFixed(3)} at ${best.step}) ${formatSeconds((Date.now() - t0) / 1000)}\n`);
+      if (!o.quiet) process.stderr.write(`\nstep ${done}: validation ${prob ? `hits ${(100 * hit).toFixed(1)}%, soft Dice` : 'box IoU'} ${v.toFixed(3)} (best at ${best.step}) ${formatSeconds((Date.now() - t0) / 1000)}\n`);
     }
   }
   progress?.finish();
   await trainer.dispose();
   const secs = (Date.now() - t0) / 1000;
-  return { bestValDice: best.dice, bestStep: best.step, log, stepsPerSecond: (trainer.stepCount - startStep) / Math.max(1e-9, secs), samples: trainSet.samples.length };
+  return { bestValDice: best.dice, bestValHit: best.hit, bestStep: best.step, log, stepsPerSecond: (trainer.stepCount - startStep) / Math.max(1e-9, secs), samples: trainSet.samples.length };
 }
 
-/** Mean validation Dice (box IoU for box models) of the current weights, centred crops, no augmentation. */
-async function validate(graph: ReturnType<typeof buildTrainGraph>['graph'], outputs: Record<string, import('../engine/index.ts').Tensor>, set: SampleSet, cfg: GroundingConfig, d: number, B: number): Promise<number> {
-  if (set.samples.length === 0) return NaN;
+/**
+ * Validation of the current weights on centred crops, no augmentation: mean soft Dice (box IoU for
+ * box models) and the share of crop-level hits (`cropHits`; box models: IoU > 0.1).
+ */
+async function validate(graph: ReturnType<typeof buildTrainGraph>['graph'], outputs: Record<string, import('../engine/index.ts').Tensor>, set: SampleSet, cfg: GroundingConfig, d: number, B: number): Promise<{ score: number; hit: number }> {
+  if (set.samples.length === 0) return { score: NaN, hit: NaN };
   const model = await InferenceModel.create(graph, outputs);
   const n = cfg.crop.grid ** 3;
-  const scores: number[] = [];
+  const scores: number[] = [], hits: number[] = [];
   try {
     for (let i = 0; i < set.samples.length; i += B) {
       const real = set.samples.slice(i, i + B);
@@ -180,15 +225,22 @@ async function validate(graph: ReturnType<typeof buildTrainGraph>['graph'], outp
       const batch = makeBatch(set, picks, cfg, d, null);
       const feeds: Record<string, Float32Array | BigInt64Array> = { ...batch.feeds };
       const r = await model.run(feeds);
-      const s = isBoxModel(cfg)
-        ? real.map((_, b) => boxIouCs((r.box as Float32Array).subarray(b * 6), (batch.feeds.box as Float32Array).subarray(b * 6)))
-        : softDice(r.prob as Float32Array, batch.targets, n).slice(0, real.length);
-      scores.push(...s);
+      if (isBoxModel(cfg)) {
+        const s = real.map((_, b) => boxIouCs((r.box as Float32Array).subarray(b * 6), (batch.feeds.box as Float32Array).subarray(b * 6)));
+        scores.push(...s); hits.push(...s.map((x) => (x > 0.1 ? 1 : 0)));
+      } else {
+        const z = r.logits as Float32Array;
+        const p = new Float32Array(z.length);
+        for (let b = 0; b < real.length; b++) mapFromLogits(cfg, z.subarray(b * n, (b + 1) * n), p.subarray(b * n, (b + 1) * n));
+        scores.push(...softDice(p, batch.targets, n).slice(0, real.length));
+        hits.push(...cropHits(cfg, z, batch.targets, n).slice(0, real.length));
+      }
     }
   } finally {
     await model.dispose();
   }
-  return scores.reduce((a, b) => a + b, 0) / scores.length;
+  const m = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  return { score: m(scores), hit: m(hits) };
 }
 
 /** Copies the text encoder folder's files a model folder needs when it must stand alone. */

@@ -11,9 +11,12 @@ export async function run(argv: string[]): Promise<number> {
     data: { type: 'string' }, variant: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' },
     steps: { type: 'string' }, seed: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
     grid: { type: 'string' }, widths: { type: 'string' }, text: { type: 'string' }, 'validate-every': { type: 'string' },
-    'max-studies': { type: 'string' }, 'no-fine': { type: 'boolean' },
+    'max-studies': { type: 'string' }, 'no-fine': { type: 'boolean' }, init: { type: 'string' },
   }, false);
-  const data = requireFlag(values.data, 'data');
+  // several dataset folders pool their splits: --data A,B
+  const data = requireFlag(values.data, 'data').split(',').filter(Boolean);
+  for (const d of data) if (!existsSync(d)) throw new UserError(`${d}: dataset folder not found`);
+  if (values.init && !existsSync(values.init)) throw new UserError(`${values.init}: --init model folder not found`);
   const out = requireFlag(values.out, 'out');
   const variant = (values.variant ?? 'full') as Variant;
   if (!VARIANTS.includes(variant)) throw new UserError(`unknown variant '${variant}' (have: ${VARIANTS.join(', ')})`);
@@ -35,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
   const batch = intFlag(values.batch, 'batch', 2);
   if (steps <= 0 || batch <= 0) throw new UserError('--steps and --batch must be positive');
   const r = await trainGroundingModel({
-    data, variant, out, steps, batch, textDir, config,
+    data, variant, out, steps, batch, textDir, config, init: values.init,
     seed: intFlag(values.seed, 'seed', 1),
     lr: numFlag(values.lr, 'lr', 2e-3),
     resume: Boolean(values.resume),
@@ -43,6 +46,6 @@ export async function run(argv: string[]): Promise<number> {
     maxStudies: intFlag(values['max-studies'], 'max-studies', 0),
     command: ['ctground', 'train', ...argv].join(' '),
   });
-  console.log(`${variant}: best validation score ${r.bestValDice.toFixed(3)} at step ${r.bestStep}; ${r.stepsPerSecond.toFixed(2)} steps/s; ${r.samples} training anomalies; written to ${out}`);
+  console.log(`${variant}: best validation ${(100 * r.bestValHit).toFixed(1)}% crop hits, soft Dice ${r.bestValDice.toFixed(3)} at step ${r.bestStep}; ${r.stepsPerSecond.toFixed(2)} steps/s; ${r.samples} training anomalies; written to ${out}`);
   return 0;
 }

@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Graph, InferenceModel } from '../src/engine/index.ts';
+import { defaultConfig, localizationLoss, mapFromLogits, type GroundingConfig } from '../src/model/index.ts';
+import { cropHits } from '../src/train/index.ts';
+
+const cfg = (minPeak: number): GroundingConfig => ({ ...defaultConfig('full'), minPeak });
+
+test('localizationLoss equals −Σ t̂·log softmax(z) computed by hand, per sample, averaged', async () => {
+  const B = 2, n = 12;
+  const z = Float32Array.from({ length: B * n }, (_, i) => Math.sin(i * 1.7) * 3);
+  const t = Float32Array.from({ length: B * n }, (_, i) => (i % 5 === 0 ? 0.5 : i % 7 === 0 ? 1 : 0));
+  const g = new Graph({ seed: 0 });
+  const logits = g.input('z', [B, 1, 3, 2, 2]), target = g.input('t', [B, 1, 3, 2, 2]);
+  const m = await InferenceModel.create(g, { loss: localizationLoss(logits, target) });
+  const got = ((await m.run({ z, t })).loss as Float32Array)[0]!;
+  await m.dispose();
+  let want = 0;
+  for (let b = 0; b < B; b++) {
+    const zs = [...z.subarray(b * n, (b + 1) * n)], ts = [...t.subarray(b * n, (b + 1) * n)];
+    const lse = Math.log(zs.reduce((a, v) => a + Math.exp(v), 0));
+    const mass = ts.reduce((a, v) => a + v, 0);
+    want += -ts.reduce((a, v, i) => a + (v / mass) * (zs[i]! - lse), 0) / B;
+  }
+  assert.ok(Math.abs(got - want) < 1e-4, `${got} vs ${want}`);
+});
+
+test('mapFromLogits: a faint map is lifted until its peak is minPeak, keeping its shape; a confident one is untouched', () => {
+  const z = Float32Array.from([-9, -7, -6.5, -12]);
+  const lifted = mapFromLogits(cfg(0.5), z);
+  assert.ok(Math.abs(lifted[2]! - 0.5) < 1e-6, 'the peak becomes exactly minPeak');
+  assert.ok(lifted[1]! < lifted[2]! && lifted[0]! < lifted[1]! && lifted[3]! < lifted[0]!, 'order kept');
+  assert.ok(Math.abs(Math.log(lifted[1]! / (1 - lifted[1]!)) - (-7 + 6.5)) < 1e-5, 'a logit shift, not a rescale');
+  const sure = Float32Array.from([2, -3]);
+  const kept = mapFromLogits(cfg(0.5), sure);
+  assert.ok(Math.abs(kept[0]! - 1 / (1 + Math.exp(-2))) < 1e-7);
+  const off = mapFromLogits(cfg(0), z);
+  assert.ok(off[2]! < 0.01, 'minPeak 0: the plain sigmoid');
+});
+
+test('cropHits applies the accuracy rule (IoU > 0.1 at 0.1) to hand-made maps', () => {
+  const n = 100;
+  const target = new Float32Array(2 * n);
+  for (let i = 0; i < 10; i++) target[i] = 1; // sample 0: lesion = voxels 0..9
+  for (let i = 0; i < 10; i++) target[n + i] = 1; // sample 1: the same
+  const z = new Float32Array(2 * n).fill(-10);
+  // sample 0: 50 voxels on at 0.5, covering 5 lesion voxels → IoU 5 / 55 < 0.1: miss
+  for (let i = 5; i < 55; i++) z[i] = 0;
+  // sample 1: 30 voxels on, covering all 10 → IoU 10 / 30: hit
+  for (let i = 0; i < 30; i++) z[n + i] = 0;
+  assert.deepEqual(cropHits(cfg(0.5), z, target, n), [0, 1]);
+});
