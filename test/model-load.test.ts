@@ -33,6 +33,28 @@ test.before(async () => {
 });
 test.after(() => rmSync(root, { recursive: true, force: true }));
 
+test('the anomalies of one crop grounded in one batched head run give the maps each gets alone', async () => {
+  const model = await loadGroundingModel(good);
+  const s = readManifest(data)[0]!;
+  const ct = await readVolume(join(data, s.ct)), anatomy = await readVolume(join(data, s.labels));
+  const report = goldReport(data, s);
+  // three anomalies of the same organ share a crop: one head run of batch 3
+  const a0 = report.anomalies[0]!;
+  const same = [0, 1, 2].map((i) => ({ ...a0, id: `x${i}`, spans: a0.spans.slice(0, a0.spans.length - (i % a0.spans.length)) }));
+  const together = await model.ground({ ct, anatomy, report: { ...report, anomalies: same } });
+  // the three texts differ, so do their maps: a mix-up of batch rows would show
+  const m0 = together.get('x0')!.data, m2 = together.get('x2')!.data;
+  assert.ok(m0.some((v, i) => Math.abs(v - m2[i]!) > 1e-4), 'the test needs maps that differ');
+  for (const a of same) {
+    const alone = (await model.ground({ ct, anatomy, report: { ...report, anomalies: [a] } })).get(a.id)!.data;
+    const t = together.get(a.id)!.data;
+    let worst = 0;
+    for (let i = 0; i < t.length; i++) worst = Math.max(worst, Math.abs(t[i]! - alone[i]!));
+    assert.ok(worst < 1e-5, `${a.id}: max difference ${worst}`);
+  }
+  await model.dispose();
+});
+
 function broken(name: string, edit: (dir: string) => void): string {
   const dir = join(root, name);
   cpSync(good, dir, { recursive: true });

@@ -70,19 +70,22 @@ export function buildImageGraph(cfg: GroundingConfig, weights: Weights): { graph
 }
 
 /** Per-anomaly head for inference: token rows + the crop's keys → map logits (or box); `mapFromLogits` makes the map. */
-export function buildHeadGraph(cfg: GroundingConfig, textDim: number, weights: Weights, imageShapes: Record<string, readonly number[]>): { graph: Graph; output: Tensor } {
+export function buildHeadGraph(cfg: GroundingConfig, textDim: number, weights: Weights, imageShapes: Record<string, readonly number[]>, batch = 1): { graph: Graph; output: Tensor } {
   const g = new Graph({ seed: 0 });
-  const A = cfg.maxAggregate;
-  const rows = g.input('rows', [1, A, textDim]);
+  const A = cfg.maxAggregate, B = batch;
+  const rows = g.input('rows', [B, A, textDim]);
   if (isBoxModel(cfg)) {
-    const rowMask = g.input('rowMask', [1, A]);
+    const rowMask = g.input('rowMask', [B, A]);
     const visual = g.input('visual', imageShapes.visual!);
-    return { graph: g, output: transvgBox(g, cfg, visual, rows, rowMask, weights) };
+    // one crop's visual tokens serve every anomaly of the batch
+    const vis = B === 1 ? visual : ops.expand(visual, [B, ...imageShapes.visual!.slice(1)]);
+    return { graph: g, output: transvgBox(g, cfg, vis, rows, rowMask, weights) };
   }
-  const ids = g.input('ids', [1, A], 'int64');
-  const lengths = g.input('lengths', [1], 'int64');
+  const ids = g.input('ids', [B, A], 'int64');
+  const lengths = g.input('lengths', [B], 'int64');
+  // the keys have batch 1 (one crop) and broadcast against the B queries
   const keys = { coarse: g.input('keys', imageShapes.keys!), fine: imageShapes.keysFine ? g.input('keysFine', imageShapes.keysFine) : null };
-  const L = aggregator(g, cfg, ops.reshape(rows, [A, textDim]), ids, lengths, weights);
+  const L = aggregator(g, cfg, ops.reshape(rows, [B * A, textDim]), ids, lengths, weights);
   return { graph: g, output: attentionLogits(g, cfg, L, keys, weights) };
 }
 
