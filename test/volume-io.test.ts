@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -218,5 +218,19 @@ test('NRRD and MetaImage: written in LPS as their headers say, read back to the 
       const w1 = indexToWorld(v, p), w2 = indexToWorld(back, p);
       for (let a = 0; a < 3; a++) assert.ok(Math.abs(w1[a]! - w2[a]!) < 1e-6, `${f} ${p}: ${w1} vs ${w2}`);
     }
+  }
+});
+
+test('a DICOM folder reached through a symlink, or holding symlinked files, reads the same voxels', async () => {
+  const linked = join(tmp, 'linked-series'), files = join(tmp, 'linked-files');
+  symlinkSync(TS('example_ct_dicom'), linked);
+  mkdirSync(files);
+  for (const n of readdirSync(TS('example_ct_dicom'))) symlinkSync(join(TS('example_ct_dicom'), n), join(files, n));
+  const ref = await dicom();
+  for (const dir of [linked, files]) {
+    const v = await readVolume(dir);
+    assert.deepEqual(v.size, ref.size);
+    assert.deepEqual(v.origin, ref.origin);
+    assert.ok(v.data.every((x, i) => x === ref.data[i]), dir);
   }
 });

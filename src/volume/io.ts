@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { fileError, writeFileAtomic } from '../common/index.ts';
 import { checkNiftiBytes, decodeNifti, encodeNiftiGz, encodeNifti, gunzipOrThrow, isGzip } from './nifti.ts';
@@ -144,8 +144,11 @@ export async function readVolume(path: string, opts: ReadOptions = {}): Promise<
 }
 
 async function readDicomFolder(dir: string, opts: ReadOptions): Promise<Volume> {
-  const series = chooseSeries(dir, scanDicomFolder(dir), opts.series);
-  const files = checkSliceStack(dir, series);
+  // itk-wasm mounts each file's folder into its own file system, where a symlinked folder does not resolve
+  let real = dir;
+  try { real = realpathSync(dir); } catch { /* unreadable: the scan below names the problem */ }
+  const series = chooseSeries(dir, scanDicomFolder(real), opts.series);
+  const files = checkSliceStack(dir, series).map((f) => realpathSync(f));
   const { readImageDicomFileSeriesNode } = await import('@itk-wasm/dicom');
   const r = await quietly(() => readImageDicomFileSeriesNode({ inputImages: files, singleSortedSeries: false }));
   const im = r.value?.outputImage as unknown as ItkImage | undefined;
