@@ -117,7 +117,7 @@ function splitTrainVal(studies: ReturnType<typeof readManifest>, seed: number): 
 
 /** Trains one variant; writes config.json, model.safetensors (best by validation), loss.svg, train-log.jsonl, checkpoint/. */
 export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult> {
-  let initWeights: Weights | undefined;
+  let initWeights: Weights | undefined, initTraining: unknown = null;
   let cfg: GroundingConfig = { ...defaultConfig(o.variant), ...o.config, variant: o.variant };
   if (o.init) {
     const ic = readModelConfig(o.init);
@@ -125,6 +125,8 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
     // the network's shape comes from the initial model; the loss and map settings from this run
     cfg = { ...cfg, crop: ic.crop, widths: ic.widths, convsPerStage: ic.convsPerStage, normGroups: ic.normGroups, attnDim: ic.attnDim, fineAttention: ic.fineAttention, lstmHidden: ic.lstmHidden, maxTokens: ic.maxTokens, maxAggregate: ic.maxAggregate, transformer: ic.transformer };
     initWeights = readWeights(join(o.init, 'model.safetensors'));
+    // provenance: how the initial model was made travels with this one
+    initTraining = (JSON.parse(readFileSync(join(o.init, 'config.json'), 'utf8')) as { training?: unknown }).training ?? null;
   }
   const out = resolve(o.out);
   mkdirSync(join(out, 'checkpoint'), { recursive: true });
@@ -166,7 +168,7 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
   const validateEvery = o.validateEvery || perEpoch;
   const writeConfig = (extra: Record<string, unknown>) => writeFileAtomic(join(out, 'config.json'), JSON.stringify({
     model: cfg,
-    training: { data: dirs.length === 1 ? dirs[0] : dirs, init: o.init, seed: o.seed, batch: o.batch, lr: o.lr, steps: o.steps, trainStudies: nTrain, valStudies: nVal, trainAnomalies: trainSet.samples.length, command: o.command, ...extra },
+    training: { data: dirs.length === 1 ? dirs[0] : dirs, init: o.init, initTraining: o.init ? initTraining : undefined, seed: o.seed, batch: o.batch, lr: o.lr, steps: o.steps, trainStudies: nTrain, valStudies: nVal, trainAnomalies: trainSet.samples.length, command: o.command, ...extra },
   }, null, 2) + '\n');
 
   const progress = o.quiet ? null : new Progress(`train ${o.variant}`, o.steps, 'steps', trainer.stepCount);
