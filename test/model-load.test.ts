@@ -102,6 +102,12 @@ test('missing or corrupt files give one-line errors that name the file', async (
     c.model.textEncoder = join(root, 'no-text');
     writeFileSync(join(d, 'config.json'), JSON.stringify(c));
   }), /no-text.*missing/);
+  // a text encoder other than the recorded one would feed the head token states it never learned
+  await rejects(broken('othertext', (d) => {
+    const c = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
+    c.model.textEncoderSha256 = '0'.repeat(64);
+    writeFileSync(join(d, 'config.json'), JSON.stringify(c));
+  }), /config\.json: the text encoder at .* is not the one this model was trained with/);
 });
 
 test('the CLI reports a bad model folder in one line with exit code 2', () => {

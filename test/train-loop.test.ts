@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeToyDataset } from './train-fixture.ts';
 import { freshTextEncoder, trainGroundingModel, makeBatch } from '../src/train/index.ts';
-import { defaultConfig, type GroundingConfig } from '../src/model/index.ts';
+import { defaultConfig, textEncoderSha256, type GroundingConfig } from '../src/model/index.ts';
 import { readManifest } from '../src/eval/index.ts';
 
 const tiny: Partial<GroundingConfig> = {
@@ -50,7 +50,8 @@ test('--init starts from a trained model and several data folders pool their tra
   assert.ok(Math.abs(same.bestValDice - a.bestValDice) < 1e-6, `${same.bestValDice} vs ${a.bestValDice}`);
   const b = await trainGroundingModel({ ...base, data: [data, data], out: second, init: first });
   assert.equal(b.samples, 2 * a.samples);
-  const cfg = JSON.parse(readFileSync(join(second, 'config.json'), 'utf8')) as { training: { init: string; data: string[] } };
+  const cfg = JSON.parse(readFileSync(join(second, 'config.json'), 'utf8')) as { model: { textEncoderSha256: string }; training: { init: string; data: string[] } };
+  assert.equal(cfg.model.textEncoderSha256, textEncoderSha256(text));
   assert.equal(cfg.training.init, first);
   assert.deepEqual(cfg.training.data, [data, data]);
 });

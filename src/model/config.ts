@@ -32,6 +32,11 @@ export interface GroundingConfig {
   maxAggregate: number;
   /** text encoder folder relative to the model folder, or absolute; null: a fresh small encoder */
   textEncoder: string | null;
+  /**
+   * SHA-256 of the text encoder's model.safetensors this model was trained with: loading refuses a
+   * different encoder (its token states would not be what the head learned to read)
+   */
+  textEncoderSha256?: string;
   /** the first K text encoder layers stay frozen (the paper freezes 8 of 12) */
   frozenTextLayers: number;
   /**

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileError, projectRoot } from '../common/index.ts';
@@ -55,6 +56,19 @@ export function resolveTextDir(dir: string, cfg: GroundingConfig): string {
   if (isAbsolute(t)) return t;
   const local = resolve(dir, t);
   return existsSync(local) ? local : resolve(projectRoot, t);
+}
+
+/** SHA-256 of a text encoder folder's weights: what a grounding model records and checks. */
+export function textEncoderSha256(textDir: string): string {
+  const path = join(textDir, 'model.safetensors');
+  if (!existsSync(path)) throw fileError(path, 'missing (the text encoder weights)');
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+function checkTextEncoder(textDir: string, cfg: GroundingConfig, configPath: string): void {
+  if (!cfg.textEncoderSha256) return;
+  const got = textEncoderSha256(textDir);
+  if (got !== cfg.textEncoderSha256) throw fileError(configPath, `the text encoder at ${textDir} is not the one this model was trained with (sha256 ${got.slice(0, 12)}…, expected ${cfg.textEncoderSha256.slice(0, 12)}…)`);
 }
 
 function volumeOn(geom: Geometry, data: Float32Array): Volume<Float32Array> {
@@ -122,7 +136,9 @@ export class TrainedGrounder implements GroundingModel {
     const cfg = readModelConfig(dir);
     const wpath = join(dir, 'model.safetensors');
     const weights = readWeights(wpath);
-    const text = loadTextEncoder(resolveTextDir(dir, cfg), opts);
+    const textDir = resolveTextDir(dir, cfg);
+    checkTextEncoder(textDir, cfg, join(dir, 'config.json'));
+    const text = loadTextEncoder(textDir, opts);
     let img, head, shapes: Record<string, readonly number[]>;
     try {
       img = buildImageGraph(cfg, weights);

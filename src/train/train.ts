@@ -3,7 +3,7 @@ import { join, relative, resolve } from 'node:path';
 import { createRng, fileError, formatSeconds, Progress, UserError, writeFileAtomic } from '../common/index.ts';
 import { InferenceModel, Trainer, adam, saveParams } from '../engine/index.ts';
 import {
-  buildTrainGraph, defaultConfig, isBoxModel, loadTextEncoder, mapFromLogits, readModelConfig, readWeights,
+  buildTrainGraph, defaultConfig, isBoxModel, loadTextEncoder, mapFromLogits, readModelConfig, readWeights, textEncoderSha256,
   type GroundingConfig, type Variant, type ReportTextEncoder, type Weights,
 } from '../model/index.ts';
 import { readManifest } from '../eval/index.ts';
@@ -132,6 +132,7 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
   mkdirSync(join(out, 'checkpoint'), { recursive: true });
   const text: ReportTextEncoder = loadTextEncoder(o.textDir);
   cfg.textEncoder = relative(out, resolve(o.textDir)) || '.';
+  cfg.textEncoderSha256 = textEncoderSha256(o.textDir);
   cfg.frozenTextLayers = text.config.numLayers;
   const d = text.hiddenSize;
 
