@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { UserError, writeFileAtomic } from '../../common/index.ts';
 import { parseFlags, requireFlag, intFlag, numFlag } from '../args.ts';
@@ -62,6 +62,8 @@ export async function run(argv: string[]): Promise<number> {
     const done = existsSync(cfgPath) ? (JSON.parse(readFileSync(cfgPath, 'utf8')) as { training?: { stepsDone?: number } }).training?.stepsDone ?? 0 : 0;
     if (done < steps) {
       process.stderr.write(`ablation: training ${v} (${done} → ${steps} steps)\n`);
+      // evaluations of the shorter run are stale once it trains on
+      for (const f of existsSync(dir) ? readdirSync(dir) : []) if (/^eval-.*\.json$/.test(f)) rmSync(join(dir, f));
       await trainGroundingModel({
         data, variant: v, out: dir, steps, seed, textDir, resume: true,
         batch: intFlag(values.batch, 'batch', 2), lr: numFlag(values.lr, 'lr', 2e-3),
