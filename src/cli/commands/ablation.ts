@@ -6,7 +6,7 @@ import { readVolume } from '../../volume/index.ts';
 import {
   readManifest, splitOf, evaluateStudies, medianLesionMm3, evalJson, oracleGrounder, schemeOrganLookup, ORACLE_NAMES, type OracleName,
 } from '../../eval/index.ts';
-import { DEFAULT_TEXT_ENCODER_DIR, VARIANTS, loadGroundingModel, usesAnatomy, usesStructure, type GroundingModel, type Variant } from '../../model/index.ts';
+import { DEFAULT_CROP, DEFAULT_TEXT_ENCODER_DIR, VARIANTS, loadGroundingModel, usesAnatomy, usesStructure, type GroundingConfig, type GroundingModel, type Variant } from '../../model/index.ts';
 import { trainGroundingModel } from '../../train/index.ts';
 
 export const summary = 'train and evaluate every variant and the oracles: the paper\'s Table 1 as markdown';
@@ -22,7 +22,7 @@ const pct = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? (100 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     data: { type: 'string' }, test: { type: 'string' }, out: { type: 'string' }, steps: { type: 'string' }, seed: { type: 'string' },
-    variants: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, text: { type: 'string' }, 'validate-every': { type: 'string' },
+    variants: { type: 'string' }, grid: { type: 'string' }, widths: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, text: { type: 'string' }, 'validate-every': { type: 'string' },
   }, false);
   const data = requireFlag(values.data, 'data').split(',').filter(Boolean);
   const tests = requireFlag(values.test, 'test').split(',').filter(Boolean);
@@ -32,6 +32,18 @@ export async function run(argv: string[]): Promise<number> {
   for (const v of variants) if (!VARIANTS.includes(v)) throw new UserError(`unknown variant '${v}' (have: ${VARIANTS.join(', ')})`);
   const steps = intFlag(values.steps, 'steps', 2500), seed = intFlag(values.seed, 'seed', 1);
   const textDir = values.text ?? DEFAULT_TEXT_ENCODER_DIR;
+  // network size (default: the shipped models'); small sizes keep tests and quick looks cheap
+  const config: Partial<GroundingConfig> = {};
+  if (values.grid) {
+    const grid = intFlag(values.grid, 'grid', 32);
+    if (grid % 8 !== 0 || grid < 16) throw new UserError('--grid must be a multiple of 8, at least 16');
+    config.crop = { ...DEFAULT_CROP, grid };
+  }
+  if (values.widths) {
+    const w = values.widths.split(',').map(Number);
+    if (w.length !== 4 || w.some((x) => !Number.isInteger(x) || x <= 0)) throw new UserError('--widths takes four positive integers, e.g. 8,16,32,48');
+    config.widths = w as [number, number, number, number];
+  }
   mkdirSync(out, { recursive: true });
   const command = ['ctground', 'ablation', ...argv].join(' ');
   const read = (p: string) => readVolume(p);
@@ -65,7 +77,7 @@ export async function run(argv: string[]): Promise<number> {
       // evaluations of the shorter run are stale once it trains on
       for (const f of existsSync(dir) ? readdirSync(dir) : []) if (/^eval-.*\.json$/.test(f)) rmSync(join(dir, f));
       await trainGroundingModel({
-        data, variant: v, out: dir, steps, seed, textDir, resume: true,
+        data, variant: v, out: dir, steps, seed, textDir, resume: true, config, quiet: Boolean(process.env.CTGROUND_QUIET),
         batch: intFlag(values.batch, 'batch', 2), lr: numFlag(values.lr, 'lr', 2e-3),
         validateEvery: intFlag(values['validate-every'], 'validate-every', 500), command: `${command}  (variant ${v})`,
       });
