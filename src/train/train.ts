@@ -151,7 +151,7 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
   if (trainSet.samples.length === 0) throw fileError(join(dirs[0]!, 'manifest.jsonl'), 'the training split has no anomaly with a mask');
 
   const { graph, loss, prob, logits, box } = buildTrainGraph(cfg, o.batch, d, o.seed, initWeights);
-  const trainer = await Trainer.create(graph, { loss, optimizer: adam(o.lr, { clipNorm: 1 }), outputs: prob ? { prob } : { box: box! }, seed: o.seed });
+  const trainer = await Trainer.create(graph, { loss, optimizer: adam(o.lr, { clipNorm: 1 }), outputs: prob ? { prob } : { predBox: box! }, seed: o.seed });
   const logPath = join(out, 'train-log.jsonl'), ckpt = join(out, 'checkpoint', 'last.safetensors');
   let log: LogEntry[] = [];
   // best = most validation hits (the accuracy test at crop level), then the higher soft Dice
@@ -185,12 +185,12 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
     const warm = Math.min(1, (step + 1) / 50), lr = o.lr * warm * (0.1 + 0.9 * 0.5 * (1 + Math.cos((Math.PI * step) / o.steps)));
     const r = await trainer.step(batch.feeds, { lr });
     recentLoss.push(r.loss);
-    recentDice.push(...(prob ? batchDice(r.outputs.prob as Float32Array, batch.targets, n) : [boxIouCs(r.outputs.box as Float32Array, batch.feeds.box as Float32Array)]));
+    recentDice.push(...(prob ? batchDice(r.outputs.prob as Float32Array, batch.targets, n) : [boxIouCs(r.outputs.predBox as Float32Array, batch.feeds.box as Float32Array)]));
     const mLoss = recentLoss.reduce((a, b) => a + b, 0) / recentLoss.length, mDice = recentDice.reduce((a, b) => a + b, 0) / recentDice.length;
     progress?.set(trainer.stepCount, `loss ${mLoss.toFixed(3)} ${prob ? 'Dice' : 'IoU'} ${mDice.toFixed(3)}`);
     const done = trainer.stepCount;
     if (done % validateEvery === 0 || done === o.steps) {
-      const { score: v, hit } = await validate(graph, logits ? { logits } : { box: box! }, valSet, cfg, d, o.batch);
+      const { score: v, hit } = await validate(graph, logits ? { logits } : { predBox: box! }, valSet, cfg, d, o.batch);
       const entry: LogEntry = { step: done, loss: mLoss, dice: mDice, valDice: v, valHit: hit, seconds: (Date.now() - t0) / 1000 };
       log.push(entry);
       appendFileSync(logPath, JSON.stringify(entry) + '\n');
@@ -229,7 +229,7 @@ async function validate(graph: ReturnType<typeof buildTrainGraph>['graph'], outp
       const feeds: Record<string, Float32Array | BigInt64Array> = { ...batch.feeds };
       const r = await model.run(feeds);
       if (isBoxModel(cfg)) {
-        const s = real.map((_, b) => boxIouCs((r.box as Float32Array).subarray(b * 6), (batch.feeds.box as Float32Array).subarray(b * 6)));
+        const s = real.map((_, b) => boxIouCs((r.predBox as Float32Array).subarray(b * 6), (batch.feeds.box as Float32Array).subarray(b * 6)));
         scores.push(...s); hits.push(...s.map((x) => (x > 0.1 ? 1 : 0)));
       } else {
         const z = r.logits as Float32Array;
