@@ -14,5 +14,5 @@ export { Trainer, adam, sgd, loadParams, saveParams, type OptimizerConfig, type 
 export { InferenceModel, exportOnnx, writeOnnx } from './inference.ts';
 export { emitModel, OPSET } from './onnx.ts';
 export { createSession, defaultSessionOptions, sessionOptionsFromFlags, toOrt, type SessionOptions, type FeedValue } from './session.ts';
-export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors, type NamedArray } from './safetensors.ts';
+export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors, floatToHalf, halfToFloat, type NamedArray, type EncodeOptions, type DecodeOptions } from './safetensors.ts';
 export { gradCheck, type GradCheckResult } from './gradcheck.ts';
