@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRng, loadTaxonomy } from '../src/common/index.ts';
+import { createRng, loadTaxonomy, Progress } from '../src/common/index.ts';
 
 test('rng: same seed same stream, forks independent', () => {
   const a = createRng(7), b = createRng(7);
@@ -19,4 +19,24 @@ test('taxonomy: 25 report organs and 9 phrase classes as in the paper', () => {
   assert.equal(t.reportOrgans.length, 25);
   assert.equal(t.phraseClasses.length, 9);
   assert.equal(new Set(t.anomalyTypes.map((a) => a.id)).size, t.anomalyTypes.length);
+});
+
+test('a resumed progress bar rates only this run: 10 steps after resuming at 900 are not 910', async () => {
+  const lines: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  (process.stderr as unknown as { write: (s: string) => boolean }).write = (s: string) => (lines.push(String(s)), true);
+  try {
+    const p = new Progress('train', 1000, 'steps', 900);
+    await new Promise((r) => setTimeout(r, 250));
+    p.tick(10);
+    p.finish();
+  } finally {
+    (process.stderr as unknown as { write: typeof write }).write = write;
+  }
+  const m = /910\/1000 ([\d.]+) steps\/s ETA (\S+)/.exec(lines.join(''));
+  assert.ok(m, lines.join(''));
+  const rate = Number(m[1]);
+  // 10 steps in ≥ 0.25 s: at most 40/s; counting the 900 resumed steps would give thousands
+  assert.ok(rate > 0 && rate <= 40, `rate ${rate}`);
+  assert.notEqual(m[2], '0:00');
 });

@@ -7,7 +7,12 @@ export class Progress {
   private lastPrint = 0;
   private readonly tty = Boolean(process.stderr.isTTY);
 
-  constructor(private readonly label: string, private readonly total: number, private readonly unit = 'it', private done = 0) {}
+  /** what was already done when this run started (a resumed run): not part of this run's rate */
+  private readonly initial: number;
+
+  constructor(private readonly label: string, private readonly total: number, private readonly unit = 'it', private done = 0) {
+    this.initial = done;
+  }
 
   tick(n = 1, extra = ''): void {
     this.done += n;
@@ -29,7 +34,7 @@ export class Progress {
     if (!force && now - this.lastPrint < (this.tty ? 100 : 5000)) return;
     this.lastPrint = now;
     const secs = (now - this.start) / 1000;
-    const rate = secs > 0 ? this.done / secs : 0;
+    const rate = secs > 0 ? (this.done - this.initial) / secs : 0;
     const left = rate > 0 ? (this.total - this.done) / rate : NaN;
     const frac = this.total > 0 ? Math.min(1, this.done / this.total) : 0;
     const width = 24;
