@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { readImageNode } from '@itk-wasm/image-io';
 import { projectRoot } from '../src/common/index.ts';
-import { readVolume, type Vec3 } from '../src/volume/index.ts';
+import { readVolume, type Vec3, type Volume } from '../src/volume/index.ts';
 import { DEFAULT_MODEL_DIR, type FindingsFile } from '../src/pipeline/index.ts';
 import { TS } from './helpers/shared.ts';
 
@@ -130,4 +130,29 @@ test('ground: a label map of the same voxels in another axis order (LAS map, LPS
   assert.ok(Math.abs(meanHu(raw.data) - hu) > 20, `unreordered mean HU ${meanHu(raw.data).toFixed(0)} vs ${hu.toFixed(0)}`);
   const f = r.findings.find((x) => x.organ === 'liver')!;
   assert.ok(f.box && f.volumeMl > 100);
+});
+
+test('ground: regions are cut at the model\'s own threshold unless the user gives one', async () => {
+  const { groundStudy } = await import('../src/pipeline/index.ts');
+  // a grounder whose maps are 0.3 in a small cube and 0 elsewhere, and which says its maps are cut at 0.2
+  const cube = (ct: { size: number[] }) => {
+    const [nx, ny, nz] = ct.size as [number, number, number];
+    const d = new Float32Array(nx * ny * nz);
+    for (let k = 10; k < 14; k++) for (let j = 40; j < 44; j++) for (let i = 50; i < 54; i++) d[i + nx * (j + ny * k)] = 0.3;
+    return d;
+  };
+  const grounder = {
+    name: 'cube', threshold: 0.2,
+    ground: async (s: { ct: Volume; report: { anomalies: { id: string }[] } }) => new Map(s.report.anomalies.map((a) => [a.id, { ...s.ct, data: cube(s.ct) }])),
+  };
+  const study = { ct: TS('example_ct_sm.nii.gz'), totalSegmentator: TS('example_seg.nii.gz'), report: 'Liver: a 2 cm cyst in the liver.' };
+  const own = await groundStudy(study, grounder as never);
+  assert.equal(own.threshold, 0.2);
+  const f = own.findings.find((x) => x.organ === 'liver')!;
+  assert.ok(f.box, 'at the model\'s 0.2 the 0.3 cube is a region');
+  assert.equal(f.voxels, 64);
+  const strict = await groundStudy(study, grounder as never, { threshold: 0.5 });
+  assert.equal(strict.findings.find((x) => x.organ === 'liver')!.box, null, 'the user\'s 0.5 wins');
+  const plain = await groundStudy(study, { name: 'cube', ground: grounder.ground } as never);
+  assert.equal(plain.threshold, 0.5, 'a model that says nothing: 0.5');
 });

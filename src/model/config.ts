@@ -60,6 +60,12 @@ export interface GroundingConfig {
    * 0: maps as the sigmoid gives them (models trained before it).
    */
   minPeak: number;
+  /**
+   * where `ground`/`label` cut this model's maps into regions (boxes, label maps) unless the user
+   * gives --threshold: chosen on validation data for a trained model (its maps' calibration depends
+   * on the loss and minPeak). Absent: 0.5.
+   */
+  regionThreshold?: number;
   /** transformer size of transvg3d */
   transformer: { dim: number; layers: number; heads: number };
 }
@@ -107,6 +113,7 @@ export function checkConfig(c: GroundingConfig, file: string): GroundingConfig {
   c.diceSmooth ??= 1;
   c.minPeak ??= 0;
   if (!(c.minPeak >= 0 && c.minPeak < 1)) throw fileError(file, 'minPeak must be in [0, 1)');
+  if (c.regionThreshold !== undefined && !(c.regionThreshold > 0 && c.regionThreshold <= 1)) throw fileError(file, 'regionThreshold must be in (0, 1]');
   if (!VARIANTS.includes(c.variant)) throw fileError(file, `unknown variant '${String(c.variant)}' (have: ${VARIANTS.join(', ')})`);
   if (!c.crop || !Number.isInteger(c.crop.grid) || c.crop.grid % 8 !== 0 || c.crop.grid < 16) throw fileError(file, 'crop.grid must be a multiple of 8, at least 16');
   if (!Array.isArray(c.widths) || c.widths.length !== 4 || c.widths.some((w) => !Number.isInteger(w) || w <= 0)) throw fileError(file, 'widths must be four positive integers');

@@ -132,6 +132,10 @@ export class TrainedGrounder implements GroundingModel {
     return h;
   }
 
+  get threshold(): number | undefined {
+    return this.config.regionThreshold;
+  }
+
   static async load(dir: string, opts: { threads?: number } = {}): Promise<TrainedGrounder> {
     const cfg = readModelConfig(dir);
     const wpath = join(dir, 'model.safetensors');

@@ -19,5 +19,7 @@ export interface GroundingStudy { ct: Volume; anatomy: Volume; report: Grounding
 export interface GroundingModel {
   /** a short name for tables ("full", "oracle:organ", …) */
   readonly name: string;
+  /** the probability at which this model's maps are meant to be cut into regions (boxes, labels); absent: 0.5 */
+  readonly threshold?: number;
   ground(study: GroundingStudy): Promise<Map<string, Volume<Float32Array>>>;
 }

@@ -89,7 +89,8 @@ export interface ManifestRecord {
 }
 
 export interface BatchOptions {
-  threshold: number;
+  /** absent: each model's own region threshold */
+  threshold?: number;
   jobs?: number;
   /** called after each study, labeled or failed */
   onStudy?: (r: StudyOutcome) => void;
@@ -130,7 +131,7 @@ function placeFile(src: string, dest: string): void {
  * outputs, one mask per anomaly, and last study.json (its manifest line): its presence marks the
  * study finished, so a restarted run skips it and redoes anything half-done.
  */
-export async function labelOneStudy(s: BatchStudy, out: string, grounder: GroundingModel, threshold: number): Promise<{ record: ManifestRecord; times: StageTimes }> {
+export async function labelOneStudy(s: BatchStudy, out: string, grounder: GroundingModel, threshold: number | undefined): Promise<{ record: ManifestRecord; times: StageTimes }> {
   const dir = studyDir(out, s.id);
   if (!existsSync(s.ct)) throw new UserError(`${s.ct}: CT not found`);
   if (!existsSync(s.report)) throw new UserError(`${s.report}: report not found`);
@@ -147,7 +148,7 @@ export async function labelOneStudy(s: BatchStudy, out: string, grounder: Ground
   r.times.io += (performance.now() - t0) / 1000;
   const findings: FindingsFile = await writeGroundingOutputs(join(dir, 'grounding'), r, { overview: false });
   const t1 = performance.now();
-  for (const f of findings.anomalies) if (f.box && f.certainty !== 'absent') await writeNifti(join(dir, 'masks', `${safeId(f.id)}.nii.gz`), maskOf(r.maps.get(f.id)!, threshold));
+  for (const f of findings.anomalies) if (f.box && f.certainty !== 'absent') await writeNifti(join(dir, 'masks', `${safeId(f.id)}.nii.gz`), maskOf(r.maps.get(f.id)!, r.threshold));
   const rel = (p: string): string => relative(out, join(dir, p)).split('\\').join('/');
   const record: ManifestRecord = {
     id: s.id, ct: rel(ctName), labels: rel(anatomyName), report: rel('report.txt'), split: s.split ?? 'unlabeled',

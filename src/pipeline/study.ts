@@ -106,7 +106,8 @@ export function safeId(id: string): string {
  * Everything returned lives on the CT's own grid, so maps can be written with its geometry as is.
  */
 export async function groundStudy(input: StudyInput, grounder: GroundingModel, opts: { threshold?: number } = {}): Promise<GroundingResult> {
-  const threshold = opts.threshold ?? DEFAULT_THRESHOLD;
+  // the user's choice, else where this model's maps are meant to be cut (its config), else 0.5
+  const threshold = opts.threshold ?? grounder.threshold ?? DEFAULT_THRESHOLD;
   const times: StageTimes = { io: 0, anatomy: 0, structuring: 0, network: 0, outputs: 0 };
   const reportName = input.reportName ?? 'report';
   if (!input.report.trim()) throw new UserError(`${reportName}: report is empty`);

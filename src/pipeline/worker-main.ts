@@ -3,7 +3,7 @@ import { loadGrounder } from './grounder.ts';
 import { labelOneStudy, oneLineReason, type BatchStudy, type StudyOutcome } from './batch.ts';
 
 // One label worker: loads the grounder once, then labels the studies the main thread sends.
-const { out, threshold, modelSpec, threads } = workerData as { out: string; threshold: number; modelSpec?: string; threads: number };
+const { out, threshold, modelSpec, threads } = workerData as { out: string; threshold?: number; modelSpec?: string; threads: number };
 const port = parentPort!;
 const grounder = await loadGrounder(modelSpec, { threads });
 port.on('message', async (s: BatchStudy) => {

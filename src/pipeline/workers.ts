@@ -8,7 +8,7 @@ import type { BatchStudy, StudyOutcome } from './batch.ts';
  * whichever worker is free. A worker that crashes on a study costs that study (reported as failed)
  * and is replaced; one that cannot even start stops the batch, since every other would fail alike.
  */
-export async function runInWorkers(todo: BatchStudy[], out: string, opts: { jobs: number; threshold: number; modelSpec?: string }, finished: (o: StudyOutcome) => void): Promise<void> {
+export async function runInWorkers(todo: BatchStudy[], out: string, opts: { jobs: number; threshold?: number; modelSpec?: string }, finished: (o: StudyOutcome) => void): Promise<void> {
   const queue = [...todo];
   // workers run TypeScript through tsx, registered from a tiny ESM entry like bin/ctground.js does
   const entry = `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))}; register(); await import(${JSON.stringify(new URL('./worker-main.ts', import.meta.url).href)});`;

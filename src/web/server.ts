@@ -94,7 +94,8 @@ const sendJson = (res: ServerResponse, status: number, v: unknown): void => send
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const data = new DataFolder(opts.dataDir);
   const maxUpload = opts.maxUploadBytes ?? DEFAULT_MAX_UPLOAD;
-  const threshold = opts.threshold ?? 0.5;
+  // absent: each grounding uses the model's own region threshold (groundStudy decides)
+  const threshold = opts.threshold;
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
   let grounderPromise: Promise<GroundingModel> | undefined;
   const grounder = (): Promise<GroundingModel> => (grounderPromise ??= opts.grounder());
@@ -120,7 +121,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       report,
       ct: `/files/${encodePath(rec.ct)}`,
       grounded: Boolean(g),
-      threshold: g?.file.threshold ?? threshold,
+      threshold: g?.file.threshold ?? threshold ?? 0.5,
       model: g?.file.model ?? null,
       anomalies: (g?.file.anomalies ?? []).map((f) => ({
         ...f,

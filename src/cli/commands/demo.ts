@@ -23,7 +23,8 @@ export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, { out: { type: 'string' }, model: { type: 'string' }, threshold: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, false);
   if (values.help) { console.log('usage: ctground demo [--out DIR (default out/demo)] [--model DIR|oracle:NAME] [--threshold T]'); return 0; }
   const out = resolve(values.out ?? join(projectRoot, 'out', 'demo'));
-  const threshold = numFlag(values.threshold, 'threshold', DEFAULT_THRESHOLD);
+  // absent: the model's own region threshold (its config), else 0.5
+  const threshold = values.threshold === undefined ? undefined : numFlag(values.threshold, 'threshold', DEFAULT_THRESHOLD);
   const rec = demoStudy();
   const t0 = performance.now();
   const { grounder, note } = await loadGrounderWithFallback(values.model);

@@ -12,7 +12,7 @@ const HELP = `usage: ctground ground --ct PATH --report FILE|- [--labels PATH | 
   --labels     TotalSegmentator 'total' label map on the CT's grid (else organs are estimated from HU)
   --anatomy    an organ label map already in ctground's scheme (a dataset's labels), instead of --labels
   --model      trained model folder (default models/grounding-default) or oracle:organ|organ-side|prior
-  --threshold  probability at which a voxel belongs to a finding (default ${DEFAULT_THRESHOLD})
+  --threshold  probability at which a voxel belongs to a finding (default: the model's own, from its config.json; ${DEFAULT_THRESHOLD} for oracles)
 writes findings.json, maps/<id>.nii.gz, labels.nii.gz and overview.png into --out`;
 
 function readReport(arg: string): { text: string; name: string } {
@@ -33,14 +33,15 @@ export async function run(argv: string[]): Promise<number> {
   const ct = requireFlag(values.ct, 'ct');
   const out = resolve(requireFlag(values.out, 'out'));
   const report = readReport(requireFlag(values.report, 'report'));
-  const threshold = numFlag(values.threshold, 'threshold', DEFAULT_THRESHOLD);
-  if (!(threshold > 0 && threshold <= 1)) throw new UserError(`--threshold must be in (0, 1], got ${threshold}`);
+  // absent: the model's own region threshold (its config), else 0.5
+  const threshold = values.threshold === undefined ? undefined : numFlag(values.threshold, 'threshold', DEFAULT_THRESHOLD);
+  if (threshold !== undefined && !(threshold > 0 && threshold <= 1)) throw new UserError(`--threshold must be in (0, 1], got ${threshold}`);
   if (values.labels && values.anatomy) throw new UserError('give --labels (TotalSegmentator) or --anatomy (our scheme), not both');
   const grounder = await loadGrounder(values.model);
   const r = await groundStudy({ ct, report: report.text, reportName: report.name, totalSegmentator: values.labels, labels: values.anatomy }, grounder, { threshold });
   await writeGroundingOutputs(out, r);
   console.log(findingsTable(r.findings));
-  console.log(`\n${r.findings.length} finding(s), model ${r.model}, anatomy from ${r.anatomySource}, threshold ${threshold}`);
+  console.log(`\n${r.findings.length} finding(s), model ${r.model}, anatomy from ${r.anatomySource}, threshold ${r.threshold}`);
   console.log(`wrote ${join(out, 'findings.json')}, maps/, labels.nii.gz, overview.png`);
   return 0;
 }

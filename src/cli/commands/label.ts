@@ -22,8 +22,9 @@ export async function run(argv: string[]): Promise<number> {
   const out = resolve(requireFlag(values.out, 'out'));
   const jobs = intFlag(values.jobs, 'jobs', 1);
   if (jobs < 1) throw new UserError(`--jobs must be at least 1, got ${jobs}`);
-  const threshold = numFlag(values.threshold, 'threshold', DEFAULT_THRESHOLD);
-  if (!(threshold > 0 && threshold <= 1)) throw new UserError(`--threshold must be in (0, 1], got ${threshold}`);
+  // absent: the model's own region threshold (its config), else 0.5
+  const threshold = values.threshold === undefined ? undefined : numFlag(values.threshold, 'threshold', DEFAULT_THRESHOLD);
+  if (threshold !== undefined && !(threshold > 0 && threshold <= 1)) throw new UserError(`--threshold must be in (0, 1], got ${threshold}`);
   const studies = values.data ? studiesFromDataset(resolve(values.data)) : studiesFromFolder(resolve(values.in!));
 
   let bar: Progress | undefined;
