@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { boxIou, connectedComponents, diceAt, iouAt, instanceCounts, quantile, scoreAnomaly, summarize } from '../src/eval/index.ts';
+import { boxIou, connectedComponents, diceAt, iouAt, instanceCounts, peakDistanceMm, quantile, scoreAnomaly, summarize } from '../src/eval/index.ts';
 
 const N = 10;
 /** A 10³ grid with value v inside the half-open voxel box [lo, hi). */
@@ -65,4 +65,17 @@ test('quantile interpolates linearly', () => {
   assert.equal(quantile([3, 1, 2, 4], 0.5), 2.5);
   assert.equal(quantile([5], 0.9), 5);
   assert.ok(Number.isNaN(quantile([], 0.5)));
+});
+
+test('peakDistanceMm: from the map\'s peak to the nearest lesion voxel, in mm on an anisotropic grid', () => {
+  const size = [10, 8, 6], spacing = [1, 2, 3];
+  const n = 10 * 8 * 6, at = (i: number, j: number, k: number) => i + 10 * (j + 8 * k);
+  const map = new Float32Array(n), gold = new Uint8Array(n);
+  map[at(2, 1, 1)] = 0.9; map[at(7, 7, 5)] = 0.4;
+  gold[at(5, 1, 1)] = 1; gold[at(2, 3, 2)] = 1;
+  // peak (2,1,1): to (5,1,1) 3 mm along x; to (2,3,2) √(4² + 3²) = 5 mm
+  assert.equal(peakDistanceMm(map, gold, size, spacing), 3);
+  gold[at(2, 1, 1)] = 1;
+  assert.equal(peakDistanceMm(map, gold, size, spacing), 0);
+  assert.equal(peakDistanceMm(map, new Uint8Array(n), size, spacing), Infinity);
 });

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { fileError, loadTaxonomy, Progress } from '../common/index.ts';
 import type { Volume } from '../volume/types.ts';
 import type { GroundingModel } from '../model/index.ts';
-import { instanceCounts, mean, quantile, scoreAnomaly, summarize, type AnomalyScore, type InstanceCounts, type Summary } from './metrics.ts';
+import { instanceCounts, mean, peakDistanceMm, quantile, scoreAnomaly, summarize, type AnomalyScore, type InstanceCounts, type Summary } from './metrics.ts';
 import { goldReport, type ManifestStudy } from './manifest.ts';
 import type { OrganLookup } from './oracles.ts';
 
@@ -22,6 +22,8 @@ export interface AnomalyResult {
   organMm3: number;
   /** equivalent-sphere diameter of the lesion, mm */
   diameterMm: number;
+  /** from the map's peak to the nearest lesion voxel, mm (0: the peak is on the lesion) */
+  peakDistanceMm: number;
 }
 
 export interface Distribution { n: number; mean: number; p10: number; median: number; p90: number; min: number; max: number }
@@ -154,6 +156,7 @@ export async function evaluateStudies(model: GroundingModel, dir: string, studie
         study: study.id, id: a.id, organ: a.organ, type: a.type, diffuse: diffuseType.get(a.type) ?? false,
         score: scoreAnomaly(map.data, gt.data), instances: instanceCounts(map.data, gt.data, ct.size),
         lesionMm3: lesion * v, organMm3: organ * v, diameterMm: Math.cbrt((6 * lesion * v) / Math.PI),
+        peakDistanceMm: peakDistanceMm(map.data, gt.data, ct.size, ct.spacing),
       });
     }
     progress?.tick(1, `acc ${(100 * mean(results.map((r) => (r.score.hit ? 1 : 0)))).toFixed(1)}%`);
@@ -193,12 +196,22 @@ export async function medianLesionMm3(dir: string, studies: ManifestStudy[], rea
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : '–');
 const num = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
 
+/** Diameter bins (mm) of the per-size accuracy line, and what counts as a peak far from / near the lesion. */
+const DIAMETER_BINS: [number, number][] = [[0, 8], [8, 12], [12, 16], [16, 24], [24, Infinity]];
+const FAR_MM = 24, NEAR_MM = 4;
+
 /** The human-readable report of one evaluation: headline rows, difficulty, Fig. 4 table. */
 export function formatEval(r: EvalResult): string {
   const row = (label: string, s: Summary) => `| ${label} | ${s.n} | ${pct(s.accuracy)} | ${pct(s.dice)} | ${pct(s.miou)} | ${pct(s.globalDice)} | ${pct(s.hitRate)} | ${pct(s.instancePrecision)} | ${pct(s.instanceRecall)} | ${pct(s.instanceF1)} |`;
   const d = r.difficulty;
   const dist = (x: Distribution, f = (v: number) => num(v)) => `${f(x.median)} (p10 ${f(x.p10)}, p90 ${f(x.p90)}, n ${x.n})`;
   const ratio = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : '–');
+  const misses = r.anomalies.filter((a) => !a.score.hit);
+  const focal = r.anomalies.filter((a) => !a.diffuse);
+  const bySize = DIAMETER_BINS.map(([lo, hi]) => {
+    const s = focal.filter((a) => a.diameterMm >= lo && a.diameterMm < hi);
+    return `${hi === Infinity ? `≥ ${lo}` : `${lo}–${hi}`} mm ${s.filter((a) => a.score.hit).length}/${s.length}`;
+  });
   return [
     `${r.model} on ${r.data} [split ${r.split}]`,
     '',
@@ -212,6 +225,9 @@ export function formatEval(r: EvalResult): string {
     `  anomalies per report: ${dist(d.anomaliesPerReport)}; per sentence: ${dist(d.anomaliesPerSentence, (v) => num(v, 2))}`,
     `  same-organ pairs: ${d.sameOrganPairs} in ${d.reportsWithSameOrganPair} reports`,
     '',
+    `grounded focal anomalies by lesion diameter: ${bySize.join(', ')}`,
+    `misses: ${misses.length}; the map's peak > ${FAR_MM} mm from the lesion in ${misses.filter((a) => a.peakDistanceMm > FAR_MM).length}, within ${NEAR_MM} mm in ${misses.filter((a) => a.peakDistanceMm <= NEAR_MM).length}`,
+    '',
     '| organ | anomaly type | n | Dice % | accuracy % |',
     '| --- | --- | --- | --- | --- |',
     ...r.organType.map((c) => `| ${c.organ} | ${c.type} | ${c.n} | ${pct(c.dice)} | ${pct(c.accuracy)} |`),
@@ -224,6 +240,6 @@ export function evalJson(r: EvalResult): Record<string, unknown> {
     model: r.model, data: r.data, split: r.split,
     accuracy: r.all.accuracy, dice: r.all.dice, miou: r.all.miou, n: r.all.n,
     all: r.all, focal: r.focal, diffuse: r.diffuse, organType: r.organType, difficulty: r.difficulty,
-    anomalies: r.anomalies.map((a) => ({ study: a.study, id: a.id, organ: a.organ, type: a.type, diffuse: a.diffuse, dice: a.score.dice, ious: a.score.ious, hit: a.score.hit, lesionMm3: a.lesionMm3, organMm3: a.organMm3 })),
+    anomalies: r.anomalies.map((a) => ({ study: a.study, id: a.id, organ: a.organ, type: a.type, diffuse: a.diffuse, dice: a.score.dice, ious: a.score.ious, hit: a.score.hit, lesionMm3: a.lesionMm3, organMm3: a.organMm3, diameterMm: a.diameterMm, peakDistanceMm: a.peakDistanceMm })),
   };
 }

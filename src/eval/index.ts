@@ -2,7 +2,7 @@
 // report and the dataset evaluation behind `ctground eval`.
 export {
   MIOU_THRESHOLDS, ACCURACY_THRESHOLD, ACCURACY_IOU, DICE_THRESHOLD,
-  overlap, iouOf, diceOf, iouAt, diceAt, scoreAnomaly, boxIou, connectedComponents, instanceCounts, summarize, mean, quantile,
+  overlap, iouOf, diceOf, iouAt, diceAt, scoreAnomaly, peakDistanceMm, boxIou, connectedComponents, instanceCounts, summarize, mean, quantile,
   type AnomalyScore, type Overlap, type Summary, type Box, type InstanceCounts, type MaskLike,
 } from './metrics.ts';
 export { oracleGrounder, organSideMask, namedPlace, ballMap, ORACLE_NAMES, type OracleName, type OracleOptions, type OrganLookup } from './oracles.ts';

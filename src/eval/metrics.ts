@@ -199,3 +199,23 @@ export function summarize(scores: readonly { score: AnomalyScore; instances?: In
     instanceF1: precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall),
   };
 }
+
+/**
+ * Distance (mm) from a map's peak voxel to the nearest voxel of the gold mask: tells a miss that
+ * looked in the wrong place from one that found the lesion but drew it too large. `size` and
+ * `spacing` of the shared grid; Infinity when the mask is empty.
+ */
+export function peakDistanceMm(map: ArrayLike<number>, gold: ArrayLike<number>, size: readonly number[], spacing: readonly number[]): number {
+  let peak = 0;
+  for (let i = 1; i < map.length; i++) if (map[i]! > map[peak]!) peak = i;
+  const [nx, ny] = size as [number, number];
+  const at = (i: number) => [i % nx, Math.floor(i / nx) % ny, Math.floor(i / (nx * ny))];
+  const p = at(peak);
+  let best = Infinity;
+  for (let i = 0; i < gold.length; i++) {
+    if (!(gold[i]! > 0)) continue;
+    const q = at(i);
+    best = Math.min(best, Math.hypot((q[0]! - p[0]!) * spacing[0]!, (q[1]! - p[1]!) * spacing[1]!, (q[2]! - p[2]!) * spacing[2]!));
+  }
+  return best;
+}
