@@ -28,3 +28,11 @@ export function numFlag(value: string | undefined, flag: string, fallback: numbe
   if (!Number.isFinite(n)) throw new UserError(`--${flag} must be a number, got '${value}'`);
   return n;
 }
+
+/** --threshold in (0, 1]; absent: undefined, so the model's own region threshold applies. */
+export function thresholdFlag(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const t = numFlag(value, 'threshold', NaN);
+  if (!(t > 0 && t <= 1)) throw new UserError(`--threshold must be in (0, 1], got ${t}`);
+  return t;
+}

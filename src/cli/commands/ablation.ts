@@ -2,11 +2,12 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:f
 import { basename, join, resolve } from 'node:path';
 import { UserError, writeFileAtomic } from '../../common/index.ts';
 import { parseFlags, requireFlag, intFlag, numFlag } from '../args.ts';
+import { networkSizeFlags } from '../network-flags.ts';
 import { readVolume } from '../../volume/index.ts';
 import {
   readManifest, splitOf, evaluateStudies, medianLesionMm3, evalJson, oracleGrounder, schemeOrganLookup, ORACLE_NAMES, type OracleName,
 } from '../../eval/index.ts';
-import { DEFAULT_CROP, DEFAULT_TEXT_ENCODER_DIR, VARIANTS, loadGroundingModel, usesAnatomy, usesStructure, type GroundingConfig, type GroundingModel, type Variant } from '../../model/index.ts';
+import { DEFAULT_TEXT_ENCODER_DIR, VARIANTS, loadGroundingModel, usesAnatomy, usesStructure, type GroundingModel, type Variant } from '../../model/index.ts';
 import { trainGroundingModel } from '../../train/index.ts';
 
 export const summary = 'train and evaluate every variant and the oracles: the paper\'s Table 1 as markdown';
@@ -33,17 +34,7 @@ export async function run(argv: string[]): Promise<number> {
   const steps = intFlag(values.steps, 'steps', 2500), seed = intFlag(values.seed, 'seed', 1);
   const textDir = values.text ?? DEFAULT_TEXT_ENCODER_DIR;
   // network size (default: the shipped models'); small sizes keep tests and quick looks cheap
-  const config: Partial<GroundingConfig> = {};
-  if (values.grid) {
-    const grid = intFlag(values.grid, 'grid', 32);
-    if (grid % 8 !== 0 || grid < 16) throw new UserError('--grid must be a multiple of 8, at least 16');
-    config.crop = { ...DEFAULT_CROP, grid };
-  }
-  if (values.widths) {
-    const w = values.widths.split(',').map(Number);
-    if (w.length !== 4 || w.some((x) => !Number.isInteger(x) || x <= 0)) throw new UserError('--widths takes four positive integers, e.g. 8,16,32,48');
-    config.widths = w as [number, number, number, number];
-  }
+  const config = networkSizeFlags(values);
   mkdirSync(out, { recursive: true });
   const command = ['ctground', 'ablation', ...argv].join(' ');
   const read = (p: string) => readVolume(p);

@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { projectRoot, UserError } from '../../common/index.ts';
-import { parseFlags, numFlag } from '../args.ts';
+import { parseFlags, thresholdFlag } from '../args.ts';
 import { readVolume } from '../../volume/index.ts';
 import { iouAt, ACCURACY_THRESHOLD } from '../../eval/index.ts';
-import { groundStudy, writeGroundingOutputs, findingsTable, loadGrounderWithFallback, DEFAULT_THRESHOLD } from '../../pipeline/index.ts';
+import { groundStudy, writeGroundingOutputs, findingsTable, loadGrounderWithFallback } from '../../pipeline/index.ts';
 
 export const summary = 'ground the bundled example study end to end';
 
@@ -23,8 +23,7 @@ export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, { out: { type: 'string' }, model: { type: 'string' }, threshold: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, false);
   if (values.help) { console.log('usage: ctground demo [--out DIR (default out/demo)] [--model DIR|oracle:NAME] [--threshold T]'); return 0; }
   const out = resolve(values.out ?? join(projectRoot, 'out', 'demo'));
-  // absent: the model's own region threshold (its config), else 0.5
-  const threshold = values.threshold === undefined ? undefined : numFlag(values.threshold, 'threshold', DEFAULT_THRESHOLD);
+  const threshold = thresholdFlag(values.threshold);
   const rec = demoStudy();
   const t0 = performance.now();
   const { grounder, note } = await loadGrounderWithFallback(values.model);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { UserError } from '../../common/index.ts';
-import { parseFlags, requireFlag, numFlag } from '../args.ts';
+import { parseFlags, requireFlag, thresholdFlag } from '../args.ts';
 import { groundStudy, writeGroundingOutputs, findingsTable, loadGrounder, DEFAULT_THRESHOLD } from '../../pipeline/index.ts';
 
 export const summary = 'ground every finding of a report in its CT';
@@ -33,9 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   const ct = requireFlag(values.ct, 'ct');
   const out = resolve(requireFlag(values.out, 'out'));
   const report = readReport(requireFlag(values.report, 'report'));
-  // absent: the model's own region threshold (its config), else 0.5
-  const threshold = values.threshold === undefined ? undefined : numFlag(values.threshold, 'threshold', DEFAULT_THRESHOLD);
-  if (threshold !== undefined && !(threshold > 0 && threshold <= 1)) throw new UserError(`--threshold must be in (0, 1], got ${threshold}`);
+  const threshold = thresholdFlag(values.threshold);
   if (values.labels && values.anatomy) throw new UserError('give --labels (TotalSegmentator) or --anatomy (our scheme), not both');
   const grounder = await loadGrounder(values.model);
   const r = await groundStudy({ ct, report: report.text, reportName: report.name, totalSegmentator: values.labels, labels: values.anatomy }, grounder, { threshold });

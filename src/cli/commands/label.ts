@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Progress, UserError, formatSeconds } from '../../common/index.ts';
-import { parseFlags, requireFlag, intFlag, numFlag } from '../args.ts';
-import { studiesFromDataset, studiesFromFolder, labelStudies, DEFAULT_THRESHOLD, type StageTimes } from '../../pipeline/index.ts';
+import { parseFlags, requireFlag, intFlag, thresholdFlag } from '../args.ts';
+import { studiesFromDataset, studiesFromFolder, labelStudies, type StageTimes } from '../../pipeline/index.ts';
 
 export const summary = 'auto-label a whole archive of studies (resumable)';
 
@@ -22,9 +22,7 @@ export async function run(argv: string[]): Promise<number> {
   const out = resolve(requireFlag(values.out, 'out'));
   const jobs = intFlag(values.jobs, 'jobs', 1);
   if (jobs < 1) throw new UserError(`--jobs must be at least 1, got ${jobs}`);
-  // absent: the model's own region threshold (its config), else 0.5
-  const threshold = values.threshold === undefined ? undefined : numFlag(values.threshold, 'threshold', DEFAULT_THRESHOLD);
-  if (threshold !== undefined && !(threshold > 0 && threshold <= 1)) throw new UserError(`--threshold must be in (0, 1], got ${threshold}`);
+  const threshold = thresholdFlag(values.threshold);
   const studies = values.data ? studiesFromDataset(resolve(values.data)) : studiesFromFolder(resolve(values.in!));
 
   let bar: Progress | undefined;

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { UserError } from '../../common/index.ts';
 import { parseFlags, requireFlag, intFlag, numFlag } from '../args.ts';
+import { networkSizeFlags } from '../network-flags.ts';
 import { VARIANTS, DEFAULT_TEXT_ENCODER_DIR, type Variant, type GroundingConfig } from '../../model/index.ts';
 import { trainGroundingModel } from '../../train/index.ts';
 
@@ -22,17 +23,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!VARIANTS.includes(variant)) throw new UserError(`unknown variant '${variant}' (have: ${VARIANTS.join(', ')})`);
   const textDir = values.text ?? DEFAULT_TEXT_ENCODER_DIR;
   if (!existsSync(textDir)) throw new UserError(`${textDir}: text encoder folder not found (pretrain one with \`ctground pretrain-text\` or pass --text DIR)`);
-  const config: Partial<GroundingConfig> = {};
-  if (values.grid) {
-    const grid = intFlag(values.grid, 'grid', 32);
-    if (grid % 8 !== 0 || grid < 16) throw new UserError('--grid must be a multiple of 8, at least 16');
-    config.crop = { ...(await import('../../model/index.ts')).DEFAULT_CROP, grid };
-  }
-  if (values.widths) {
-    const w = values.widths.split(',').map(Number);
-    if (w.length !== 4 || w.some((x) => !Number.isInteger(x) || x <= 0)) throw new UserError('--widths takes four positive integers, e.g. 8,16,32,48');
-    config.widths = w as [number, number, number, number];
-  }
+  const config: Partial<GroundingConfig> = networkSizeFlags(values);
   if (values['no-fine']) config.fineAttention = false;
   const steps = intFlag(values.steps, 'steps', 2000);
   const batch = intFlag(values.batch, 'batch', 2);
