@@ -6,7 +6,7 @@ import {
   buildTrainGraph, defaultConfig, isBoxModel, loadTextEncoder, mapFromLogits, readModelConfig, readWeights, textEncoderSha256,
   type GroundingConfig, type Variant, type ReportTextEncoder, type Weights,
 } from '../model/index.ts';
-import { readManifest } from '../eval/index.ts';
+import { ACCURACY_IOU, ACCURACY_THRESHOLD, readManifest } from '../eval/index.ts';
 import { makeBatch, prepareSamples, type Sample, type SampleSet } from './samples.ts';
 import { lossCurveSvg } from './svg.ts';
 
@@ -75,17 +75,21 @@ export function softDice(prob: ArrayLike<number>, target: ArrayLike<number>, per
  * `ctground eval` counts, without the paste back onto the CT grid.
  */
 export function cropHits(cfg: GroundingConfig, logits: Float32Array, target: ArrayLike<number>, perSample: number): number[] {
+  const maps = new Float32Array(logits.length);
+  for (let b = 0; b * perSample < logits.length; b++) mapFromLogits(cfg, logits.subarray(b * perSample, (b + 1) * perSample), maps.subarray(b * perSample, (b + 1) * perSample));
+  return mapHits(maps, target, perSample);
+}
+
+/** `cropHits` on maps that already are probabilities: eval/'s accuracy thresholds against the soft target. */
+function mapHits(maps: ArrayLike<number>, target: ArrayLike<number>, perSample: number): number[] {
   const out: number[] = [];
-  const p = new Float32Array(perSample);
-  for (let b = 0; b * perSample < logits.length; b++) {
-    mapFromLogits(cfg, logits.subarray(b * perSample, (b + 1) * perSample), p);
+  for (let b = 0; b * perSample < maps.length; b++) {
     let inter = 0, np = 0, t = 0;
-    for (let i = 0; i < perSample; i++) {
-      const tv = target[b * perSample + i]!;
-      t += tv;
-      if (p[i]! > 0.1) { np++; inter += tv; }
+    for (let i = b * perSample; i < (b + 1) * perSample; i++) {
+      t += target[i]!;
+      if (maps[i]! >= ACCURACY_THRESHOLD) { np++; inter += target[i]!; }
     }
-    out.push(t > 0 && inter / (np + t - inter) > 0.1 ? 1 : 0);
+    out.push(t > 0 && inter / (np + t - inter) > ACCURACY_IOU ? 1 : 0);
   }
   return out;
 }
@@ -236,7 +240,7 @@ async function validate(graph: ReturnType<typeof buildTrainGraph>['graph'], outp
         const p = new Float32Array(z.length);
         for (let b = 0; b < real.length; b++) mapFromLogits(cfg, z.subarray(b * n, (b + 1) * n), p.subarray(b * n, (b + 1) * n));
         scores.push(...softDice(p, batch.targets, n).slice(0, real.length));
-        hits.push(...cropHits(cfg, z, batch.targets, n).slice(0, real.length));
+        hits.push(...mapHits(p, batch.targets, n).slice(0, real.length));
       }
     }
   } finally {
