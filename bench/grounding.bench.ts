@@ -12,7 +12,7 @@ import { fromTotalSegmentator } from '../src/anatomy/index.ts';
 import { Trainer, adam, saveParams } from '../src/engine/index.ts';
 import {
   buildTrainGraph, cropChannels, anomalyCrop, defaultConfig, inputChannels, loadGroundingModel, loadTextEncoder, readModelConfig,
-  usesAnatomy, DEFAULT_MODEL_DIR, DEFAULT_TEXT_ENCODER_DIR, type GroundingAnomaly, type GroundingConfig,
+  usesAnatomy, positionChannels, DEFAULT_MODEL_DIR, DEFAULT_TEXT_ENCODER_DIR, type GroundingAnomaly, type GroundingConfig,
 } from '../src/model/index.ts';
 import { sharedPath } from '../test/helpers/shared.ts';
 import { bestOf } from './timing.ts';
@@ -66,6 +66,11 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
     image, rows: new Float32Array(B * A * d).map((_, i) => Math.sin(i)), ids: new BigInt64Array(B * A).map((_, i) => BigInt(i % A)),
     lengths: new BigInt64Array(B).fill(BigInt(A)), target: new Float32Array(B * G ** 3).map((_, i) => (i % 97 === 0 ? 1 : 0)),
     rowMask: new Float32Array(B * A).fill(1), box: new Float32Array(B * 6).fill(0.5),
+    ...(cfg.positional ? { position: (() => {
+      const one = positionChannels(G, geom.positionScale, [-(G - 1) / 2, -(G - 1) / 2, -(G - 1) / 2]), all = new Float32Array(B * one.length);
+      for (let b = 0; b < B; b++) all.set(one, b * one.length);
+      return all;
+    })() } : {}),
   };
   await trainer.step(feeds);
   const stepMs = await bestOf(() => trainer.step(feeds), 5);
@@ -74,7 +79,7 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
   // 2. one study with 10 anomalies vs the image encoder's forward alone
   const model = await loadGroundingModel(dir);
   await model.ground({ ct, anatomy, report: liver });
-  const forwardMs = await bestOf(() => model.encodeCrop(chans), 5);
+  const forwardMs = await bestOf(() => model.encodeCrop(chans, geom), 5);
   const oneOrganMs = await bestOf(() => model.ground({ ct, anatomy, report: liver }), 3);
   const spread = report([{ cls: 'liver', phrase: 'liver' }, { cls: 'spleen', phrase: 'spleen' }, { cls: 'kidney', phrase: 'right kidney' }, { cls: 'kidney', phrase: 'left kidney' }, { cls: 'pancreas', phrase: 'pancreas' }], 10);
   const fiveOrganMs = await bestOf(() => model.ground({ ct, anatomy, report: spread }), 3);

@@ -79,7 +79,7 @@ test('batches never flip left and right: a lesion on the low-x side stays there 
   const target = new Uint8Array(P ** 3), image = new Uint8Array(2 * P ** 3);
   // lesion: stored x in [pad, pad + 3] (the first four columns of the centred cut), image marks it too
   for (let k = 0; k < P; k++) for (let j = 0; j < P; j++) for (let i = pad; i < pad + 4; i++) { target[i + P * (j + P * k)] = 255; image[i + P * (j + P * k)] = 200; }
-  const sample = { study: 's', id: 'a', image, target, text: { rows: new Float32Array(A * d), seq: [{ token: 0 }], length: 1 } };
+  const sample = { study: 's', id: 'a', image, target, text: { rows: new Float32Array(A * d), seq: [{ token: 0 }], length: 1 }, positionScale: [0.1, 0.1, 0.1] as [number, number, number] };
   const { createRng } = await import('../src/common/index.ts');
   for (let t = 0; t < 30; t++) {
     const b = makeBatch({ samples: [sample], pad, channels: 2 }, [sample], cfg, d, createRng(t));
@@ -88,6 +88,31 @@ test('batches never flip left and right: a lesion on the low-x side stays there 
       if (b.targets[o]! > 0) assert.ok(x < 4 + pad, `lesion voxel at x=${x} after augmentation ${t}`);
       // the CT channel moves with the mask: same shift, no mirror
       assert.equal(b.feeds.image![o]! > 0.5, b.targets[o]! > 0);
+    }
+  }
+});
+
+test('the position features move with the augmentation shift: u is the stored voxel\'s offset from the crop centre times the scale', async () => {
+  const cfg = { ...defaultConfig('full'), ...tiny };
+  assert.ok(cfg.positional, 'the full variant uses the position term');
+  const G = cfg.crop.grid, pad = 4, P = G + 2 * pad, A = cfg.maxAggregate, d = 8, n = G ** 3;
+  // the target stores each voxel's own stored index along one axis, so the cut tells where it came from
+  const scale: [number, number, number] = [0.07, 0.11, 0.05];
+  const { createRng } = await import('../src/common/index.ts');
+  for (let axis = 0; axis < 3; axis++) {
+    const target = new Uint8Array(P ** 3);
+    for (let k = 0, o = 0; k < P; k++) for (let j = 0; j < P; j++) for (let i = 0; i < P; i++, o++) target[o] = [i, j, k][axis]!;
+    const sample = { study: 's', id: 'a', image: new Uint8Array(2 * P ** 3), target, text: { rows: new Float32Array(A * d), seq: [{ token: 0 }], length: 1 }, positionScale: scale };
+    for (let t = 0; t < 5; t++) {
+      const b = makeBatch({ samples: [sample], pad, channels: 2 }, [sample], cfg, d, createRng(100 + t));
+      const pos = b.feeds.position as Float32Array;
+      assert.equal(pos.length, 15 * n);
+      for (let o = 0; o < n; o += 7) {
+        const stored = Math.round(b.targets[o]! * 255);
+        const u = (stored - (P - 1) / 2) * scale[axis]!;
+        assert.ok(Math.abs(pos[axis * 5 * n + o]! - u / 2) < 1e-5, `axis ${axis}: u/2 ${pos[axis * 5 * n + o]} vs ${u / 2}`);
+        assert.ok(Math.abs(pos[(axis * 5 + 3) * n + o]! - Math.sin(Math.PI * u)) < 1e-5);
+      }
     }
   }
 });

@@ -25,6 +25,13 @@ export interface GroundingConfig {
    * false: the stage-2 keys of the first models.
    */
   decoder: boolean;
+  /**
+   * add a term of the voxel's position inside the anomaly's organ box to the fine keys, so the
+   * report's location words ("segment 8", "upper pole", "head of the pancreas") can steer the map:
+   * convolutions alone cannot tell where in the crop a voxel is. The position comes from the
+   * label map, so only the variants with anatomy use it. false: the models trained before it.
+   */
+  positional: boolean;
   lstmHidden: number;
   /** token budget of a report (longer reports are cut; counted in WordPiece tokens) */
   maxTokens: number;
@@ -88,6 +95,7 @@ export function defaultConfig(variant: Variant): GroundingConfig {
     attnDim: 32,
     fineAttention: true,
     decoder: true,
+    positional: usesAnatomy(variant),
     lstmHidden: 96,
     maxTokens: 160,
     maxAggregate: 48,
@@ -110,8 +118,10 @@ export function checkConfig(c: GroundingConfig, file: string): GroundingConfig {
   // fields added after the first shipped models: absent means the behaviour those models were trained with
   c.locWeight ??= 0;
   c.decoder ??= false;
+  c.positional ??= false;
   c.diceSmooth ??= 1;
   c.minPeak ??= 0;
+  if (c.positional && !(c.fineAttention && c.decoder)) throw fileError(file, 'positional needs fineAttention and decoder (the position term is added to the crop-resolution keys)');
   if (!(c.minPeak >= 0 && c.minPeak < 1)) throw fileError(file, 'minPeak must be in [0, 1)');
   if (c.regionThreshold !== undefined && !(c.regionThreshold > 0 && c.regionThreshold <= 1)) throw fileError(file, 'regionThreshold must be in (0, 1]');
   if (!VARIANTS.includes(c.variant)) throw fileError(file, `unknown variant '${String(c.variant)}' (have: ${VARIANTS.join(', ')})`);

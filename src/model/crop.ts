@@ -85,3 +85,42 @@ export function cropChannels(ct: Volume, labels: Volume, geom: Geometry, cfg: Cr
   if (withAnatomy) out.set(normalizedAnatomyChannel(resampleToGrid(labels, geom, 'nearest', { fill: 0 })), cfg.windows.length * n);
   return out;
 }
+
+/** A crop grid that also knows where it sits relative to the organ box it was cut around. */
+export interface CropGeometry extends Geometry {
+  /**
+   * per axis, the change of the organ-relative coordinate u per crop voxel: u = −1 and +1 at the
+   * box's faces, 0 at its centre (which is the crop's centre)
+   */
+  positionScale: Vec3;
+}
+
+/** Features per voxel of the position term: per axis u/2, sin and cos of πu/2 and of πu. */
+export const POSITION_FEATURES = 15;
+
+/** The positionScale of a crop cut by `cropGeometry` around `box`. */
+export function positionScale(box: { min: Vec3; max: Vec3 }, crop: Geometry): Vec3 {
+  // a box one voxel thin along an axis would blow u up; a voxel's width is its least extent
+  return [0, 1, 2].map((a) => (2 * crop.spacing[a]!) / Math.max(box.max[a]! - box.min[a]!, crop.spacing[a]!)) as Vec3;
+}
+
+/**
+ * The organ-relative position features of a G³ window of a crop, channel-major (15, G, G, G).
+ * `offset` is, per axis, the index of the window's first voxel minus the crop's centre index (the
+ * whole crop: −(G−1)/2; a training cut at shift s of a crop of P voxels: s − (P−1)/2). u is clamped
+ * to [−2, 2]: beyond that the crop's margin is all that is left.
+ */
+export function positionChannels(G: number, scale: Vec3, offset: Vec3): Float32Array {
+  const n = G * G * G, out = new Float32Array(POSITION_FEATURES * n);
+  const feats = (u: number) => [u / 2, Math.sin((Math.PI * u) / 2), Math.cos((Math.PI * u) / 2), Math.sin(Math.PI * u), Math.cos(Math.PI * u)];
+  // per axis, the five features at each of the G positions along it
+  const table = [0, 1, 2].map((a) => Array.from({ length: G }, (_, i) => feats(Math.max(-2, Math.min(2, (i + offset[a]!) * scale[a]!)))));
+  for (let k = 0, o = 0; k < G; k++) for (let j = 0; j < G; j++) for (let i = 0; i < G; i++, o++) {
+    const idx = [i, j, k];
+    for (let a = 0; a < 3; a++) {
+      const f = table[a]![idx[a]!]!;
+      for (let q = 0; q < 5; q++) out[(a * 5 + q) * n + o] = f[q]!;
+    }
+  }
+  return out;
+}

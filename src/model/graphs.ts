@@ -1,5 +1,6 @@
 import { Graph, ops, type Tensor } from '../engine/index.ts';
 import { inputChannels, type GroundingConfig } from './config.ts';
+import { POSITION_FEATURES } from './crop.ts';
 import { aggregator, aggregatorVocab, attentionKeys, attentionLogits, boxLoss, imageEncoder, transvgBox, type Weights } from './network.ts';
 
 /**
@@ -39,7 +40,7 @@ export function buildTrainGraph(cfg: GroundingConfig, batch: number, textDim: nu
   const ids = g.input('ids', [batch, A], 'int64');
   const lengths = g.input('lengths', [batch], 'int64');
   const target = g.input('target', [batch, 1, G, G, G]);
-  const keys = attentionKeys(g, cfg, stages, weights);
+  const keys = attentionKeys(g, cfg, stages, weights, positionInput(g, cfg, batch));
   const L = aggregator(g, cfg, ops.reshape(rows, [batch * A, textDim]), ids, lengths, weights);
   const logits = attentionLogits(g, cfg, L, keys, weights);
   const prob = ops.sigmoid(logits);
@@ -58,6 +59,13 @@ export function localizationLoss(logits: Tensor, target: Tensor): Tensor {
   return ops.neg(ops.mean(ops.sum(ops.mul(tn, logp), [1])));
 }
 
+/** The organ-relative position features (B, POSITION_FEATURES, G, G, G) of a positional model (`positionChannels`). */
+function positionInput(g: Graph, cfg: GroundingConfig, batch: number): Tensor | undefined {
+  if (!cfg.positional) return undefined;
+  const G = cfg.crop.grid;
+  return g.input('position', [batch, POSITION_FEATURES, G, G, G]);
+}
+
 /** Image side for inference: (1, C, G³) → the attention keys (mask models) or visual tokens (transvg3d). */
 export function buildImageGraph(cfg: GroundingConfig, weights: Weights): { graph: Graph; outputs: Record<string, Tensor> } {
   const g = new Graph({ seed: 0 });
@@ -65,7 +73,7 @@ export function buildImageGraph(cfg: GroundingConfig, weights: Weights): { graph
   const image = g.input('image', [1, inputChannels(cfg), G, G, G]);
   const stages = imageEncoder(g, cfg, image, weights);
   if (isBoxModel(cfg)) return { graph: g, outputs: { visual: stages[3]! } };
-  const keys = attentionKeys(g, cfg, stages, weights);
+  const keys = attentionKeys(g, cfg, stages, weights, positionInput(g, cfg, 1));
   return { graph: g, outputs: keys.fine ? { keys: keys.coarse, keysFine: keys.fine } : { keys: keys.coarse } };
 }
 

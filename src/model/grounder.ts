@@ -6,7 +6,7 @@ import { InferenceModel, readSafetensors, type Graph } from '../engine/index.ts'
 import { indexToWorld, resampleToGrid, voxelBoxToWorld, worldBoxToVoxel, type Geometry, type Volume } from '../volume/index.ts';
 import { loadTextEncoder, type ReportTextEncoder } from './text/index.ts';
 import { checkConfig, usesAnatomy, type GroundingConfig } from './config.ts';
-import { cropChannels } from './crop.ts';
+import { cropChannels, positionChannels, type CropGeometry } from './crop.ts';
 import { anomalyText, boxMap, placeText } from './feed.ts';
 import { buildHeadGraph, buildImageGraph, isBoxModel, mapFromLogits } from './graphs.ts';
 import { anomalyCrop, cropKey } from './prepare.ts';
@@ -159,8 +159,14 @@ export class TrainedGrounder implements GroundingModel {
   }
 
   /** The image encoder's forward on one crop (exposed for the benchmark's reference timing). */
-  async encodeCrop(channels: Float32Array): Promise<Record<string, Float32Array>> {
-    return (await this.image.run({ image: channels })) as Record<string, Float32Array>;
+  async encodeCrop(channels: Float32Array, geom?: CropGeometry): Promise<Record<string, Float32Array>> {
+    const feeds: Record<string, Float32Array> = { image: channels };
+    if (this.config.positional) {
+      if (!geom) throw new Error('encodeCrop: a positional model needs the crop geometry');
+      const h = -(this.config.crop.grid - 1) / 2;
+      feeds.position = positionChannels(this.config.crop.grid, geom.positionScale, [h, h, h]);
+    }
+    return (await this.image.run(feeds)) as Record<string, Float32Array>;
   }
 
   async ground(study: GroundingStudy): Promise<Map<string, Volume<Float32Array>>> {
@@ -172,7 +178,7 @@ export class TrainedGrounder implements GroundingModel {
     for (const a of study.report.anomalies) groups.set(cropKey(a), [...(groups.get(cropKey(a)) ?? []), a]);
     for (const anomalies of groups.values()) {
       const geom = anomalyCrop(study.anatomy, anomalies[0]!, cfg);
-      const keys = await this.encodeCrop(cropChannels(study.ct, study.anatomy, geom, cfg.crop, usesAnatomy(cfg.variant)));
+      const keys = await this.encodeCrop(cropChannels(study.ct, study.anatomy, geom, cfg.crop, usesAnatomy(cfg.variant)), geom);
       for (let c = 0; c < anomalies.length; c += HEAD_BATCH) {
         const chunk = anomalies.slice(c, c + HEAD_BATCH), B = chunk.length;
         const rows = new Float32Array(B * A * d), ids = new BigInt64Array(B * A), lengths = new BigInt64Array(B), rowMask = new Float32Array(B * A);

@@ -50,13 +50,20 @@ export function imageEncoder(g: Graph, cfg: GroundingConfig, image: Tensor, weig
 }
 
 /** The keys V·W_K of the source-target attention (a 1×1×1 convolution), coarse and optionally fine. */
-export function attentionKeys(g: Graph, cfg: GroundingConfig, stages: Tensor[], weights?: Weights): { coarse: Tensor; fine: Tensor | null } {
+export function attentionKeys(g: Graph, cfg: GroundingConfig, stages: Tensor[], weights?: Weights, position?: Tensor): { coarse: Tensor; fine: Tensor | null } {
   const key = (x: Tensor, name: string) => {
     const w = param(g, `${name}.w`, [cfg.attnDim, x.shape[1]!, 1, 1, 1], { kind: 'xavier' }, weights);
     return ops.conv3d(x, w, param(g, `${name}.b`, [cfg.attnDim], { kind: 'zeros' }, weights));
   };
   if (!cfg.fineAttention) return { coarse: key(stages[3]!, 'attn.wk'), fine: null };
-  return { coarse: key(stages[3]!, 'attn.wk'), fine: key(cfg.decoder ? decoder(g, cfg, stages, weights) : stages[1]!, 'attn.wk_fine') };
+  let fine = key(cfg.decoder ? decoder(g, cfg, stages, weights) : stages[1]!, 'attn.wk_fine');
+  if (cfg.positional) {
+    if (!position || position.shape[2] !== fine.shape[2]) throw new Error('attentionKeys: the position term needs the decoder\'s fine keys (crop resolution) and the position features');
+    // zero at the start: a model fine-tuned from one without the term begins with the same maps
+    const w = param(g, 'attn.wk_pos.w', [cfg.attnDim, position.shape[1]!, 1, 1, 1], { kind: 'zeros' }, weights);
+    fine = ops.add(fine, ops.conv3d(position, w, null));
+  }
+  return { coarse: key(stages[3]!, 'attn.wk'), fine };
 }
 
 /** Upsample-and-merge from the last stage back to stage 1's (full crop) resolution. */

@@ -2,7 +2,7 @@ import { loadTaxonomy } from '../common/index.ts';
 import type { Geometry, Volume } from '../volume/index.ts';
 import { loadOrganScheme, organsForReportClass } from '../anatomy/index.ts';
 import { usesStructure, type GroundingConfig } from './config.ts';
-import { cropGeometry, maskWorldBox } from './crop.ts';
+import { cropGeometry, maskWorldBox, positionScale, type CropGeometry } from './crop.ts';
 import type { GroundingAnomaly } from './types.ts';
 
 /** A token of the report with its character offsets (the text encoder's tokens fit this). */
@@ -96,7 +96,7 @@ export function cropKey(anomaly: GroundingAnomaly): string {
  * The crop grid of an anomaly on a study: the cube around its organ (side/lobe) box; when the
  * label map does not hold that organ, the cube around everything labelled (the body).
  */
-export function anomalyCrop(anatomy: Volume, anomaly: GroundingAnomaly, cfg: GroundingConfig, pad = 0): Geometry {
+export function anomalyCrop(anatomy: Volume, anomaly: GroundingAnomaly, cfg: GroundingConfig, pad = 0): CropGeometry {
   const values = new Set(cropLabels(anomaly));
   const d = anatomy.data;
   const mask = new Uint8Array(d.length);
@@ -104,7 +104,8 @@ export function anomalyCrop(anatomy: Volume, anomaly: GroundingAnomaly, cfg: Gro
   for (let i = 0; i < d.length; i++) if (values.has(d[i]!)) { mask[i] = 1; any = true; }
   if (!any) for (let i = 0; i < d.length; i++) if (d[i]! > 0) mask[i] = 1;
   const box = maskWorldBox(anatomy, mask) ?? boxOfGrid(anatomy);
-  return cropGeometry(box, cfg.crop, pad);
+  const geom = cropGeometry(box, cfg.crop, pad);
+  return { ...geom, positionScale: positionScale(box, geom) };
 }
 
 function boxOfGrid(v: Geometry): { min: [number, number, number]; max: [number, number, number] } {

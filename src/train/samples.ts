@@ -3,8 +3,8 @@ import { Progress, type Rng } from '../common/index.ts';
 import { readVolume, resampleToGrid, type Volume } from '../volume/index.ts';
 import { loadOrganScheme } from '../anatomy/index.ts';
 import {
-  anomalyCrop, anomalyText, cropChannels, inputChannels, isBoxModel, maskBox, placeText, usesAnatomy,
-  type AnomalyText, type GroundingConfig, type ReportTextEncoder,
+  anomalyCrop, anomalyText, cropChannels, inputChannels, isBoxModel, maskBox, placeText, positionChannels, usesAnatomy,
+  POSITION_FEATURES, type AnomalyText, type GroundingConfig, type ReportTextEncoder,
 } from '../model/index.ts';
 import { goldReport, type ManifestStudy } from '../eval/index.ts';
 
@@ -21,6 +21,8 @@ export interface Sample {
   /** (P, P, P) lesion fraction 0..255 */
   target: Uint8Array;
   text: AnomalyText;
+  /** the crop's organ-relative position scale (see CropGeometry) */
+  positionScale: [number, number, number];
 }
 
 export interface SampleSet { samples: Sample[]; pad: number; channels: number }
@@ -49,7 +51,7 @@ export async function prepareSamples(dir: string, studies: ManifestStudy[], cfg:
       const t = resampleToGrid(asFloat(mask), geom, 'linear', { fill: 0 }).data;
       const target = new Uint8Array(n);
       for (let i = 0; i < n; i++) target[i] = Math.round(Math.min(1, Math.max(0, t[i]!)) * 255);
-      samples.push({ study: study.id, id: a.id, image, target, text: anomalyText(cfg, a, tokens, states, text.hiddenSize) });
+      samples.push({ study: study.id, id: a.id, image, target, text: anomalyText(cfg, a, tokens, states, text.hiddenSize), positionScale: geom.positionScale });
     }
     progress?.tick(1, `${samples.length} anomalies`);
   }
@@ -76,6 +78,7 @@ export function makeBatch(set: SampleSet, picks: Sample[], cfg: GroundingConfig,
   const n = G * G * G;
   const image = new Float32Array(B * C * n), target = new Float32Array(B * n), rows = new Float32Array(B * A * d);
   const ids = new BigInt64Array(B * A), lengths = new BigInt64Array(B), rowMask = new Float32Array(B * A), box = new Float32Array(B * 6);
+  const position = cfg.positional ? new Float32Array(B * POSITION_FEATURES * n) : null;
   const maxLabel = loadOrganScheme().maxValue;
   picks.forEach((s, b) => {
     const sh = [0, 1, 2].map(() => (rng ? rng.int(0, 2 * set.pad) : set.pad));
@@ -95,12 +98,14 @@ export function makeBatch(set: SampleSet, picks: Sample[], cfg: GroundingConfig,
       const so = sh[0]! + P * (j + sh[1]! + P * (k + sh[2]!)), dof = b * n + G * (j + G * k);
       for (let i = 0; i < G; i++) target[dof + i] = s.target[so + i]! / 255;
     }
+    // the cut's first voxel sits sh − (P−1)/2 voxels from the crop's centre
+    position?.set(positionChannels(G, s.positionScale, sh.map((v) => v - (P - 1) / 2) as [number, number, number]), b * POSITION_FEATURES * n);
     rows.set(s.text.rows, b * A * d);
     placeText(cfg, s.text, b, B, ids, lengths, rowMask);
     if (isBoxModel(cfg)) box.set(maskBox(target.subarray(b * n, (b + 1) * n), G) ?? [0.5, 0.5, 0.5, 0.05, 0.05, 0.05], b * 6);
   });
   const feeds: Record<string, Float32Array | BigInt64Array> = isBoxModel(cfg)
     ? { image, rows, rowMask, box }
-    : { image, rows, ids, lengths, target: target };
+    : { image, rows, ids, lengths, target: target, ...(position ? { position } : {}) };
   return { feeds, targets: target };
 }
