@@ -12,7 +12,7 @@ import { fromTotalSegmentator } from '../src/anatomy/index.ts';
 import { Trainer, adam, saveParams } from '../src/engine/index.ts';
 import {
   buildTrainGraph, cropChannels, anomalyCrop, defaultConfig, inputChannels, loadGroundingModel, loadTextEncoder, readModelConfig,
-  usesAnatomy, positionChannels, DEFAULT_MODEL_DIR, DEFAULT_TEXT_ENCODER_DIR, type GroundingAnomaly, type GroundingConfig,
+  usesAnatomy, positionChannels, DEFAULT_MODEL_DIR, DEFAULT_TEXT_ENCODER_DIR, type GroundingAnomaly, type GroundingPhases, type GroundingConfig,
 } from '../src/model/index.ts';
 import { sharedPath } from '../test/helpers/shared.ts';
 import { bestOf } from './timing.ts';
@@ -81,6 +81,10 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
   await model.ground({ ct, anatomy, report: liver });
   const forwardMs = await bestOf(() => model.encodeCrop(chans, geom), 5);
   const oneOrganMs = await bestOf(() => model.ground({ ct, anatomy, report: liver }), 3);
+  // where the time goes, averaged over 3 more calls
+  const phases: GroundingPhases = { text: 0, crop: 0, image: 0, head: 0, maps: 0 };
+  for (let i = 0; i < 3; i++) await model.ground({ ct, anatomy, report: liver }, phases);
+  for (const k of Object.keys(phases) as (keyof GroundingPhases)[]) phases[k] /= 3;
   const spread = report([{ cls: 'liver', phrase: 'liver' }, { cls: 'spleen', phrase: 'spleen' }, { cls: 'kidney', phrase: 'right kidney' }, { cls: 'kidney', phrase: 'left kidney' }, { cls: 'pancreas', phrase: 'pancreas' }], 10);
   const fiveOrganMs = await bestOf(() => model.ground({ ct, anatomy, report: spread }), 3);
   await model.dispose();
@@ -93,13 +97,14 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
     grid: G, widths: cfg.widths,
     trainStepMs: stepMs, trainStepsPerSecond: 1000 / stepMs, batch: B,
     imageForwardMs: forwardMs,
-    ground10OneOrganMs: oneOrganMs, ratioOneOrgan: oneOrganMs / forwardMs,
+    ground10OneOrganMs: oneOrganMs, ratioOneOrgan: oneOrganMs / forwardMs, ground10OneOrganPhasesMs: phases,
     ground10FiveOrgansMs: fiveOrganMs, ratioFiveOrgansVsFiveForwards: fiveOrganMs / (5 * forwardMs),
   };
   if (!json) {
     console.log(`training: ${r.trainStepsPerSecond.toFixed(2)} steps/s (batch ${B}, grid ${G}³, widths ${cfg.widths.join('-')}; best of 5)`);
     console.log(`image encoder forward (one crop): ${forwardMs.toFixed(0)} ms`);
     console.log(`ground 10 anomalies in one organ: ${oneOrganMs.toFixed(0)} ms = ${r.ratioOneOrgan.toFixed(2)}× one forward (target ≤ 1.5×)`);
+    console.log(`  of which: ${Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(1)} ms`).join(', ')} (mean of 3)`);
     console.log(`ground 10 anomalies in 5 organs: ${fiveOrganMs.toFixed(0)} ms = ${r.ratioFiveOrgansVsFiveForwards.toFixed(2)}× five forwards`);
   }
   return r;

@@ -100,8 +100,9 @@ export function buildHeadGraph(cfg: GroundingConfig, textDim: number, weights: W
 /**
  * Logits → probability map, with the minPeak rule: a described anomaly is there, so a map whose
  * peak is under cfg.minPeak is shifted up (in logit space, shape kept) until it reaches it.
+ * Probabilities under `floor` come out as 0 (no exp for them: most of a crop is far from any lesion).
  */
-export function mapFromLogits<T extends Float32Array>(cfg: GroundingConfig, logits: Float32Array, out?: T): T {
+export function mapFromLogits<T extends Float32Array>(cfg: GroundingConfig, logits: Float32Array, out?: T, floor = 0): T {
   const o = (out ?? new Float32Array(logits.length)) as T;
   let shift = 0;
   if (cfg.minPeak > 0) {
@@ -109,6 +110,10 @@ export function mapFromLogits<T extends Float32Array>(cfg: GroundingConfig, logi
     for (let i = 0; i < logits.length; i++) if (logits[i]! > zmax) zmax = logits[i]!;
     shift = Math.max(0, Math.log(cfg.minPeak / (1 - cfg.minPeak)) - zmax);
   }
-  for (let i = 0; i < logits.length; i++) o[i] = 1 / (1 + Math.exp(-(logits[i]! + shift)));
+  const zFloor = floor > 0 ? Math.log(floor / (1 - floor)) - shift : -Infinity;
+  for (let i = 0; i < logits.length; i++) {
+    const z = logits[i]!;
+    o[i] = z < zFloor ? 0 : 1 / (1 + Math.exp(-(z + shift)));
+  }
   return o;
 }

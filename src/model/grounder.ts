@@ -76,7 +76,7 @@ function volumeOn(geom: Geometry, data: Float32Array): Volume<Float32Array> {
 }
 
 /** Anomalies of one crop grounded by one head run (larger groups are split). */
-const HEAD_BATCH = 8;
+const HEAD_BATCH = 16;
 
 /** Below this a map value is 0 on the CT grid: far under every evaluated threshold (≥ 0.1). */
 const MAP_FLOOR = 0.01;
@@ -109,6 +109,9 @@ export function pasteToGrid(crop: Volume<Float32Array>, ct: Geometry, mode: 'lin
   }
   return out;
 }
+
+/** Where one `ground` call spends its time, ms: text encoder, crop resampling, image encoder, heads, maps onto the CT grid. */
+export interface GroundingPhases { text: number; crop: number; image: number; head: number; maps: number }
 
 /** The trained model behind `GroundingModel`: image once per crop, text once per report, a small head per anomaly. */
 export class TrainedGrounder implements GroundingModel {
@@ -169,16 +172,23 @@ export class TrainedGrounder implements GroundingModel {
     return (await this.image.run(feeds)) as Record<string, Float32Array>;
   }
 
-  async ground(study: GroundingStudy): Promise<Map<string, Volume<Float32Array>>> {
+  /** `phases`, when given, gains the milliseconds spent in each part (the benchmark's breakdown). */
+  async ground(study: GroundingStudy, phases?: GroundingPhases): Promise<Map<string, Volume<Float32Array>>> {
     const cfg = this.config, G = cfg.crop.grid, A = cfg.maxAggregate;
+    let t = performance.now();
+    const lap = (k: keyof GroundingPhases) => { if (phases) { const now = performance.now(); phases[k] += now - t; t = now; } };
     const { tokens, states } = await this.text.encode(study.report.text);
+    lap('text');
     const d = this.text.hiddenSize;
     const out = new Map<string, Volume<Float32Array>>();
     const groups = new Map<string, typeof study.report.anomalies>();
     for (const a of study.report.anomalies) groups.set(cropKey(a), [...(groups.get(cropKey(a)) ?? []), a]);
     for (const anomalies of groups.values()) {
       const geom = anomalyCrop(study.anatomy, anomalies[0]!, cfg);
-      const keys = await this.encodeCrop(cropChannels(study.ct, study.anatomy, geom, cfg.crop, usesAnatomy(cfg.variant)), geom);
+      const channels = cropChannels(study.ct, study.anatomy, geom, cfg.crop, usesAnatomy(cfg.variant));
+      lap('crop');
+      const keys = await this.encodeCrop(channels, geom);
+      lap('image');
       for (let c = 0; c < anomalies.length; c += HEAD_BATCH) {
         const chunk = anomalies.slice(c, c + HEAD_BATCH), B = chunk.length;
         const rows = new Float32Array(B * A * d), ids = new BigInt64Array(B * A), lengths = new BigInt64Array(B), rowMask = new Float32Array(B * A);
@@ -189,12 +199,14 @@ export class TrainedGrounder implements GroundingModel {
         });
         const feeds = isBoxModel(cfg) ? { rows, rowMask, ...keys } : { rows, ids, lengths, ...keys };
         const res = (await (await this.head(B)).run(feeds)).out as Float32Array;
+        lap('head');
         const per = isBoxModel(cfg) ? 6 : G * G * G;
         chunk.forEach((a, b) => {
           const r = res.subarray(b * per, (b + 1) * per);
-          const crop = isBoxModel(cfg) ? boxMap(r, G) : mapFromLogits(cfg, r, new Float32Array(per));
+          const crop = isBoxModel(cfg) ? boxMap(r, G) : mapFromLogits(cfg, r, new Float32Array(per), MAP_FLOOR);
           out.set(a.id, pasteToGrid(volumeOn(geom, crop), study.ct, isBoxModel(cfg) ? 'nearest' : 'linear'));
         });
+        lap('maps');
       }
     }
     return out;

@@ -6,6 +6,6 @@ export { DEFAULT_CROP, cropGeometry, cropChannels, maskWorldBox, positionChannel
 export { tokenClasses, aggregateSequence, anomalyCrop, cropKey, cropLabels, namedSideLobe, type SeqItem, type TokenSpan } from './prepare.ts';
 export { buildTrainGraph, buildImageGraph, buildHeadGraph, isBoxModel, localizationLoss, mapFromLogits, type TrainGraph } from './graphs.ts';
 export { anomalyText, placeText, maskBox, boxMap, type AnomalyText } from './feed.ts';
-export { loadGroundingModel, pasteToGrid, readModelConfig, readWeights, resolveTextDir, textEncoderSha256, TrainedGrounder, DEFAULT_MODEL_DIR, MODEL_FILES } from './grounder.ts';
+export { loadGroundingModel, pasteToGrid, readModelConfig, readWeights, resolveTextDir, textEncoderSha256, TrainedGrounder, DEFAULT_MODEL_DIR, MODEL_FILES, type GroundingPhases } from './grounder.ts';
 export type { Weights } from './network.ts';
 export * from './text/index.ts';

@@ -126,7 +126,8 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
   if (o.init) {
     const ic = readModelConfig(o.init);
     if (ic.variant !== o.variant) throw new UserError(`--init ${o.init} is a '${ic.variant}' model, not '${o.variant}'`);
-    // the network's shape comes from the initial model; the loss and map settings from this run
+    // the backbone's shape comes from the initial model; the loss and map settings from this run, and
+    // parts the initial model lacks (decoder, position term) start from their initialization
     cfg = { ...cfg, crop: ic.crop, widths: ic.widths, convsPerStage: ic.convsPerStage, normGroups: ic.normGroups, attnDim: ic.attnDim, fineAttention: ic.fineAttention, lstmHidden: ic.lstmHidden, maxTokens: ic.maxTokens, maxAggregate: ic.maxAggregate, transformer: ic.transformer };
     initWeights = readWeights(join(o.init, 'model.safetensors'));
     // provenance: how the initial model was made travels with this one
