@@ -38,6 +38,17 @@ test('mapFromLogits: a faint map is lifted until its peak is minPeak, keeping it
   assert.ok(off[2]! < 0.01, 'minPeak 0: the plain sigmoid');
 });
 
+test('mapFromLogits with a floor: values under it are 0, the rest exactly the sigmoid after the minPeak shift', () => {
+  const z = Float32Array.from({ length: 200 }, (_, i) => -14 + i * 0.07);
+  const floored = mapFromLogits(cfg(0.5), z, undefined, 0.01), plain = mapFromLogits(cfg(0.5), z);
+  let zeros = 0;
+  for (let i = 0; i < z.length; i++) {
+    if (plain[i]! < 0.01) { assert.equal(floored[i], 0, `value ${plain[i]} under the floor`); zeros++; }
+    else assert.equal(floored[i], plain[i]);
+  }
+  assert.ok(zeros > 10 && zeros < z.length - 10, `${zeros} of ${z.length} under the floor`);
+});
+
 test('cropHits applies the accuracy rule (IoU > 0.1 at 0.1) to hand-made maps', () => {
   const n = 100;
   const target = new Float32Array(2 * n);
