@@ -106,11 +106,11 @@ export function positionScale(box: { min: Vec3; max: Vec3 }, crop: Geometry): Ve
 
 /**
  * The organ-relative position features of a G³ window of a crop, channel-major (15, G, G, G).
- * `offset` is, per axis, the index of the window's first voxel minus the crop's centre index (the
- * whole crop: −(G−1)/2; a training cut at shift s of a crop of P voxels: s − (P−1)/2). u is clamped
- * to [−2, 2]: beyond that the crop's margin is all that is left.
+ * `offset` is, per axis, the index of the window's first voxel minus the crop's centre index (a
+ * training cut at shift s of a crop of P voxels: s − (P−1)/2); absent, the window is the whole crop.
+ * u is clamped to [−2, 2]: beyond that the crop's margin is all that is left.
  */
-export function positionChannels(G: number, scale: Vec3, offset: Vec3): Float32Array {
+export function positionChannels(G: number, scale: Vec3, offset: Vec3 = [-(G - 1) / 2, -(G - 1) / 2, -(G - 1) / 2]): Float32Array {
   const n = G * G * G, out = new Float32Array(POSITION_FEATURES * n);
   const feats = (u: number) => [u / 2, Math.sin((Math.PI * u) / 2), Math.cos((Math.PI * u) / 2), Math.sin(Math.PI * u), Math.cos(Math.PI * u)];
   // per axis, the five features at each of the G positions along it

@@ -166,8 +166,7 @@ export class TrainedGrounder implements GroundingModel {
     const feeds: Record<string, Float32Array> = { image: channels };
     if (this.config.positional) {
       if (!geom) throw new Error('encodeCrop: a positional model needs the crop geometry');
-      const h = -(this.config.crop.grid - 1) / 2;
-      feeds.position = positionChannels(this.config.crop.grid, geom.positionScale, [h, h, h]);
+      feeds.position = positionChannels(this.config.crop.grid, geom.positionScale);
     }
     return (await this.image.run(feeds)) as Record<string, Float32Array>;
   }

@@ -75,9 +75,14 @@ export function softDice(prob: ArrayLike<number>, target: ArrayLike<number>, per
  * `ctground eval` counts, without the paste back onto the CT grid.
  */
 export function cropHits(cfg: GroundingConfig, logits: Float32Array, target: ArrayLike<number>, perSample: number): number[] {
+  return mapHits(sampleMaps(cfg, logits, perSample), target, perSample);
+}
+
+/** Each sample's logits → map (`mapFromLogits`, minPeak per sample), the first `count` samples; the rest stay 0. */
+function sampleMaps(cfg: GroundingConfig, logits: Float32Array, perSample: number, count = logits.length / perSample): Float32Array {
   const maps = new Float32Array(logits.length);
-  for (let b = 0; b * perSample < logits.length; b++) mapFromLogits(cfg, logits.subarray(b * perSample, (b + 1) * perSample), maps.subarray(b * perSample, (b + 1) * perSample));
-  return mapHits(maps, target, perSample);
+  for (let b = 0; b < count; b++) mapFromLogits(cfg, logits.subarray(b * perSample, (b + 1) * perSample), maps.subarray(b * perSample, (b + 1) * perSample));
+  return maps;
 }
 
 /** `cropHits` on maps that already are probabilities: eval/'s accuracy thresholds against the soft target. */
@@ -235,11 +240,9 @@ async function validate(graph: ReturnType<typeof buildTrainGraph>['graph'], outp
       const r = await model.run(feeds);
       if (isBoxModel(cfg)) {
         const s = real.map((_, b) => boxIouCs((r.predBox as Float32Array).subarray(b * 6), (batch.feeds.box as Float32Array).subarray(b * 6)));
-        scores.push(...s); hits.push(...s.map((x) => (x > 0.1 ? 1 : 0)));
+        scores.push(...s); hits.push(...s.map((x) => (x > ACCURACY_IOU ? 1 : 0)));
       } else {
-        const z = r.logits as Float32Array;
-        const p = new Float32Array(z.length);
-        for (let b = 0; b < real.length; b++) mapFromLogits(cfg, z.subarray(b * n, (b + 1) * n), p.subarray(b * n, (b + 1) * n));
+        const p = sampleMaps(cfg, r.logits as Float32Array, n, real.length);
         scores.push(...softDice(p, batch.targets, n).slice(0, real.length));
         hits.push(...mapHits(p, batch.targets, n).slice(0, real.length));
       }
