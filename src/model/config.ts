@@ -113,6 +113,18 @@ export function inputChannels(c: GroundingConfig): number {
   return c.crop.windows.length + (usesAnatomy(c.variant) ? 1 : 0);
 }
 
+/** The crop grid's rule (three 2× poolings), for config files and --grid alike. */
+export const GRID_RULE = 'must be a multiple of 8, at least 16';
+export function validGrid(grid: unknown): grid is number {
+  return Number.isInteger(grid) && (grid as number) % 8 === 0 && (grid as number) >= 16;
+}
+
+/** The stage widths' rule, for config files and --widths alike. */
+export const WIDTHS_RULE = 'must be four positive integers';
+export function validWidths(w: unknown): w is [number, number, number, number] {
+  return Array.isArray(w) && w.length === 4 && w.every((x) => Number.isInteger(x) && x > 0);
+}
+
 /** Validates a parsed config.json; every problem names the file. */
 export function checkConfig(c: GroundingConfig, file: string): GroundingConfig {
   // fields added after the first shipped models: absent means the behaviour those models were trained with
@@ -125,8 +137,8 @@ export function checkConfig(c: GroundingConfig, file: string): GroundingConfig {
   if (!(c.minPeak >= 0 && c.minPeak < 1)) throw fileError(file, 'minPeak must be in [0, 1)');
   if (c.regionThreshold !== undefined && !(c.regionThreshold > 0 && c.regionThreshold <= 1)) throw fileError(file, 'regionThreshold must be in (0, 1]');
   if (!VARIANTS.includes(c.variant)) throw fileError(file, `unknown variant '${String(c.variant)}' (have: ${VARIANTS.join(', ')})`);
-  if (!c.crop || !Number.isInteger(c.crop.grid) || c.crop.grid % 8 !== 0 || c.crop.grid < 16) throw fileError(file, 'crop.grid must be a multiple of 8, at least 16');
-  if (!Array.isArray(c.widths) || c.widths.length !== 4 || c.widths.some((w) => !Number.isInteger(w) || w <= 0)) throw fileError(file, 'widths must be four positive integers');
+  if (!c.crop || !validGrid(c.crop.grid)) throw fileError(file, `crop.grid ${GRID_RULE}`);
+  if (!validWidths(c.widths)) throw fileError(file, `widths ${WIDTHS_RULE}`);
   if (!Array.isArray(c.convsPerStage) || c.convsPerStage.length !== 4 || c.convsPerStage.some((w) => !Number.isInteger(w) || w <= 0)) throw fileError(file, 'convsPerStage must be four positive integers');
   for (const k of ['attnDim', 'lstmHidden', 'maxTokens', 'maxAggregate'] as const) {
     if (!Number.isInteger(c[k]) || c[k] <= 0) throw fileError(file, `${k} must be a positive integer`);

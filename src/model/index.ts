@@ -1,7 +1,7 @@
 // Public API of model/: the grounding model (paper Sec. 3.4) — interface shared with eval/'s oracles,
 // configuration and variants, graphs for training and inference, and loading a trained folder.
 export type { GroundingModel, GroundingStudy, GroundingReport, GroundingAnomaly, GroundingSpan } from './types.ts';
-export { defaultConfig, checkConfig, usesAnatomy, usesStructure, inputChannels, VARIANTS, type GroundingConfig, type Variant } from './config.ts';
+export { defaultConfig, checkConfig, usesAnatomy, usesStructure, inputChannels, validGrid, validWidths, GRID_RULE, WIDTHS_RULE, VARIANTS, type GroundingConfig, type Variant } from './config.ts';
 export { DEFAULT_CROP, cropGeometry, cropChannels, maskWorldBox, positionChannels, positionScale, POSITION_FEATURES, type CropConfig, type CropGeometry } from './crop.ts';
 export { tokenClasses, aggregateSequence, anomalyCrop, cropKey, cropLabels, namedSideLobe, type SeqItem, type TokenSpan } from './prepare.ts';
 export { buildTrainGraph, buildImageGraph, buildHeadGraph, isBoxModel, localizationLoss, mapFromLogits, type TrainGraph } from './graphs.ts';

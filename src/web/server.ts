@@ -5,7 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { UserError, writeFileAtomic } from '../common/index.ts';
 import { readVolume, writeNifti, voxelBoxToWorld, type Volume, type Vec3 } from '../volume/index.ts';
 import type { GroundingModel } from '../model/index.ts';
-import { groundStudy, writeGroundingOutputs, safeId, maskOf, type FindingsFile } from '../pipeline/index.ts';
+import { groundStudy, writeGroundingOutputs, safeId, maskOf, DEFAULT_THRESHOLD, type FindingsFile } from '../pipeline/index.ts';
 import { DataFolder, OutsideError, type AnomalyRecord, type StudyRecord } from './store.ts';
 import { tarArchive } from './tar.ts';
 import { pageBundle, pageHtml } from './bundle.ts';
@@ -121,7 +121,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       report,
       ct: `/files/${encodePath(rec.ct)}`,
       grounded: Boolean(g),
-      threshold: g?.file.threshold ?? threshold ?? 0.5,
+      threshold: g?.file.threshold ?? threshold ?? DEFAULT_THRESHOLD,
       model: g?.file.model ?? null,
       anomalies: (g?.file.anomalies ?? []).map((f) => ({
         ...f,
