@@ -79,3 +79,14 @@ test('peakDistanceMm: from the map\'s peak to the nearest lesion voxel, in mm on
   assert.equal(peakDistanceMm(map, gold, size, spacing), 0);
   assert.equal(peakDistanceMm(map, new Uint8Array(n), size, spacing), Infinity);
 });
+
+test('sameOrganSplit: focal findings with a same-organ neighbour in their report apart from the others', async () => {
+  const { sameOrganSplit } = await import('../src/eval/index.ts');
+  const a = (study: string, organ: string, hit: boolean, diffuse = false) => ({ study, organ, diffuse, score: { hit } as never });
+  const r = sameOrganSplit([
+    a('s1', 'liver', true), a('s1', 'liver', false), a('s1', 'kidney', true), // two liver findings share; the kidney one is alone
+    a('s2', 'liver', false), a('s2', 'liver', true, true), // a diffuse neighbour still makes the focal one "shared", but is not counted itself
+    a('s3', 'liver', true), // same organ, another report: alone
+  ]);
+  assert.deepEqual(r, { shared: { hit: 1, n: 3 }, alone: { hit: 2, n: 2 } });
+});

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { fileError, loadTaxonomy, Progress } from '../common/index.ts';
 import type { Volume } from '../volume/types.ts';
 import type { GroundingModel } from '../model/index.ts';
-import { instanceCounts, mean, peakDistanceMm, quantile, scoreAnomaly, summarize, type AnomalyScore, type InstanceCounts, type Summary } from './metrics.ts';
+import { MIOU_THRESHOLDS, instanceCounts, mean, peakDistanceMm, quantile, scoreAnomaly, summarize, type AnomalyScore, type InstanceCounts, type Summary } from './metrics.ts';
 import { goldReport, type ManifestStudy } from './manifest.ts';
 import type { OrganLookup } from './oracles.ts';
 
@@ -200,6 +200,23 @@ const num = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
 const DIAMETER_BINS: [number, number][] = [[0, 8], [8, 12], [12, 16], [16, 24], [24, Infinity]];
 const FAR_MM = 24, NEAR_MM = 4;
 
+/**
+ * Focal anomalies split by whether another finding of the same report lies in the same organ (the
+ * report's words must then tell them apart), with how many of each were grounded.
+ */
+export function sameOrganSplit(anomalies: readonly Pick<AnomalyResult, 'study' | 'organ' | 'diffuse' | 'score'>[]): { shared: { hit: number; n: number }; alone: { hit: number; n: number } } {
+  const perOrgan = new Map<string, number>();
+  for (const a of anomalies) perOrgan.set(`${a.study}\u0000${a.organ}`, (perOrgan.get(`${a.study}\u0000${a.organ}`) ?? 0) + 1);
+  const shared = { hit: 0, n: 0 }, alone = { hit: 0, n: 0 };
+  for (const a of anomalies) {
+    if (a.diffuse) continue;
+    const bin = perOrgan.get(`${a.study}\u0000${a.organ}`)! > 1 ? shared : alone;
+    bin.n++;
+    if (a.score.hit) bin.hit++;
+  }
+  return { shared, alone };
+}
+
 /** The human-readable report of one evaluation: headline rows, difficulty, Fig. 4 table. */
 export function formatEval(r: EvalResult): string {
   const row = (label: string, s: Summary) => `| ${label} | ${s.n} | ${pct(s.accuracy)} | ${pct(s.dice)} | ${pct(s.miou)} | ${pct(s.globalDice)} | ${pct(s.hitRate)} | ${pct(s.instancePrecision)} | ${pct(s.instanceRecall)} | ${pct(s.instanceF1)} |`;
@@ -208,6 +225,7 @@ export function formatEval(r: EvalResult): string {
   const ratio = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : '–');
   const misses = r.anomalies.filter((a) => !a.score.hit);
   const focal = r.anomalies.filter((a) => !a.diffuse);
+  const same = sameOrganSplit(r.anomalies);
   const bySize = DIAMETER_BINS.map(([lo, hi]) => {
     const s = focal.filter((a) => a.diameterMm >= lo && a.diameterMm < hi);
     return `${hi === Infinity ? `≥ ${lo}` : `${lo}–${hi}`} mm ${s.filter((a) => a.score.hit).length}/${s.length}`;
@@ -227,6 +245,8 @@ export function formatEval(r: EvalResult): string {
     '',
     `grounded focal anomalies by lesion diameter: ${bySize.join(', ')}`,
     `misses: ${misses.length}; the map's peak > ${FAR_MM} mm from the lesion in ${misses.filter((a) => a.peakDistanceMm > FAR_MM).length}, within ${NEAR_MM} mm in ${misses.filter((a) => a.peakDistanceMm <= NEAR_MM).length}`,
+    `grounded focal anomalies sharing their organ with another finding of the report: ${same.shared.hit}/${same.shared.n}; the others: ${same.alone.hit}/${same.alone.n}`,
+    `mean IoU at thresholds ${MIOU_THRESHOLDS.join(' / ')}: ${MIOU_THRESHOLDS.map((_, i) => num(mean(r.anomalies.map((a) => a.score.ious[i]!)), 3)).join(' / ')} (where a model's maps are best cut)`,
     '',
     '| organ | anomaly type | n | Dice % | accuracy % |',
     '| --- | --- | --- | --- | --- |',
