@@ -86,8 +86,8 @@ test('ground: bad input is one line on stderr with exit 2 and no stack', () => {
 });
 
 // Runs and reports, but as a TODO it does not fail the suite. The shipped model (position term,
-// 2026-11-28 08:00 UTC) misses both of the example's lesions: hypodense liver area IoU 0.00 (its map
-// is 0.02 on the lesion), colon mass IoU 0.06; the model before it found the colon mass (0.21). On the
+// 2026-11-28 08:00 UTC) misses both of the example's lesions: hypodense liver area IoU 0.00, colon
+// mass IoU 0.06 (as `npm run demo` prints them); the model before it found the colon mass (0.21). On the
 // real-background test set it grounds 70.9 % (was 60.0 %): one study is a small sample. Drop `todo`
 // once a model passes, so a regression fails again.
 test('ground: the shipped model finds each lesion inserted into the real CT (IoU > 0.1 at threshold 0.1)', {
