@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeToyDataset } from './train-fixture.ts';
 import { freshTextEncoder, trainGroundingModel, makeBatch } from '../src/train/index.ts';
-import { defaultConfig, textEncoderSha256, type GroundingConfig } from '../src/model/index.ts';
-import { readManifest } from '../src/eval/index.ts';
+import { defaultConfig, loadGroundingModel, textEncoderSha256, type GroundingConfig } from '../src/model/index.ts';
+import { goldReport, readManifest } from '../src/eval/index.ts';
+import { readVolume } from '../src/volume/index.ts';
 
 const tiny: Partial<GroundingConfig> = {
   crop: { grid: 16, marginMm: 8, minMm: 48, maxMm: 160, windows: [[-160, 240]] },
@@ -56,6 +57,26 @@ test('--init starts from a trained model and several data folders pool their tra
   assert.deepEqual(cfg.training.data, [data, data]);
 });
 
+test('--max-spacing tiles the organs of an --init model: recorded in its config, and grounding gives one CT-grid map per anomaly lifted to minPeak over all its tiles', async () => {
+  const base = { variant: 'full' as const, steps: 10, seed: 4, batch: 2, lr: 3e-3, resume: false, textDir: text, config: tiny, validateEvery: 10, quiet: true, data };
+  const plain = join(root, 'tile-init'), tiled = join(root, 'tiled');
+  await trainGroundingModel({ ...base, out: plain });
+  await trainGroundingModel({ ...base, out: tiled, init: plain, maxSpacingMm: 3 });
+  const saved = JSON.parse(readFileSync(join(tiled, 'config.json'), 'utf8')) as { model: GroundingConfig };
+  assert.equal(saved.model.crop.maxSpacingMm, 3);
+  assert.equal(saved.model.crop.grid, tiny.crop!.grid);
+  const model = await loadGroundingModel(tiled);
+  const s = readManifest(data)[0]!;
+  const ct = await readVolume(join(data, s.ct));
+  const maps = await model.ground({ ct, anatomy: await readVolume(join(data, s.labels)), report: goldReport(data, s) });
+  assert.equal(maps.size, s.anomalies.length);
+  for (const m of maps.values()) {
+    assert.deepEqual(m.size, ct.size);
+    assert.ok(Math.max(...m.data) >= saved.model.minPeak - 0.02, `peak ${Math.max(...m.data)} under minPeak ${saved.model.minPeak}`);
+  }
+  await model.dispose();
+});
+
 test('transvg3d trains on boxes (L1 + GIoU), lowers its loss, and the saved model grounds every anomaly as a box map', async () => {
   const out = join(root, 'tvg');
   const r = await trainGroundingModel({ data, variant: 'transvg3d', out, steps: 60, seed: 2, batch: 2, lr: 3e-3, resume: false, textDir: text, config: tiny, validateEvery: 30, quiet: true });
@@ -79,7 +100,7 @@ test('batches never flip left and right: a lesion on the low-x side stays there 
   const target = new Uint8Array(P ** 3), image = new Uint8Array(2 * P ** 3);
   // lesion: stored x in [pad, pad + 3] (the first four columns of the centred cut), image marks it too
   for (let k = 0; k < P; k++) for (let j = 0; j < P; j++) for (let i = pad; i < pad + 4; i++) { target[i + P * (j + P * k)] = 255; image[i + P * (j + P * k)] = 200; }
-  const sample = { study: 's', id: 'a', image, target, text: { rows: new Float32Array(A * d), seq: [{ token: 0 }], length: 1 }, positionScale: [0.1, 0.1, 0.1] as [number, number, number] };
+  const sample = { study: 's', id: 'a', image, target, text: { rows: new Float32Array(A * d), seq: [{ token: 0 }], length: 1 }, positionScale: [0.1, 0.1, 0.1] as [number, number, number], positionOffset: [-(P - 1) / 2, -(P - 1) / 2, -(P - 1) / 2] as [number, number, number] };
   const { createRng } = await import('../src/common/index.ts');
   for (let t = 0; t < 30; t++) {
     const b = makeBatch({ samples: [sample], pad, channels: 2 }, [sample], cfg, d, createRng(t));
@@ -92,24 +113,26 @@ test('batches never flip left and right: a lesion on the low-x side stays there 
   }
 });
 
-test('the position features move with the augmentation shift: u is the stored voxel\'s offset from the crop centre times the scale', async () => {
+test('the position features move with the augmentation shift: u is the stored voxel\'s offset from the organ box centre times the scale', async () => {
   const cfg = { ...defaultConfig('full'), ...tiny };
   assert.ok(cfg.positional, 'the full variant uses the position term');
   const G = cfg.crop.grid, pad = 4, P = G + 2 * pad, A = cfg.maxAggregate, d = 8, n = G ** 3;
   // the target stores each voxel's own stored index along one axis, so the cut tells where it came from
   const scale: [number, number, number] = [0.07, 0.11, 0.05];
+  // a tile off the box centre: its first stored voxel sits this many voxels from the centre
+  const offset: [number, number, number] = [-(P - 1) / 2 + 5, -(P - 1) / 2 - 2, 3.5];
   const { createRng } = await import('../src/common/index.ts');
   for (let axis = 0; axis < 3; axis++) {
     const target = new Uint8Array(P ** 3);
     for (let k = 0, o = 0; k < P; k++) for (let j = 0; j < P; j++) for (let i = 0; i < P; i++, o++) target[o] = [i, j, k][axis]!;
-    const sample = { study: 's', id: 'a', image: new Uint8Array(2 * P ** 3), target, text: { rows: new Float32Array(A * d), seq: [{ token: 0 }], length: 1 }, positionScale: scale };
+    const sample = { study: 's', id: 'a', image: new Uint8Array(2 * P ** 3), target, text: { rows: new Float32Array(A * d), seq: [{ token: 0 }], length: 1 }, positionScale: scale, positionOffset: offset };
     for (let t = 0; t < 5; t++) {
       const b = makeBatch({ samples: [sample], pad, channels: 2 }, [sample], cfg, d, createRng(100 + t));
       const pos = b.feeds.position as Float32Array;
       assert.equal(pos.length, 15 * n);
       for (let o = 0; o < n; o += 7) {
         const stored = Math.round(b.targets[o]! * 255);
-        const u = (stored - (P - 1) / 2) * scale[axis]!;
+        const u = Math.max(-2, Math.min(2, (stored + offset[axis]!) * scale[axis]!));
         assert.ok(Math.abs(pos[axis * 5 * n + o]! - u / 2) < 1e-5, `axis ${axis}: u/2 ${pos[axis * 5 * n + o]} vs ${u / 2}`);
         assert.ok(Math.abs(pos[(axis * 5 + 3) * n + o]! - Math.sin(Math.PI * u)) < 1e-5);
       }

@@ -18,3 +18,12 @@ export function networkSizeFlags(values: { grid?: string; widths?: string }): Pa
   }
   return config;
 }
+
+/** --max-spacing MM|none: the coarsest spacing before an organ is tiled (none: one cube per organ); absent: undefined. */
+export function maxSpacingFlag(value: string | undefined): number | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'none') return null;
+  const v = Number(value);
+  if (!(Number.isFinite(v) && v > 0)) throw new UserError(`--max-spacing takes a positive number of mm or 'none', not '${value}'`);
+  return v;
+}

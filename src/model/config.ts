@@ -138,6 +138,7 @@ export function checkConfig(c: GroundingConfig, file: string): GroundingConfig {
   if (c.regionThreshold !== undefined && !(c.regionThreshold > 0 && c.regionThreshold <= 1)) throw fileError(file, 'regionThreshold must be in (0, 1]');
   if (!VARIANTS.includes(c.variant)) throw fileError(file, `unknown variant '${String(c.variant)}' (have: ${VARIANTS.join(', ')})`);
   if (!c.crop || !validGrid(c.crop.grid)) throw fileError(file, `crop.grid ${GRID_RULE}`);
+  if (c.crop.maxSpacingMm !== undefined && !(typeof c.crop.maxSpacingMm === 'number' && c.crop.maxSpacingMm > 0)) throw fileError(file, 'crop.maxSpacingMm must be a positive number of mm');
   if (!validWidths(c.widths)) throw fileError(file, `widths ${WIDTHS_RULE}`);
   if (!Array.isArray(c.convsPerStage) || c.convsPerStage.length !== 4 || c.convsPerStage.some((w) => !Number.isInteger(w) || w <= 0)) throw fileError(file, 'convsPerStage must be four positive integers');
   for (const k of ['attnDim', 'lstmHidden', 'maxTokens', 'maxAggregate'] as const) {

@@ -17,9 +17,15 @@ export interface CropConfig {
   maxMm: number;
   /** CT windows (HU lo, hi), one input channel each, scaled to [0, 1] */
   windows: [number, number][];
+  /**
+   * The coarsest spacing an organ is seen at, mm. A larger organ is cut into overlapping tiles of
+   * grid voxels at this spacing instead of one coarser cube (see `cropTiles`). Absent: one cube
+   * per organ whatever its size (models trained before tiling).
+   */
+  maxSpacingMm?: number;
 }
 
-export const DEFAULT_CROP: CropConfig = { grid: 32, marginMm: 10, minMm: 64, maxMm: 256, windows: [[-1000, 400], [-160, 240]] };
+export const DEFAULT_CROP: CropConfig = { grid: 32, marginMm: 10, minMm: 64, maxMm: 256, windows: [[-1000, 400], [-160, 240]], maxSpacingMm: 5 };
 
 export type Vec3 = [number, number, number];
 
@@ -90,9 +96,82 @@ export function cropChannels(ct: Volume, labels: Volume, geom: Geometry, cfg: Cr
 export interface CropGeometry extends Geometry {
   /**
    * per axis, the change of the organ-relative coordinate u per crop voxel: u = −1 and +1 at the
-   * box's faces, 0 at its centre (which is the crop's centre)
+   * box's faces, 0 at its centre
    */
   positionScale: Vec3;
+  /** per axis, the index of the grid's first voxel minus the box centre's (fractional) index */
+  positionOffset: Vec3;
+}
+
+type Box = { min: Vec3; max: Vec3 };
+
+function withPosition(box: Box, geom: Geometry): CropGeometry {
+  const offset = [0, 1, 2].map((a) => (geom.origin[a]! - (box.min[a]! + box.max[a]!) / 2) / geom.spacing[a]!) as Vec3;
+  return { ...geom, positionScale: positionScale(box, geom), positionOffset: offset };
+}
+
+/** The one cube around an organ box (`cropGeometry`) with its position in the box. */
+export function organCrop(box: Box, cfg: CropConfig, pad = 0): CropGeometry {
+  return withPosition(box, cropGeometry(box, cfg, pad));
+}
+
+/** True when an organ box is seen as tiles (its cube would be coarser than cfg.maxSpacingMm). */
+export function isTiled(box: Box, cfg: CropConfig): boolean {
+  return cfg.maxSpacingMm !== undefined && cropGeometry(box, cfg).spacing[0] > cfg.maxSpacingMm + 1e-9;
+}
+
+/**
+ * Where tiles may sit along each axis: per axis the centre range [lo, hi] of a tile of side
+ * grid·maxSpacingMm over the box plus margin, capped at 1.5·maxMm (a body-wide box would
+ * otherwise give dozens of tiles).
+ */
+function tileRange(box: Box, cfg: CropConfig): { side: number; lo: Vec3; hi: Vec3; reach: Vec3 } {
+  const side = cfg.grid * cfg.maxSpacingMm!;
+  const lo = [0, 0, 0] as Vec3, hi = [0, 0, 0] as Vec3, reach = [0, 0, 0] as Vec3;
+  for (let a = 0; a < 3; a++) {
+    const c = (box.min[a]! + box.max[a]!) / 2;
+    reach[a] = Math.min(1.5 * cfg.maxMm, box.max[a]! - box.min[a]! + 2 * cfg.marginMm);
+    const room = Math.max(0, reach[a]! - side) / 2;
+    lo[a] = c - room; hi[a] = c + room;
+  }
+  return { side, lo, hi, reach };
+}
+
+function tileAtCentre(box: Box, cfg: CropConfig, centre: Vec3, pad: number): CropGeometry {
+  const s = cfg.maxSpacingMm!, n = cfg.grid + 2 * pad;
+  const origin = centre.map((c) => c - ((n - 1) / 2) * s) as Vec3;
+  return withPosition(box, { size: [n, n, n], spacing: [s, s, s], origin, direction: [1, 0, 0, 0, 1, 0, 0, 0, 1] });
+}
+
+/**
+ * The grids an organ is seen through. A box whose cube fits cfg.maxSpacingMm gives that one cube;
+ * a larger one gives tiles of grid voxels at maxSpacingMm, evenly spread over the box (plus
+ * margin) with at least a quarter tile of overlap, so a lesion up to that size lies whole in one.
+ * Each tile keeps its place in the organ box (positionOffset): the position term still says where
+ * in the organ a voxel is.
+ */
+export function cropTiles(box: Box, cfg: CropConfig, pad = 0): CropGeometry[] {
+  if (!isTiled(box, cfg)) return [organCrop(box, cfg, pad)];
+  const { side, lo, hi } = tileRange(box, cfg);
+  const centres = [0, 1, 2].map((a) => {
+    const span = hi[a]! - lo[a]!;
+    const k = span <= 1e-6 ? 1 : Math.ceil(span / (0.75 * side)) + 1;
+    return Array.from({ length: k }, (_, i) => (k === 1 ? (lo[a]! + hi[a]!) / 2 : lo[a]! + (span * i) / (k - 1)));
+  });
+  const tiles: CropGeometry[] = [];
+  for (const z of centres[2]!) for (const y of centres[1]!) for (const x of centres[0]!) tiles.push(tileAtCentre(box, cfg, [x, y, z], pad));
+  return tiles;
+}
+
+/**
+ * A training tile of a tiled organ: centred at `point` moved by `jitter` (each in [−1, 1]) quarter
+ * tiles, kept inside the range inference tiles span, so the lesion at `point` lies inside and
+ * not always at the centre.
+ */
+export function tileNear(box: Box, cfg: CropConfig, point: Vec3, jitter: Vec3, pad = 0): CropGeometry {
+  const { side, lo, hi } = tileRange(box, cfg);
+  const centre = [0, 1, 2].map((a) => Math.min(hi[a]!, Math.max(lo[a]!, point[a]! + (jitter[a]! * side) / 4))) as Vec3;
+  return tileAtCentre(box, cfg, centre, pad);
 }
 
 /** Features per voxel of the position term: per axis u/2, sin and cos of πu/2 and of πu. */
@@ -106,9 +185,9 @@ export function positionScale(box: { min: Vec3; max: Vec3 }, crop: Geometry): Ve
 
 /**
  * The organ-relative position features of a G³ window of a crop, channel-major (15, G, G, G).
- * `offset` is, per axis, the index of the window's first voxel minus the crop's centre index (a
- * training cut at shift s of a crop of P voxels: s − (P−1)/2); absent, the window is the whole crop.
- * u is clamped to [−2, 2]: beyond that the crop's margin is all that is left.
+ * `offset` is, per axis, the index of the window's first voxel minus the organ box centre's index
+ * (a crop's `positionOffset`; a training cut at shift s adds s); absent, the window is a whole
+ * crop centred on the box. u is clamped to [−2, 2]: beyond that the crop's margin is all that is left.
  */
 export function positionChannels(G: number, scale: Vec3, offset: Vec3 = [-(G - 1) / 2, -(G - 1) / 2, -(G - 1) / 2]): Float32Array {
   const n = G * G * G, out = new Float32Array(POSITION_FEATURES * n);

@@ -101,13 +101,14 @@ export function buildHeadGraph(cfg: GroundingConfig, textDim: number, weights: W
  * Logits → probability map, with the minPeak rule: a described anomaly is there, so a map whose
  * peak is under cfg.minPeak is shifted up (in logit space, shape kept) until it reaches it.
  * Probabilities under `floor` come out as 0 (no exp for them: most of a crop is far from any lesion).
+ * `peak` is the highest logit of the whole map when these logits are one tile of it (default: theirs).
  */
-export function mapFromLogits<T extends Float32Array>(cfg: GroundingConfig, logits: Float32Array, out?: T, floor = 0): T {
+export function mapFromLogits<T extends Float32Array>(cfg: GroundingConfig, logits: Float32Array, out?: T, floor = 0, peak?: number): T {
   const o = (out ?? new Float32Array(logits.length)) as T;
   let shift = 0;
   if (cfg.minPeak > 0) {
-    let zmax = -Infinity;
-    for (let i = 0; i < logits.length; i++) if (logits[i]! > zmax) zmax = logits[i]!;
+    let zmax = peak ?? -Infinity;
+    if (peak === undefined) for (let i = 0; i < logits.length; i++) if (logits[i]! > zmax) zmax = logits[i]!;
     shift = Math.max(0, Math.log(cfg.minPeak / (1 - cfg.minPeak)) - zmax);
   }
   const zFloor = floor > 0 ? Math.log(floor / (1 - floor)) - shift : -Infinity;

@@ -9,7 +9,7 @@ import { checkConfig, usesAnatomy, type GroundingConfig } from './config.ts';
 import { cropChannels, positionChannels, type CropGeometry } from './crop.ts';
 import { anomalyText, boxMap, placeText } from './feed.ts';
 import { buildHeadGraph, buildImageGraph, isBoxModel, mapFromLogits } from './graphs.ts';
-import { anomalyCrop, cropKey } from './prepare.ts';
+import { anomalyTiles, cropKey } from './prepare.ts';
 import { WeightMismatch, type Weights } from './network.ts';
 import type { GroundingModel, GroundingStudy } from './types.ts';
 
@@ -85,8 +85,9 @@ const MAP_FLOOR = 0.01;
  * A crop's map on the CT grid. Only the CT voxels under the part of the crop where the map is at
  * least MAP_FLOOR (plus one crop voxel for interpolation) are resampled; the rest stay 0. Maps of
  * focal findings cover a small part of a crop, so this is most of the per-anomaly cost saved.
+ * With `into` (a map on the CT grid, e.g. from another tile) the two are merged by maximum.
  */
-export function pasteToGrid(crop: Volume<Float32Array>, ct: Geometry, mode: 'linear' | 'nearest'): Volume<Float32Array> {
+export function pasteToGrid(crop: Volume<Float32Array>, ct: Geometry, mode: 'linear' | 'nearest', into?: Volume<Float32Array>): Volume<Float32Array> {
   const [n0, n1, n2] = crop.size;
   const lo = [n0, n1, n2], hi = [-1, -1, -1];
   for (let k = 0, o = 0; k < n2; k++) for (let j = 0; j < n1; j++) for (let i = 0; i < n0; i++, o++) {
@@ -94,7 +95,7 @@ export function pasteToGrid(crop: Volume<Float32Array>, ct: Geometry, mode: 'lin
     const p = [i, j, k];
     for (let a = 0; a < 3; a++) { if (p[a]! < lo[a]!) lo[a] = p[a]!; if (p[a]! > hi[a]!) hi[a] = p[a]!; }
   }
-  const out = volumeOn(ct, new Float32Array(ct.size[0] * ct.size[1] * ct.size[2]));
+  const out = into ?? volumeOn(ct, new Float32Array(ct.size[0] * ct.size[1] * ct.size[2]));
   if (hi[0]! < 0) return out;
   const vbox = { min: lo.map((v) => Math.max(0, v - 1)) as [number, number, number], max: hi.map((v, a) => Math.min(crop.size[a]! - 1, v + 1)) as [number, number, number] };
   const box = worldBoxToVoxel(ct, voxelBoxToWorld(crop, vbox));
@@ -105,7 +106,8 @@ export function pasteToGrid(crop: Volume<Float32Array>, ct: Geometry, mode: 'lin
   const [nx, ny] = ct.size;
   for (let k = 0; k < size[2]; k++) for (let j = 0; j < size[1]; j++) {
     const src = size[0] * (j + size[1] * k), dst = box.min[0] + nx * (box.min[1] + j + ny * (box.min[2] + k));
-    out.data.set(part.subarray(src, src + size[0]), dst);
+    if (!into) { out.data.set(part.subarray(src, src + size[0]), dst); continue; }
+    for (let i = 0; i < size[0]; i++) if (part[src + i]! > out.data[dst + i]!) out.data[dst + i] = part[src + i]!;
   }
   return out;
 }
@@ -166,7 +168,7 @@ export class TrainedGrounder implements GroundingModel {
     const feeds: Record<string, Float32Array> = { image: channels };
     if (this.config.positional) {
       if (!geom) throw new Error('encodeCrop: a positional model needs the crop geometry');
-      feeds.position = positionChannels(this.config.crop.grid, geom.positionScale);
+      feeds.position = positionChannels(this.config.crop.grid, geom.positionScale, geom.positionOffset);
     }
     return (await this.image.run(feeds)) as Record<string, Float32Array>;
   }
@@ -183,30 +185,39 @@ export class TrainedGrounder implements GroundingModel {
     const groups = new Map<string, typeof study.report.anomalies>();
     for (const a of study.report.anomalies) groups.set(cropKey(a), [...(groups.get(cropKey(a)) ?? []), a]);
     for (const anomalies of groups.values()) {
-      const geom = anomalyCrop(study.anatomy, anomalies[0]!, cfg);
-      const channels = cropChannels(study.ct, study.anatomy, geom, cfg.crop, usesAnatomy(cfg.variant));
-      lap('crop');
-      const keys = await this.encodeCrop(channels, geom);
-      lap('image');
-      for (let c = 0; c < anomalies.length; c += HEAD_BATCH) {
-        const chunk = anomalies.slice(c, c + HEAD_BATCH), B = chunk.length;
-        const rows = new Float32Array(B * A * d), ids = new BigInt64Array(B * A), lengths = new BigInt64Array(B), rowMask = new Float32Array(B * A);
-        chunk.forEach((a, b) => {
-          const t = anomalyText(cfg, a, tokens, states, d);
-          rows.set(t.rows, b * A * d);
-          placeText(cfg, t, b, B, ids, lengths, rowMask);
-        });
-        const feeds = isBoxModel(cfg) ? { rows, rowMask, ...keys } : { rows, ids, lengths, ...keys };
-        const res = (await (await this.head(B)).run(feeds)).out as Float32Array;
-        lap('head');
-        const per = isBoxModel(cfg) ? 6 : G * G * G;
-        chunk.forEach((a, b) => {
-          const r = res.subarray(b * per, (b + 1) * per);
-          const crop = isBoxModel(cfg) ? boxMap(r, G) : mapFromLogits(cfg, r, new Float32Array(per), MAP_FLOOR);
-          out.set(a.id, pasteToGrid(volumeOn(geom, crop), study.ct, isBoxModel(cfg) ? 'nearest' : 'linear'));
-        });
-        lap('maps');
+      // a large organ is seen through several tiles; each anomaly's map is their union
+      const tiles = anomalyTiles(study.anatomy, anomalies[0]!, cfg);
+      const logits: Float32Array[][] = anomalies.map(() => []);
+      for (const geom of tiles) {
+        const channels = cropChannels(study.ct, study.anatomy, geom, cfg.crop, usesAnatomy(cfg.variant));
+        lap('crop');
+        const keys = await this.encodeCrop(channels, geom);
+        lap('image');
+        for (let c = 0; c < anomalies.length; c += HEAD_BATCH) {
+          const chunk = anomalies.slice(c, c + HEAD_BATCH), B = chunk.length;
+          const rows = new Float32Array(B * A * d), ids = new BigInt64Array(B * A), lengths = new BigInt64Array(B), rowMask = new Float32Array(B * A);
+          chunk.forEach((a, b) => {
+            const t = anomalyText(cfg, a, tokens, states, d);
+            rows.set(t.rows, b * A * d);
+            placeText(cfg, t, b, B, ids, lengths, rowMask);
+          });
+          const feeds = isBoxModel(cfg) ? { rows, rowMask, ...keys } : { rows, ids, lengths, ...keys };
+          const res = (await (await this.head(B)).run(feeds)).out as Float32Array;
+          const per = isBoxModel(cfg) ? 6 : G * G * G;
+          for (let b = 0; b < B; b++) logits[c + b]!.push(res.slice(b * per, (b + 1) * per));
+          lap('head');
+        }
       }
+      anomalies.forEach((a, i) => {
+        if (isBoxModel(cfg)) { out.set(a.id, pasteToGrid(volumeOn(tiles[0]!, boxMap(logits[i]![0]!, G)), study.ct, 'nearest')); return; }
+        let peak = -Infinity;
+        for (const l of logits[i]!) for (let v = 0; v < l.length; v++) if (l[v]! > peak) peak = l[v]!;
+        let map: Volume<Float32Array> | undefined;
+        const buf = new Float32Array(G * G * G);
+        logits[i]!.forEach((l, k) => { map = pasteToGrid(volumeOn(tiles[k]!, mapFromLogits(cfg, l, buf, MAP_FLOOR, peak)), study.ct, 'linear', map); });
+        out.set(a.id, map!);
+      });
+      lap('maps');
     }
     return out;
   }

@@ -2,7 +2,8 @@ import { loadTaxonomy } from '../common/index.ts';
 import type { Geometry, Volume } from '../volume/index.ts';
 import { loadOrganScheme, organsForReportClass } from '../anatomy/index.ts';
 import { usesStructure, type GroundingConfig } from './config.ts';
-import { cropGeometry, maskWorldBox, positionScale, type CropGeometry } from './crop.ts';
+import { cropTiles, maskWorldBox, organCrop, type CropGeometry, type Vec3 } from './crop.ts';
+import { isBoxModel } from './graphs.ts';
 import type { GroundingAnomaly } from './types.ts';
 
 /** A token of the report with its character offsets (the text encoder's tokens fit this). */
@@ -93,19 +94,28 @@ export function cropKey(anomaly: GroundingAnomaly): string {
 }
 
 /**
- * The crop grid of an anomaly on a study: the cube around its organ (side/lobe) box; when the
- * label map does not hold that organ, the cube around everything labelled (the body).
+ * The world box an anomaly's crop is cut around: its organ (side/lobe) on the label map; when the
+ * label map does not hold that organ, everything labelled (the body), else the whole grid.
  */
-export function anomalyCrop(anatomy: Volume, anomaly: GroundingAnomaly, cfg: GroundingConfig, pad = 0): CropGeometry {
+export function anomalyBox(anatomy: Volume, anomaly: GroundingAnomaly): { min: Vec3; max: Vec3 } {
   const values = new Set(cropLabels(anomaly));
   const d = anatomy.data;
   const mask = new Uint8Array(d.length);
   let any = false;
   for (let i = 0; i < d.length; i++) if (values.has(d[i]!)) { mask[i] = 1; any = true; }
   if (!any) for (let i = 0; i < d.length; i++) if (d[i]! > 0) mask[i] = 1;
-  const box = maskWorldBox(anatomy, mask) ?? boxOfGrid(anatomy);
-  const geom = cropGeometry(box, cfg.crop, pad);
-  return { ...geom, positionScale: positionScale(box, geom) };
+  return maskWorldBox(anatomy, mask) ?? boxOfGrid(anatomy);
+}
+
+/** The one cube around an anomaly's organ box (the crop of untiled models and of box models). */
+export function anomalyCrop(anatomy: Volume, anomaly: GroundingAnomaly, cfg: GroundingConfig, pad = 0): CropGeometry {
+  return organCrop(anomalyBox(anatomy, anomaly), cfg.crop, pad);
+}
+
+/** The grids an anomaly is grounded on: its organ's cube, or that organ's tiles (`cropTiles`). Box models always see the cube. */
+export function anomalyTiles(anatomy: Volume, anomaly: GroundingAnomaly, cfg: GroundingConfig, pad = 0): CropGeometry[] {
+  const box = anomalyBox(anatomy, anomaly);
+  return isBoxModel(cfg) ? [organCrop(box, cfg.crop, pad)] : cropTiles(box, cfg.crop, pad);
 }
 
 function boxOfGrid(v: Geometry): { min: [number, number, number]; max: [number, number, number] } {

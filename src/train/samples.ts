@@ -3,8 +3,8 @@ import { Progress, type Rng } from '../common/index.ts';
 import { readVolume, resampleToGrid, type Volume } from '../volume/index.ts';
 import { loadOrganScheme } from '../anatomy/index.ts';
 import {
-  anomalyCrop, anomalyText, cropChannels, inputChannels, isBoxModel, maskBox, placeText, positionChannels, usesAnatomy,
-  POSITION_FEATURES, type AnomalyText, type GroundingConfig, type ReportTextEncoder,
+  anomalyBox, anomalyText, cropChannels, cropTiles, inputChannels, isBoxModel, isTiled, maskBox, maskWorldBox, organCrop, placeText, positionChannels,
+  tileNear, usesAnatomy, POSITION_FEATURES, type AnomalyText, type CropGeometry, type GroundingConfig, type ReportTextEncoder,
 } from '../model/index.ts';
 import { goldReport, type ManifestStudy } from '../eval/index.ts';
 
@@ -21,14 +21,22 @@ export interface Sample {
   /** (P, P, P) lesion fraction 0..255 */
   target: Uint8Array;
   text: AnomalyText;
-  /** the crop's organ-relative position scale (see CropGeometry) */
+  /** the crop's organ-relative position (see CropGeometry) */
   positionScale: [number, number, number];
+  positionOffset: [number, number, number];
 }
 
 export interface SampleSet { samples: Sample[]; pad: number; channels: number }
 
-/** Reads every anomaly with a mask of the given studies into samples (progress on stderr). */
-export async function prepareSamples(dir: string, studies: ManifestStudy[], cfg: GroundingConfig, text: ReportTextEncoder, pad: number, label: string, quiet = false): Promise<SampleSet> {
+/**
+ * Reads every anomaly with a mask of the given studies into samples (progress on stderr). An
+ * anomaly of a tiled organ (`cropTiles`) gives the tile it is grounded through: with `rng`
+ * (training) a tile around the lesion at a random place in it, plus one inference tile away from
+ * the lesion (mostly no target: grounding runs every tile, so the network must learn to stay
+ * quiet where the lesion is not); without (validation) the inference tile whose centre is
+ * nearest the lesion's.
+ */
+export async function prepareSamples(dir: string, studies: ManifestStudy[], cfg: GroundingConfig, text: ReportTextEncoder, pad: number, label: string, quiet = false, rng: Rng | null = null): Promise<SampleSet> {
   const samples: Sample[] = [];
   const windows = cfg.crop.windows.length;
   const C = inputChannels(cfg);
@@ -41,22 +49,40 @@ export async function prepareSamples(dir: string, studies: ManifestStudy[], cfg:
     const report = goldReport(dir, study);
     const { tokens, states } = await text.encode(report.text);
     for (const a of scored) {
-      const mask = await readVolume(join(dir, a.mask!));
-      const geom = anomalyCrop(labels, a, cfg, pad);
-      const ch = cropChannels(ct, labels, geom, cfg.crop, false);
-      const n = geom.size[0] * geom.size[1] * geom.size[2];
-      const image = new Uint8Array(C * n);
-      for (let i = 0; i < windows * n; i++) image[i] = Math.round(ch[i]! * 255);
-      if (usesAnatomy(cfg.variant)) image.set(resampleToGrid(labels, geom, 'nearest', { fill: 0 }).data as unknown as ArrayLike<number>, windows * n);
-      const t = resampleToGrid(asFloat(mask), geom, 'linear', { fill: 0 }).data;
-      const target = new Uint8Array(n);
-      for (let i = 0; i < n; i++) target[i] = Math.round(Math.min(1, Math.max(0, t[i]!)) * 255);
-      samples.push({ study: study.id, id: a.id, image, target, text: anomalyText(cfg, a, tokens, states, text.hiddenSize), positionScale: geom.positionScale });
+      const mask = asFloat(await readVolume(join(dir, a.mask!)));
+      const atext = anomalyText(cfg, a, tokens, states, text.hiddenSize);
+      for (const geom of sampleGrids(labels, mask, a, cfg, pad, rng)) {
+        const ch = cropChannels(ct, labels, geom, cfg.crop, false);
+        const n = geom.size[0] * geom.size[1] * geom.size[2];
+        const image = new Uint8Array(C * n);
+        for (let i = 0; i < windows * n; i++) image[i] = Math.round(ch[i]! * 255);
+        if (usesAnatomy(cfg.variant)) image.set(resampleToGrid(labels, geom, 'nearest', { fill: 0 }).data as unknown as ArrayLike<number>, windows * n);
+        const t = resampleToGrid(mask, geom, 'linear', { fill: 0 }).data;
+        const target = new Uint8Array(n);
+        for (let i = 0; i < n; i++) target[i] = Math.round(Math.min(1, Math.max(0, t[i]!)) * 255);
+        samples.push({ study: study.id, id: a.id, image, target, text: atext, positionScale: geom.positionScale, positionOffset: geom.positionOffset });
+      }
     }
     progress?.tick(1, `${samples.length} anomalies`);
   }
   progress?.finish();
   return { samples, pad, channels: C };
+}
+
+/** The grids one anomaly is learned from (see `prepareSamples`). */
+function sampleGrids(labels: Volume, mask: Volume<Float32Array>, a: ManifestStudy['anomalies'][number], cfg: GroundingConfig, pad: number, rng: Rng | null): CropGeometry[] {
+  const box = anomalyBox(labels, a);
+  if (isBoxModel(cfg) || !isTiled(box, cfg.crop)) return [organCrop(box, cfg.crop, pad)];
+  const lb = maskWorldBox(mask, mask.data);
+  if (!lb) return [organCrop(box, cfg.crop, pad)];
+  const centre = [0, 1, 2].map((k) => (lb.min[k]! + lb.max[k]!) / 2) as [number, number, number];
+  const tiles = cropTiles(box, cfg.crop, pad);
+  const dist = (g: CropGeometry) => Math.hypot(...[0, 1, 2].map((k) => g.origin[k]! + ((g.size[k]! - 1) / 2) * g.spacing[k]! - centre[k]!));
+  if (!rng) return [tiles.reduce((b, g) => (dist(g) < dist(b) ? g : b))];
+  const near = tileNear(box, cfg.crop, centre, [rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(-1, 1)], pad);
+  const half = ((cfg.crop.grid - 1) / 2) * cfg.crop.maxSpacingMm!;
+  const away = tiles.filter((g) => [0, 1, 2].some((k) => Math.abs(g.origin[k]! + ((g.size[k]! - 1) / 2) * g.spacing[k]! - centre[k]!) > half));
+  return away.length ? [near, rng.pick(away)] : [near];
 }
 
 function asFloat(v: Volume): Volume<Float32Array> {
@@ -98,8 +124,8 @@ export function makeBatch(set: SampleSet, picks: Sample[], cfg: GroundingConfig,
       const so = sh[0]! + P * (j + sh[1]! + P * (k + sh[2]!)), dof = b * n + G * (j + G * k);
       for (let i = 0; i < G; i++) target[dof + i] = s.target[so + i]! / 255;
     }
-    // the cut's first voxel sits sh − (P−1)/2 voxels from the crop's centre
-    position?.set(positionChannels(G, s.positionScale, sh.map((v) => v - (P - 1) / 2) as [number, number, number]), b * POSITION_FEATURES * n);
+    // the cut's first voxel is sh voxels into the stored crop
+    position?.set(positionChannels(G, s.positionScale, sh.map((v, k) => v + s.positionOffset[k]!) as [number, number, number]), b * POSITION_FEATURES * n);
     rows.set(s.text.rows, b * A * d);
     placeText(cfg, s.text, b, B, ids, lengths, rowMask);
     if (isBoxModel(cfg)) box.set(maskBox(target.subarray(b * n, (b + 1) * n), G) ?? [0.5, 0.5, 0.5, 0.05, 0.05, 0.05], b * 6);

@@ -26,6 +26,8 @@ export interface TrainOptions {
   textDir: string;
   /** overrides of the default config (grid, widths, …) */
   config?: Partial<GroundingConfig>;
+  /** crop.maxSpacingMm for this run, also over an --init model's (null: one cube per organ, no tiles) */
+  maxSpacingMm?: number | null;
   /** validate (and checkpoint) every this many steps; 0 = once per epoch over the training samples */
   validateEvery?: number;
   /** cap on training studies (quick runs, tests) */
@@ -138,6 +140,9 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
     // provenance: how the initial model was made travels with this one
     initTraining = (JSON.parse(readFileSync(join(o.init, 'config.json'), 'utf8')) as { training?: unknown }).training ?? null;
   }
+  // tiling changes what the network sees, not its weights: a run may turn it on for an --init model
+  if (o.maxSpacingMm !== undefined) cfg = { ...cfg, crop: { ...cfg.crop, maxSpacingMm: o.maxSpacingMm ?? undefined } };
+  if (cfg.crop.maxSpacingMm === undefined) delete cfg.crop.maxSpacingMm;
   const out = resolve(o.out);
   mkdirSync(join(out, 'checkpoint'), { recursive: true });
   const text: ReportTextEncoder = loadTextEncoder(o.textDir);
@@ -152,7 +157,7 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
   for (const dir of dirs) {
     let { train, val } = splitTrainVal(readManifest(dir), o.seed);
     if (o.maxStudies) { train = train.slice(0, o.maxStudies); val = val.slice(0, Math.max(1, Math.ceil(o.maxStudies / 10))); }
-    const tr = await prepareSamples(dir, train, cfg, text, SHIFT_PAD, `prepare train ${dir}`, o.quiet);
+    const tr = await prepareSamples(dir, train, cfg, text, SHIFT_PAD, `prepare train ${dir}`, o.quiet, createRng(o.seed).fork(`tiles ${dir}`));
     const va = await prepareSamples(dir, val, cfg, text, SHIFT_PAD, `prepare val ${dir}`, o.quiet);
     trainSet.samples.push(...tr.samples); valSet.samples.push(...va.samples);
     trainSet.channels = valSet.channels = tr.channels;

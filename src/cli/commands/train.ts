@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { UserError } from '../../common/index.ts';
 import { parseFlags, requireFlag, intFlag, numFlag } from '../args.ts';
-import { networkSizeFlags } from '../network-flags.ts';
+import { maxSpacingFlag, networkSizeFlags } from '../network-flags.ts';
 import { VARIANTS, DEFAULT_TEXT_ENCODER_DIR, type Variant, type GroundingConfig } from '../../model/index.ts';
 import { trainGroundingModel } from '../../train/index.ts';
 
@@ -12,7 +12,7 @@ export async function run(argv: string[]): Promise<number> {
     data: { type: 'string' }, variant: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' },
     steps: { type: 'string' }, seed: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
     grid: { type: 'string' }, widths: { type: 'string' }, text: { type: 'string' }, 'validate-every': { type: 'string' },
-    'max-studies': { type: 'string' }, 'no-fine': { type: 'boolean' }, init: { type: 'string' },
+    'max-studies': { type: 'string' }, 'no-fine': { type: 'boolean' }, init: { type: 'string' }, 'max-spacing': { type: 'string' },
   }, false);
   // several dataset folders pool their splits: --data A,B
   const data = requireFlag(values.data, 'data').split(',').filter(Boolean);
@@ -29,7 +29,7 @@ export async function run(argv: string[]): Promise<number> {
   const batch = intFlag(values.batch, 'batch', 2);
   if (steps <= 0 || batch <= 0) throw new UserError('--steps and --batch must be positive');
   const r = await trainGroundingModel({
-    data, variant, out, steps, batch, textDir, config, init: values.init,
+    data, variant, out, steps, batch, textDir, config, init: values.init, maxSpacingMm: maxSpacingFlag(values['max-spacing']),
     seed: intFlag(values.seed, 'seed', 1),
     lr: numFlag(values.lr, 'lr', 2e-3),
     resume: Boolean(values.resume),

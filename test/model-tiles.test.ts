@@ -1,0 +1,130 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRng } from '../src/common/index.ts';
+import {
+  DEFAULT_CROP, cropGeometry, cropTiles, defaultConfig, isTiled, mapFromLogits, organCrop, pasteToGrid, positionChannels, tileNear,
+  type CropGeometry, type GroundingConfig,
+} from '../src/model/index.ts';
+import { freshTextEncoder, prepareSamples } from '../src/train/index.ts';
+import { readManifest } from '../src/eval/index.ts';
+import type { Volume } from '../src/volume/index.ts';
+import { makeToyDataset } from './train-fixture.ts';
+
+type V3 = [number, number, number];
+const cfg = DEFAULT_CROP;
+const side = (cfg.grid - 1) * cfg.maxSpacingMm!;
+const lo = (t: CropGeometry, a: number) => t.origin[a]!;
+const hi = (t: CropGeometry, a: number) => t.origin[a]! + (t.size[a]! - 1) * t.spacing[a]!;
+// a point's depth inside a tile: the least distance to its faces (negative outside)
+const depth = (t: CropGeometry, p: number[]) => Math.min(...[0, 1, 2].map((a) => Math.min(p[a]! - lo(t, a), hi(t, a) - p[a]!)));
+
+test('a small organ keeps its one cube; a large one is tiled at maxSpacingMm and every point of it lies well inside some tile', () => {
+  const small = { min: [0, 0, 0] as V3, max: [100, 80, 60] as V3 };
+  assert.equal(isTiled(small, cfg), false);
+  assert.deepEqual(cropTiles(small, cfg), [organCrop(small, cfg)]);
+  assert.deepEqual(organCrop(small, cfg).spacing, cropGeometry(small, cfg).spacing);
+
+  // a liver-sized box, off-origin, taller than maxMm allows one cube to see at 5 mm
+  const big = { min: [-130, 40, 900] as V3, max: [90, 190, 1200] as V3 };
+  assert.ok(isTiled(big, cfg));
+  const tiles = cropTiles(big, cfg);
+  assert.deepEqual(tiles.map((t) => t.size.length), tiles.map(() => 3));
+  for (const t of tiles) { assert.deepEqual(t.spacing, [5, 5, 5]); assert.deepEqual(t.size, [cfg.grid, cfg.grid, cfg.grid]); }
+  // per axis: 220 + 20 → 2 tiles, 150 + 20 → 2, 300 + 20 → 3
+  assert.equal(tiles.length, 2 * 2 * 3);
+  const rng = createRng(7);
+  for (let q = 0; q < 2000; q++) {
+    const p = [0, 1, 2].map((a) => rng.uniform(big.min[a]!, big.max[a]!));
+    const best = Math.max(...tiles.map((t) => depth(t, p)));
+    // inside some tile, and an eighth of a tile deep unless the point is near the box's faces
+    assert.ok(best >= 0, `point ${p} outside every tile`);
+    const nearFace = [0, 1, 2].some((a) => p[a]! - big.min[a]! < side / 8 || big.max[a]! - p[a]! < side / 8);
+    if (!nearFace) assert.ok(best >= side / 8 - 1e-6, `point ${p} only ${best.toFixed(1)} mm inside its best tile`);
+  }
+});
+
+test('each tile keeps its place in the organ box: position features equal 2·(w − centre)/extent, computed from world coordinates', () => {
+  const box = { min: [-130, 40, 900] as V3, max: [90, 190, 1200] as V3 };
+  const tiles = cropTiles(box, cfg);
+  const G = cfg.grid, n = G ** 3;
+  for (const t of [tiles[0]!, tiles[tiles.length - 1]!, tiles[5]!]) {
+    const pos = positionChannels(G, t.positionScale, t.positionOffset);
+    for (let o = 0; o < n; o += 97) {
+      const idx = [o % G, Math.floor(o / G) % G, Math.floor(o / (G * G))];
+      for (let a = 0; a < 3; a++) {
+        const w = t.origin[a]! + idx[a]! * t.spacing[a]!;
+        const u = Math.max(-2, Math.min(2, (2 * (w - (box.min[a]! + box.max[a]!) / 2)) / (box.max[a]! - box.min[a]!)));
+        assert.ok(Math.abs(pos[a * 5 * n + o]! - u / 2) < 1e-4, `axis ${a}: ${pos[a * 5 * n + o]} vs ${u / 2}`);
+      }
+    }
+  }
+});
+
+test('a training tile near a lesion always holds it, and is not always centred on it', () => {
+  const box = { min: [-130, 40, 900] as V3, max: [90, 190, 1200] as V3 };
+  const rng = createRng(3);
+  let offCentre = 0;
+  for (let q = 0; q < 500; q++) {
+    const p = [0, 1, 2].map((a) => rng.uniform(box.min[a]!, box.max[a]!)) as V3;
+    const t = tileNear(box, cfg, p, [rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(-1, 1)], 4);
+    assert.ok(depth(t, p) >= 4 * cfg.maxSpacingMm!, `lesion at ${p} not inside its padded tile`);
+    const centre = [0, 1, 2].map((a) => (lo(t, a) + hi(t, a)) / 2);
+    if (Math.hypot(...[0, 1, 2].map((a) => centre[a]! - p[a]!)) > 10) offCentre++;
+  }
+  assert.ok(offCentre > 250, `${offCentre} of 500 tiles off the lesion's centre`);
+});
+
+test('tiles of one map: pasting merges by maximum, and the minPeak lift follows the whole map\'s peak, not each tile\'s', () => {
+  const geom = { size: [4, 4, 4] as V3, spacing: [2, 2, 2] as V3, direction: [1, 0, 0, 0, 1, 0, 0, 0, 1] };
+  const ct = { ...geom, size: [6, 4, 4] as V3, origin: [0, 0, 0] as V3 };
+  const a: Volume<Float32Array> = { ...geom, origin: [0, 0, 0], data: new Float32Array(64).fill(0.2) };
+  const b: Volume<Float32Array> = { ...geom, origin: [4, 0, 0], data: new Float32Array(64).fill(0.6) };
+  const merged = pasteToGrid(b, ct, 'nearest', pasteToGrid(a, ct, 'nearest')).data;
+  for (let k = 0; k < 4; k++) for (let j = 0; j < 4; j++) for (let i = 0; i < 6; i++) {
+    // x = 0, 1 only in a; 2, 3 in both; 4, 5 only in b
+    assert.equal(merged[i + 6 * (j + 4 * k)], i < 2 ? Math.fround(0.2) : Math.fround(0.6));
+  }
+  const c: GroundingConfig = { ...defaultConfig('full'), minPeak: 0.5 };
+  const faint = new Float32Array(8).fill(-6);
+  // alone, the faint tile is lifted to 0.5; as part of a map that peaks at logit 2 elsewhere it stays faint
+  assert.ok(Math.abs(Math.max(...mapFromLogits(c, faint)) - 0.5) < 1e-6);
+  assert.ok(Math.max(...mapFromLogits(c, faint, undefined, 0, 2)) < 0.01);
+  // a map whose peak (over all tiles) is faint is lifted by the same shift in every tile
+  const lifted = mapFromLogits(c, faint, undefined, 0, -4);
+  assert.ok(Math.abs(lifted[0]! - 1 / (1 + Math.exp(2))) < 1e-6);
+});
+
+test('training samples of a tiled organ: the tile around the lesion holds it; validation takes the inference tile nearest the lesion', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'ctg-tiles-'));
+  try {
+    const data = join(root, 'data'), text = join(root, 'text');
+    await makeToyDataset(data, { studies: 4, seed: 9 });
+    const studies = readManifest(data);
+    freshTextEncoder(text, studies.map((s) => readFileSync(join(data, s.report), 'utf8')), 1);
+    const { loadTextEncoder } = await import('../src/model/index.ts');
+    const enc = loadTextEncoder(text);
+    // 16 voxels at 3 mm: the toy liver (80 mm) and kidneys (48 mm tall) are tiled
+    const c: GroundingConfig = { ...defaultConfig('full'), crop: { grid: 16, marginMm: 8, minMm: 48, maxMm: 160, windows: [[-160, 240]], maxSpacingMm: 3 }, maxAggregate: 16 };
+    const anomalies = studies.reduce((k, s) => k + s.anomalies.length, 0);
+    const train = await prepareSamples(data, studies, c, enc, 2, 'train', true, createRng(1));
+    const val = await prepareSamples(data, studies, c, enc, 2, 'val', true, null);
+    assert.equal(val.samples.length, anomalies);
+    const mass = (t: Uint8Array) => t.reduce((a, v) => a + v, 0);
+    for (const s of val.samples) assert.ok(mass(s.target) > 0, `validation tile of ${s.study}/${s.id} misses the lesion`);
+    // the first sample of each anomaly is the tile around it; tiles sit off the box centre
+    const seen = new Set<string>();
+    for (const s of train.samples) {
+      const key = `${s.study}/${s.id}`;
+      if (!seen.has(key)) { seen.add(key); assert.ok(mass(s.target) > 0, `tile around ${key} misses the lesion`); }
+    }
+    assert.equal(seen.size, anomalies);
+    assert.ok(train.samples.length > anomalies, 'tiles away from the lesion are learned from too');
+    assert.ok(train.samples.some((s) => s.positionOffset.some((v) => Math.abs(v + (16 + 4 - 1) / 2) > 0.5)), 'some tile is off the organ box centre');
+    await enc.dispose();
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
