@@ -188,9 +188,10 @@ export function positionScale(box: { min: Vec3; max: Vec3 }, crop: Geometry): Ve
  * `offset` is, per axis, the index of the window's first voxel minus the organ box centre's index
  * (a crop's `positionOffset`; a training cut at shift s adds s); absent, the window is a whole
  * crop centred on the box. u is clamped to [−2, 2]: beyond that the crop's margin is all that is left.
+ * `into` (15·G³ values, e.g. one sample's part of a batch) is written instead of a new array.
  */
-export function positionChannels(G: number, scale: Vec3, offset: Vec3 = [-(G - 1) / 2, -(G - 1) / 2, -(G - 1) / 2]): Float32Array {
-  const n = G * G * G, out = new Float32Array(POSITION_FEATURES * n);
+export function positionChannels(G: number, scale: Vec3, offset: Vec3 = [-(G - 1) / 2, -(G - 1) / 2, -(G - 1) / 2], into?: Float32Array): Float32Array {
+  const n = G * G * G, out = into ?? new Float32Array(POSITION_FEATURES * n);
   const feats = (u: number) => [u / 2, Math.sin((Math.PI * u) / 2), Math.cos((Math.PI * u) / 2), Math.sin(Math.PI * u), Math.cos(Math.PI * u)];
   // per axis, the five features at each of the G positions along it
   const table = [0, 1, 2].map((a) => Array.from({ length: G }, (_, i) => feats(Math.max(-2, Math.min(2, (i + offset[a]!) * scale[a]!)))));

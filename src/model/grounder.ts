@@ -183,7 +183,10 @@ export class TrainedGrounder implements GroundingModel {
     const d = this.text.hiddenSize;
     const out = new Map<string, Volume<Float32Array>>();
     const groups = new Map<string, typeof study.report.anomalies>();
-    for (const a of study.report.anomalies) groups.set(cropKey(a), [...(groups.get(cropKey(a)) ?? []), a]);
+    for (const a of study.report.anomalies) {
+      const key = cropKey(a), group = groups.get(key);
+      if (group) group.push(a); else groups.set(key, [a]);
+    }
     for (const anomalies of groups.values()) {
       // a large organ is seen through several tiles; each anomaly's map is their union
       const tiles = anomalyTiles(study.anatomy, anomalies[0]!, cfg);

@@ -125,7 +125,7 @@ export function makeBatch(set: SampleSet, picks: Sample[], cfg: GroundingConfig,
       for (let i = 0; i < G; i++) target[dof + i] = s.target[so + i]! / 255;
     }
     // the cut's first voxel is sh voxels into the stored crop
-    position?.set(positionChannels(G, s.positionScale, sh.map((v, k) => v + s.positionOffset[k]!) as [number, number, number]), b * POSITION_FEATURES * n);
+    if (position) positionChannels(G, s.positionScale, sh.map((v, k) => v + s.positionOffset[k]!) as [number, number, number], position.subarray(b * POSITION_FEATURES * n, (b + 1) * POSITION_FEATURES * n));
     rows.set(s.text.rows, b * A * d);
     placeText(cfg, s.text, b, B, ids, lengths, rowMask);
     if (isBoxModel(cfg)) box.set(maskBox(target.subarray(b * n, (b + 1) * n), G) ?? [0.5, 0.5, 0.5, 0.05, 0.05, 0.05], b * 6);
