@@ -6,6 +6,9 @@ import { MIOU_THRESHOLDS, instanceCounts, mean, peakDistanceMm, quantile, scoreA
 import { goldReport, type ManifestStudy } from './manifest.ts';
 import type { OrganLookup } from './oracles.ts';
 
+/** The world box an anomaly is grounded in (model/'s anomalyBox, injected: eval/ does not load the network code). */
+export type GroundingBox = (anatomy: Volume, anomaly: ManifestStudy['anomalies'][number]) => { min: readonly number[]; max: readonly number[] };
+
 /** Reads a CT, label map or mask (injected so eval/ stays testable without files). */
 export type VolumeReader = (path: string) => Promise<Volume>;
 
@@ -24,6 +27,8 @@ export interface AnomalyResult {
   diameterMm: number;
   /** from the map's peak to the nearest lesion voxel, mm (0: the peak is on the lesion) */
   peakDistanceMm: number;
+  /** largest side of the box the anomaly is grounded in (its organ, side or lobe), mm; NaN when not asked for */
+  organExtentMm: number;
 }
 
 export interface Distribution { n: number; mean: number; p10: number; median: number; p90: number; min: number; max: number }
@@ -118,6 +123,10 @@ function voxelMm3(v: Volume): number {
   return Math.abs(v.spacing[0] * v.spacing[1] * v.spacing[2]);
 }
 
+function extentOf(box: { min: readonly number[]; max: readonly number[] } | undefined): number {
+  return box ? Math.max(...[0, 1, 2].map((a) => box.max[a]! - box.min[a]!)) : NaN;
+}
+
 function count(mask: ArrayLike<number>): number {
   let n = 0;
   for (let i = 0; i < mask.length; i++) if (mask[i]! > 0) n++;
@@ -129,7 +138,7 @@ function count(mask: ArrayLike<number>): number {
  * (absent findings have nothing to find). The model sees the gold structured report from the
  * manifest, so the figures measure grounding, not structuring.
  */
-export async function evaluateStudies(model: GroundingModel, dir: string, studies: ManifestStudy[], opts: { read: VolumeReader; organs: OrganLookup; split: string; quiet?: boolean }): Promise<EvalResult> {
+export async function evaluateStudies(model: GroundingModel, dir: string, studies: ManifestStudy[], opts: { read: VolumeReader; organs: OrganLookup; split: string; quiet?: boolean; groundingBox?: GroundingBox }): Promise<EvalResult> {
   const diffuseType = new Map(loadTaxonomy().anomalyTypes.map((t) => [t.id, t.diffuse]));
   const results: AnomalyResult[] = [];
   const reports: { text: string; anomalies: { organ: string; spans: { start: number; class: string }[] }[] }[] = [];
@@ -157,6 +166,7 @@ export async function evaluateStudies(model: GroundingModel, dir: string, studie
         score: scoreAnomaly(map.data, gt.data), instances: instanceCounts(map.data, gt.data, ct.size),
         lesionMm3: lesion * v, organMm3: organ * v, diameterMm: Math.cbrt((6 * lesion * v) / Math.PI),
         peakDistanceMm: peakDistanceMm(map.data, gt.data, ct.size, ct.spacing),
+        organExtentMm: extentOf(opts.groundingBox?.(anatomy, a)),
       });
     }
     progress?.tick(1, `acc ${(100 * mean(results.map((r) => (r.score.hit ? 1 : 0)))).toFixed(1)}%`);
@@ -198,6 +208,8 @@ const num = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
 
 /** Diameter bins (mm) of the per-size accuracy line, and what counts as a peak far from / near the lesion. */
 const DIAMETER_BINS: [number, number][] = [[0, 8], [8, 12], [12, 16], [16, 24], [24, Infinity]];
+/** Bins (mm) of the largest side of the grounding box: with the default crop, one 32³ cube of a box over 140 mm is coarser than 5 mm. */
+const EXTENT_BINS: [number, number][] = [[0, 100], [100, 140], [140, 180], [180, 220], [220, Infinity]];
 const FAR_MM = 24, NEAR_MM = 4;
 
 /**
@@ -226,10 +238,12 @@ export function formatEval(r: EvalResult): string {
   const misses = r.anomalies.filter((a) => !a.score.hit);
   const focal = r.anomalies.filter((a) => !a.diffuse);
   const same = sameOrganSplit(r.anomalies);
-  const bySize = DIAMETER_BINS.map(([lo, hi]) => {
-    const s = focal.filter((a) => a.diameterMm >= lo && a.diameterMm < hi);
+  const binned = (bins: [number, number][], of: (a: AnomalyResult) => number, among: AnomalyResult[]) => bins.map(([lo, hi]) => {
+    const s = among.filter((a) => of(a) >= lo && of(a) < hi);
     return `${hi === Infinity ? `≥ ${lo}` : `${lo}–${hi}`} mm ${s.filter((a) => a.score.hit).length}/${s.length}`;
   });
+  const bySize = binned(DIAMETER_BINS, (a) => a.diameterMm, focal);
+  const byExtent = r.anomalies.some((a) => Number.isFinite(a.organExtentMm)) ? binned(EXTENT_BINS, (a) => a.organExtentMm, r.anomalies) : null;
   return [
     `${r.model} on ${r.data} [split ${r.split}]`,
     '',
@@ -244,6 +258,7 @@ export function formatEval(r: EvalResult): string {
     `  same-organ pairs: ${d.sameOrganPairs} in ${d.reportsWithSameOrganPair} reports`,
     '',
     `grounded focal anomalies by lesion diameter: ${bySize.join(', ')}`,
+    ...(byExtent ? [`grounded anomalies by the largest side of their organ's box: ${byExtent.join(', ')}`] : []),
     `misses: ${misses.length}; the map's peak > ${FAR_MM} mm from the lesion in ${misses.filter((a) => a.peakDistanceMm > FAR_MM).length}, within ${NEAR_MM} mm in ${misses.filter((a) => a.peakDistanceMm <= NEAR_MM).length}`,
     `grounded focal anomalies sharing their organ with another finding of the report: ${same.shared.hit}/${same.shared.n}; the others: ${same.alone.hit}/${same.alone.n}`,
     `mean IoU at thresholds ${MIOU_THRESHOLDS.join(' / ')}: ${MIOU_THRESHOLDS.map((_, i) => num(mean(r.anomalies.map((a) => a.score.ious[i]!)), 3)).join(' / ')} (where a model's maps are best cut)`,
@@ -260,6 +275,6 @@ export function evalJson(r: EvalResult): Record<string, unknown> {
     model: r.model, data: r.data, split: r.split,
     accuracy: r.all.accuracy, dice: r.all.dice, miou: r.all.miou, n: r.all.n,
     all: r.all, focal: r.focal, diffuse: r.diffuse, organType: r.organType, difficulty: r.difficulty,
-    anomalies: r.anomalies.map((a) => ({ study: a.study, id: a.id, organ: a.organ, type: a.type, diffuse: a.diffuse, dice: a.score.dice, ious: a.score.ious, hit: a.score.hit, lesionMm3: a.lesionMm3, organMm3: a.organMm3, diameterMm: a.diameterMm, peakDistanceMm: a.peakDistanceMm })),
+    anomalies: r.anomalies.map((a) => ({ study: a.study, id: a.id, organ: a.organ, type: a.type, diffuse: a.diffuse, dice: a.score.dice, ious: a.score.ious, hit: a.score.hit, lesionMm3: a.lesionMm3, organMm3: a.organMm3, diameterMm: a.diameterMm, peakDistanceMm: a.peakDistanceMm, organExtentMm: Number.isFinite(a.organExtentMm) ? a.organExtentMm : null })),
   };
 }

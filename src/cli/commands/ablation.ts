@@ -7,7 +7,7 @@ import { readVolume } from '../../volume/index.ts';
 import {
   readManifest, splitOf, evaluateStudies, medianLesionMm3, evalJson, oracleGrounder, schemeOrganLookup, ORACLE_NAMES, type OracleName,
 } from '../../eval/index.ts';
-import { DEFAULT_TEXT_ENCODER_DIR, VARIANTS, loadGroundingModel, usesAnatomy, usesStructure, type GroundingModel, type Variant } from '../../model/index.ts';
+import { DEFAULT_TEXT_ENCODER_DIR, VARIANTS, anomalyBox, loadGroundingModel, usesAnatomy, usesStructure, type GroundingModel, type Variant } from '../../model/index.ts';
 import { trainGroundingModel } from '../../train/index.ts';
 
 export const summary = 'train and evaluate every variant and the oracles: the paper\'s Table 1 as markdown';
@@ -44,7 +44,7 @@ export async function run(argv: string[]): Promise<number> {
     for (const t of tests) {
       const file = join(dir, `eval-${basename(resolve(t))}.json`);
       if (!existsSync(file)) {
-        const r = await evaluateStudies(model, t, splitOf(readManifest(t), 'all'), { read, organs: schemeOrganLookup, split: 'all' });
+        const r = await evaluateStudies(model, t, splitOf(readManifest(t), 'all'), { read, organs: schemeOrganLookup, groundingBox: anomalyBox, split: 'all' });
         writeFileAtomic(file, JSON.stringify(evalJson(r)) + '\n');
       }
       scores.set(t, JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>);

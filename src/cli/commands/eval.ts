@@ -4,7 +4,7 @@ import { readVolume } from '../../volume/index.ts';
 import {
   readManifest, splitOf, evaluateStudies, medianLesionMm3, formatEval, evalJson, oracleGrounder, schemeOrganLookup, ORACLE_NAMES, type OracleName,
 } from '../../eval/index.ts';
-import { loadGroundingModel } from '../../model/index.ts';
+import { anomalyBox, loadGroundingModel } from '../../model/index.ts';
 
 export const summary = 'evaluate a model or an oracle on a dataset';
 
@@ -32,7 +32,7 @@ export async function run(argv: string[]): Promise<number> {
   } else {
     model = await loadGroundingModel(values.model);
   }
-  const result = await evaluateStudies(model, data, chosen, { read, organs: schemeOrganLookup, split, quiet: values.json });
+  const result = await evaluateStudies(model, data, chosen, { read, organs: schemeOrganLookup, groundingBox: anomalyBox, split, quiet: values.json });
   if (values.json) console.log(JSON.stringify(evalJson(result)));
   else console.log(formatEval(result));
   return 0;
