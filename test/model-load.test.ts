@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { makeToyDataset } from './train-fixture.ts';
 import { freshTextEncoder } from '../src/train/index.ts';
-import { buildTrainGraph, defaultConfig, loadGroundingModel, loadTextEncoder, type GroundingConfig } from '../src/model/index.ts';
-import { saveParams, writeSafetensors } from '../src/engine/index.ts';
+import { buildHeadGraph, buildImageGraph, buildLogitsGraph, buildQueryGraph, buildTrainGraph, defaultConfig, loadGroundingModel, loadTextEncoder, readWeights, type GroundingConfig } from '../src/model/index.ts';
+import { InferenceModel, saveParams, writeSafetensors } from '../src/engine/index.ts';
 import { readManifest, goldReport } from '../src/eval/index.ts';
 import { readVolume } from '../src/volume/index.ts';
 import { UserError, projectRoot } from '../src/common/index.ts';
@@ -53,6 +53,33 @@ test('the anomalies of one crop grounded in one batched head run give the maps e
     assert.ok(worst < 1e-5, `${a.id}: max difference ${worst}`);
   }
   await model.dispose();
+});
+
+test('the head in two halves (L_t once per anomaly, logits per grid) gives the one-graph head\'s logits', async () => {
+  const cfg = JSON.parse(readFileSync(join(good, 'config.json'), 'utf8')).model as GroundingConfig;
+  const weights = readWeights(join(good, 'model.safetensors'));
+  const d = loadTextEncoder(text).hiddenSize, B = 3, A = cfg.maxAggregate, G = cfg.crop.grid;
+  const img = buildImageGraph(cfg, weights);
+  const shapes = Object.fromEntries(Object.entries(img.outputs).map(([k, t]) => [k, t.shape]));
+  const whole = buildHeadGraph(cfg, d, weights, shapes, B), query = buildQueryGraph(cfg, d, weights, B), logits = buildLogitsGraph(cfg, weights, shapes, B);
+  const run = async (b: { graph: Parameters<typeof InferenceModel.create>[0]; output: Parameters<typeof InferenceModel.create>[1][string] }, feeds: Record<string, Float32Array | BigInt64Array>) => {
+    const m = await InferenceModel.create(b.graph, { out: b.output });
+    const r = (await m.run(feeds)).out as Float32Array;
+    await m.dispose();
+    return r;
+  };
+  const rows = new Float32Array(B * A * d).map((_, i) => Math.sin(0.37 * i));
+  const ids = new BigInt64Array(B * A).map((_, i) => BigInt((i * 7) % A)), lengths = BigInt64Array.from([5n, 9n, 16n]);
+  const keys = Object.fromEntries(Object.entries(shapes).map(([k, sh]) => [k, new Float32Array(sh.reduce((a, b) => a * b, 1)).map((_, i) => Math.cos(0.11 * i))]));
+  const ref = await run(whole, { rows, ids, lengths, ...keys });
+  const L = await run(query, { rows, ids, lengths });
+  const two = await run(logits, { L, ...keys });
+  assert.equal(two.length, B * G ** 3);
+  let worst = 0;
+  for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(ref[i]! - two[i]!));
+  assert.ok(worst < 1e-4, `max difference ${worst}`);
+  // the three queries differ: a batch-row mix-up would show
+  assert.ok(Math.abs(two[0]! - two[2 * G ** 3]!) > 1e-4);
 });
 
 function broken(name: string, edit: (dir: string) => void): string {

@@ -98,6 +98,27 @@ export function buildHeadGraph(cfg: GroundingConfig, textDim: number, weights: W
 }
 
 /**
+ * The text half of a mask model's head: token rows → L_t (B, lstmHidden). It does not depend on the
+ * image, so grounding runs it once per anomaly however many grids (tiles) its organ has.
+ */
+export function buildQueryGraph(cfg: GroundingConfig, textDim: number, weights: Weights, batch = 1): { graph: Graph; output: Tensor } {
+  const g = new Graph({ seed: 0 });
+  const A = cfg.maxAggregate, B = batch;
+  const rows = g.input('rows', [B, A, textDim]);
+  const ids = g.input('ids', [B, A], 'int64');
+  const lengths = g.input('lengths', [B], 'int64');
+  return { graph: g, output: aggregator(g, cfg, ops.reshape(rows, [B * A, textDim]), ids, lengths, weights) };
+}
+
+/** The image half: L_t (B, lstmHidden) and one grid's keys → map logits; `buildHeadGraph` = this after `buildQueryGraph`. */
+export function buildLogitsGraph(cfg: GroundingConfig, weights: Weights, imageShapes: Record<string, readonly number[]>, batch = 1): { graph: Graph; output: Tensor } {
+  const g = new Graph({ seed: 0 });
+  const L = g.input('L', [batch, cfg.lstmHidden]);
+  const keys = { coarse: g.input('keys', imageShapes.keys!), fine: imageShapes.keysFine ? g.input('keysFine', imageShapes.keysFine) : null };
+  return { graph: g, output: attentionLogits(g, cfg, L, keys, weights) };
+}
+
+/**
  * Logits → probability map, with the minPeak rule: a described anomaly is there, so a map whose
  * peak is under cfg.minPeak is shifted up (in logit space, shape kept) until it reaches it.
  * Probabilities under `floor` come out as 0 (no exp for them: most of a crop is far from any lesion).

@@ -8,7 +8,7 @@ import { loadTextEncoder, type ReportTextEncoder } from './text/index.ts';
 import { checkConfig, usesAnatomy, type GroundingConfig } from './config.ts';
 import { cropChannels, positionChannels, type CropGeometry } from './crop.ts';
 import { anomalyText, boxMap, placeText } from './feed.ts';
-import { buildHeadGraph, buildImageGraph, isBoxModel, mapFromLogits } from './graphs.ts';
+import { buildHeadGraph, buildImageGraph, buildLogitsGraph, buildQueryGraph, isBoxModel, mapFromLogits } from './graphs.ts';
 import { anomalyTiles, cropKey } from './prepare.ts';
 import { WeightMismatch, type Weights } from './network.ts';
 import type { GroundingModel, GroundingStudy } from './types.ts';
@@ -115,24 +115,25 @@ export function pasteToGrid(crop: Volume<Float32Array>, ct: Geometry, mode: 'lin
 /** Where one `ground` call spends its time, ms: text encoder, crop resampling, image encoder, heads, maps onto the CT grid. */
 export interface GroundingPhases { text: number; crop: number; image: number; head: number; maps: number }
 
-/** The trained model behind `GroundingModel`: image once per crop, text once per report, a small head per anomaly. */
+/** The trained model behind `GroundingModel`: image once per grid, text once per report, a small head per anomaly. */
 export class TrainedGrounder implements GroundingModel {
-  /** head sessions by batch size: all anomalies of a crop go through one run */
-  private readonly heads = new Map<number, Promise<InferenceModel>>();
+  /** sessions by batch size (all anomalies of a crop go through one run): box models' whole head; mask models' query and logits halves */
+  private readonly heads = new Map<string, Promise<InferenceModel>>();
 
   private constructor(
     readonly name: string, readonly config: GroundingConfig, private readonly text: ReportTextEncoder, private readonly image: InferenceModel,
-    head: InferenceModel, private readonly weights: Weights, private readonly imageShapes: Record<string, readonly number[]>, private readonly opts: { threads?: number },
-  ) {
-    this.heads.set(1, Promise.resolve(head));
-  }
+    private readonly weights: Weights, private readonly imageShapes: Record<string, readonly number[]>, private readonly opts: { threads?: number },
+  ) {}
 
-  private head(batch: number): Promise<InferenceModel> {
-    let h = this.heads.get(batch);
+  private head(part: 'whole' | 'query' | 'logits', batch: number): Promise<InferenceModel> {
+    const key = `${part}${batch}`;
+    let h = this.heads.get(key);
     if (!h) {
-      const built = buildHeadGraph(this.config, this.text.hiddenSize, this.weights, this.imageShapes, batch);
+      const cfg = this.config, d = this.text.hiddenSize;
+      const built = part === 'whole' ? buildHeadGraph(cfg, d, this.weights, this.imageShapes, batch)
+        : part === 'query' ? buildQueryGraph(cfg, d, this.weights, batch) : buildLogitsGraph(cfg, this.weights, this.imageShapes, batch);
       h = InferenceModel.create(built.graph, { out: built.output }, this.opts);
-      this.heads.set(batch, h);
+      this.heads.set(key, h);
     }
     return h;
   }
@@ -159,8 +160,7 @@ export class TrainedGrounder implements GroundingModel {
     }
     checkAllLoaded([img.graph, head.graph], weights, wpath);
     const image = await InferenceModel.create(img.graph, img.outputs, opts);
-    const headModel = await InferenceModel.create(head.graph, { out: head.output }, opts);
-    return new TrainedGrounder(cfg.variant, cfg, text, image, headModel, weights, shapes, opts);
+    return new TrainedGrounder(cfg.variant, cfg, text, image, weights, shapes, opts);
   }
 
   /** The image encoder's forward on one crop (exposed for the benchmark's reference timing). */
@@ -191,23 +191,29 @@ export class TrainedGrounder implements GroundingModel {
       // a large organ is seen through several tiles; each anomaly's map is their union
       const tiles = anomalyTiles(study.anatomy, anomalies[0]!, cfg);
       const logits: Float32Array[][] = anomalies.map(() => []);
+      // text side once per anomaly: token rows, and for mask models L_t, shared by every tile
+      const chunks: { from: number; B: number; feeds: Record<string, Float32Array | BigInt64Array> }[] = [];
+      for (let c = 0; c < anomalies.length; c += HEAD_BATCH) {
+        const chunk = anomalies.slice(c, c + HEAD_BATCH), B = chunk.length;
+        const rows = new Float32Array(B * A * d), ids = new BigInt64Array(B * A), lengths = new BigInt64Array(B), rowMask = new Float32Array(B * A);
+        chunk.forEach((a, b) => {
+          const t = anomalyText(cfg, a, tokens, states, d);
+          rows.set(t.rows, b * A * d);
+          placeText(cfg, t, b, B, ids, lengths, rowMask);
+        });
+        const feeds: Record<string, Float32Array | BigInt64Array> = isBoxModel(cfg) ? { rows, rowMask } : { L: (await (await this.head('query', B)).run({ rows, ids, lengths })).out as Float32Array };
+        chunks.push({ from: c, B, feeds });
+      }
+      lap('head');
       for (const geom of tiles) {
         const channels = cropChannels(study.ct, study.anatomy, geom, cfg.crop, usesAnatomy(cfg.variant));
         lap('crop');
         const keys = await this.encodeCrop(channels, geom);
         lap('image');
-        for (let c = 0; c < anomalies.length; c += HEAD_BATCH) {
-          const chunk = anomalies.slice(c, c + HEAD_BATCH), B = chunk.length;
-          const rows = new Float32Array(B * A * d), ids = new BigInt64Array(B * A), lengths = new BigInt64Array(B), rowMask = new Float32Array(B * A);
-          chunk.forEach((a, b) => {
-            const t = anomalyText(cfg, a, tokens, states, d);
-            rows.set(t.rows, b * A * d);
-            placeText(cfg, t, b, B, ids, lengths, rowMask);
-          });
-          const feeds = isBoxModel(cfg) ? { rows, rowMask, ...keys } : { rows, ids, lengths, ...keys };
-          const res = (await (await this.head(B)).run(feeds)).out as Float32Array;
+        for (const { from, B, feeds } of chunks) {
+          const res = (await (await this.head(isBoxModel(cfg) ? 'whole' : 'logits', B)).run({ ...feeds, ...keys })).out as Float32Array;
           const per = isBoxModel(cfg) ? 6 : G * G * G;
-          for (let b = 0; b < B; b++) logits[c + b]!.push(res.slice(b * per, (b + 1) * per));
+          for (let b = 0; b < B; b++) logits[from + b]!.push(res.slice(b * per, (b + 1) * per));
           lap('head');
         }
       }
