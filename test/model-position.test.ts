@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { anomalyCrop, cropLabels, defaultConfig, positionChannels, POSITION_FEATURES } from '../src/model/index.ts';
 import type { Volume } from '../src/volume/index.ts';
+import { loadOrganScheme, organsForReportClass } from '../src/anatomy/index.ts';
 
 test('position features give each crop voxel its place in the organ box: -1 and +1 at the faces, 0 at the centre', () => {
   // a hand-made label map: anisotropic voxels, off-origin, the liver a 10×6×3-voxel block
@@ -32,4 +33,24 @@ test('position features give each crop voxel its place in the organ box: -1 and 
     }
   }
   assert.ok(inside > 100 && inside < checked, `${inside} of ${checked} checks inside the organ box`);
+});
+
+test('the crop follows an anatomy phrase that names one structure of the report class: the vertebral body of a chest or abdomen finding is the spine', () => {
+  const value = (name: string) => loadOrganScheme().byName.get(name)!.value;
+  const anomaly = (organ: string, anatomy: string[], location: string[] = []) => ({
+    id: 'a', organ, type: 'osteolysis', certainty: 'present', spans: [
+      ...anatomy.map((text) => ({ start: 0, end: text.length, text, class: 'anatomy' })),
+      ...location.map((text) => ({ start: 0, end: text.length, text, class: 'location' })),
+    ],
+  });
+  assert.deepEqual(cropLabels(anomaly('chest', ['vertebral body'], ['T8'])), [value('spine')]);
+  assert.deepEqual(cropLabels(anomaly('abdomen', ['Vertebral-body'], ['L2'])), [value('spine')]);
+  assert.deepEqual(cropLabels(anomaly('chest', ['rib'], ['right', '5th'])), [value('ribs')]);
+  // a word that only contains a term is not the term; without a naming phrase the class's organs stay
+  const chest = organsForReportClass('chest', { primary: true });
+  assert.ok(chest.length > 1);
+  assert.deepEqual(cropLabels(anomaly('chest', ['pleura'])), chest);
+  assert.deepEqual(cropLabels(anomaly('chest', ['ribsy'])), chest);
+  // the side still narrows a named structure that has sides (here none: the lungs are not named by terms)
+  assert.deepEqual(cropLabels(anomaly('lung', ['lung'], ['left', 'upper lobe'])), [value('lung_upper_lobe_left')]);
 });

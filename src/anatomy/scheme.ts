@@ -10,6 +10,8 @@ export interface Organ {
   report: string[];
   side?: 'right' | 'left';
   lobe?: 'upper' | 'middle' | 'lower';
+  /** anatomy phrases (lower case) that name this one structure among its report classes' organs */
+  terms?: string[];
 }
 
 export interface OrganScheme {
@@ -34,6 +36,7 @@ export function loadOrganScheme(): OrganScheme {
     if (!Number.isInteger(o.value) || o.value < 1 || o.value > 255) throw new Error(`${file}: organ ${o.name} has label value ${o.value} outside 1..255`);
     if (byName.has(o.name) || byValue.has(o.value)) throw new Error(`${file}: duplicate organ ${o.name}/${o.value}`);
     for (const r of o.report) if (!reportOrgans.has(r)) throw new Error(`${file}: organ ${o.name} names unknown report class '${r}'`);
+    if (o.terms && !(Array.isArray(o.terms) && o.terms.every((t) => typeof t === 'string' && t === t.toLowerCase().trim() && t.length > 0))) throw new Error(`${file}: organ ${o.name}: terms must be non-empty lower-case strings`);
     byName.set(o.name, o);
     byValue.set(o.value, o);
   }

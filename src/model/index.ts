@@ -3,7 +3,7 @@
 export type { GroundingModel, GroundingStudy, GroundingReport, GroundingAnomaly, GroundingSpan } from './types.ts';
 export { defaultConfig, checkConfig, usesAnatomy, usesStructure, inputChannels, validGrid, validWidths, GRID_RULE, WIDTHS_RULE, VARIANTS, type GroundingConfig, type Variant } from './config.ts';
 export { DEFAULT_CROP, cropGeometry, cropChannels, cropTiles, isTiled, organCrop, tileNear, maskWorldBox, positionChannels, positionScale, POSITION_FEATURES, type CropConfig, type CropGeometry } from './crop.ts';
-export { tokenClasses, aggregateSequence, anomalyBox, anomalyCrop, anomalyTiles, cropKey, cropLabels, namedSideLobe, type SeqItem, type TokenSpan } from './prepare.ts';
+export { tokenClasses, aggregateSequence, namedStructures, anomalyBox, anomalyCrop, anomalyTiles, cropKey, cropLabels, namedSideLobe, type SeqItem, type TokenSpan } from './prepare.ts';
 export { buildTrainGraph, buildImageGraph, buildHeadGraph, buildQueryGraph, buildLogitsGraph, isBoxModel, localizationLoss, mapFromLogits, type TrainGraph } from './graphs.ts';
 export { anomalyText, placeText, maskBox, boxMap, type AnomalyText } from './feed.ts';
 export { loadGroundingModel, pasteToGrid, readModelConfig, readWeights, resolveTextDir, textEncoderSha256, TrainedGrounder, DEFAULT_MODEL_DIR, MODEL_FILES, type GroundingPhases } from './grounder.ts';

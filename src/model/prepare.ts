@@ -76,12 +76,27 @@ export function namedSideLobe(anomaly: GroundingAnomaly): { side?: string; lobe?
 }
 
 /**
- * The labels that define an anomaly's crop: its organ's labels, narrowed to the named side/lobe
- * when the scheme has labels for them (left kidney, right upper lobe). A narrowing that would
- * leave nothing is ignored.
+ * The organs of the anomaly's report class (primary or not) that one of its anatomy phrases names
+ * by the scheme's `terms` ("vertebral body" → spine for a chest or abdomen finding).
+ */
+export function namedStructures(anomaly: GroundingAnomaly): { value: number; side?: string; lobe?: string }[] {
+  // whole words only: each phrase padded with spaces, punctuation and hyphens as spaces
+  const words = anomaly.spans.filter((s) => s.class === 'anatomy').map((s) => ` ${s.text.toLowerCase().replace(/[^a-z0-9]+/g, ' ').trim()} `);
+  if (words.length === 0) return [];
+  const scheme = loadOrganScheme();
+  const names = (t: string) => words.some((w) => w.includes(` ${t} `));
+  return organsForReportClass(anomaly.organ).map((v) => scheme.byValue.get(v)!).filter((o) => o.terms?.some(names)).map((o) => ({ value: o.value, side: o.side, lobe: o.lobe }));
+}
+
+/**
+ * The labels that define an anomaly's crop: its organ's labels — or the one structure an anatomy
+ * phrase names (`namedStructures`: the spine of "the T8 vertebral body") — narrowed to the named
+ * side/lobe when the scheme has labels for them (left kidney, right upper lobe). A narrowing that
+ * would leave nothing is ignored.
  */
 export function cropLabels(anomaly: GroundingAnomaly): number[] {
-  let labels = organLabels(anomaly.organ);
+  const named = namedStructures(anomaly);
+  let labels = named.length ? named : organLabels(anomaly.organ);
   const place = namedSideLobe(anomaly);
   if (place.side) { const n = labels.filter((l) => l.side === place.side); if (n.length) labels = n; }
   if (place.lobe) { const n = labels.filter((l) => l.lobe === place.lobe); if (n.length) labels = n; }
