@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UserError } from '../common/index.ts';
+import { isThreshold, THRESHOLD_RULE, UserError } from '../common/index.ts';
 
 /** node:util parseArgs, with unknown flags and missing values turned into one-line user errors. */
 export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, allowPositionals = true) {
@@ -33,6 +33,6 @@ export function numFlag(value: string | undefined, flag: string, fallback: numbe
 export function thresholdFlag(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const t = numFlag(value, 'threshold', NaN);
-  if (!(t > 0 && t <= 1)) throw new UserError(`--threshold must be in (0, 1], got ${t}`);
+  if (!isThreshold(t)) throw new UserError(`--threshold ${THRESHOLD_RULE}, got ${t}`);
   return t;
 }

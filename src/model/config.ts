@@ -1,4 +1,4 @@
-import { fileError } from '../common/index.ts';
+import { fileError, isThreshold, THRESHOLD_RULE } from '../common/index.ts';
 import { DEFAULT_CROP, type CropConfig } from './crop.ts';
 
 /** The paper's ablation axes (Table 1) plus the one-stage comparison model. */
@@ -135,7 +135,7 @@ export function checkConfig(c: GroundingConfig, file: string): GroundingConfig {
   c.minPeak ??= 0;
   if (c.positional && !(c.fineAttention && c.decoder)) throw fileError(file, 'positional needs fineAttention and decoder (the position term is added to the crop-resolution keys)');
   if (!(c.minPeak >= 0 && c.minPeak < 1)) throw fileError(file, 'minPeak must be in [0, 1)');
-  if (c.regionThreshold !== undefined && !(c.regionThreshold > 0 && c.regionThreshold <= 1)) throw fileError(file, 'regionThreshold must be in (0, 1]');
+  if (c.regionThreshold !== undefined && !isThreshold(c.regionThreshold)) throw fileError(file, `regionThreshold ${THRESHOLD_RULE}`);
   if (!VARIANTS.includes(c.variant)) throw fileError(file, `unknown variant '${String(c.variant)}' (have: ${VARIANTS.join(', ')})`);
   if (!c.crop || !validGrid(c.crop.grid)) throw fileError(file, `crop.grid ${GRID_RULE}`);
   if (c.crop.maxSpacingMm !== undefined && !(typeof c.crop.maxSpacingMm === 'number' && c.crop.maxSpacingMm > 0)) throw fileError(file, 'crop.maxSpacingMm must be a positive number of mm');

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { UserError, writeFileAtomic } from '../common/index.ts';
+import { isThreshold, UserError, writeFileAtomic } from '../common/index.ts';
 import { readVolume, writeNifti, voxelBoxToWorld, type Volume, type Vec3 } from '../volume/index.ts';
 import type { GroundingModel } from '../model/index.ts';
 import { groundStudy, writeGroundingOutputs, safeId, maskOf, DEFAULT_THRESHOLD, type FindingsFile } from '../pipeline/index.ts';
@@ -157,7 +157,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (!f) throw new HttpError(404, `anomaly: not among this study's findings`);
     const decision = body.decision;
     if (decision !== 'accept' && decision !== 'reject' && decision !== 'redraw') throw new HttpError(400, 'decision: must be accept, reject or redraw');
-    const thr = typeof body.threshold === 'number' && body.threshold > 0 && body.threshold <= 1 ? body.threshold : g.file.threshold;
+    const thr = isThreshold(body.threshold) ? body.threshold : g.file.threshold;
     let mask: string | null = null, box: [Vec3, Vec3] | null = null, voxelBox: { min: Vec3; max: Vec3 } | undefined;
     if (decision !== 'reject') {
       const map = (await readVolume(join(g.dir, f.map))) as Volume<Float32Array>;
