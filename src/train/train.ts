@@ -139,6 +139,9 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
     initWeights = readWeights(join(o.init, 'model.safetensors'));
     // provenance: how the initial model was made travels with this one
     initTraining = (JSON.parse(readFileSync(join(o.init, 'config.json'), 'utf8')) as { training?: unknown }).training ?? null;
+    const added = [cfg.decoder && !ic.decoder && 'decoder', cfg.positional && !ic.positional && 'position term'].filter(Boolean);
+    // said, not silent: the run trains parts the initial model does not have
+    if (added.length && !o.quiet) console.error(`--init ${o.init} has no ${added.join(' and no ')}: added, starting from their initialization`);
   }
   // tiling changes what the network sees, not its weights: a run may turn it on for an --init model
   if (o.maxSpacingMm !== undefined) cfg = { ...cfg, crop: { ...cfg.crop, maxSpacingMm: o.maxSpacingMm ?? undefined } };
