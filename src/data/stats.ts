@@ -20,11 +20,15 @@ export interface DatasetStats {
 }
 
 /** Difficulty figures of a dataset from its manifest alone (synthetic facts where present). */
-export function datasetStats(dir: string, split?: string): DatasetStats {
+function readStudies(dir: string, split?: string): ManifestStudy[] {
   const mf = join(dir, 'manifest.jsonl');
   if (!existsSync(mf)) throw fileError(mf, 'not found');
-  let studies = readFileSync(mf, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as ManifestStudy);
-  if (split) studies = studies.filter((s) => s.split === split);
+  const studies = readFileSync(mf, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as ManifestStudy);
+  return split ? studies.filter((s) => s.split === split) : studies;
+}
+
+export function datasetStats(dir: string, split?: string): DatasetStats {
+  const studies = readStudies(dir, split);
   const diffuseTypes = new Set(loadTaxonomy().anomalyTypes.filter((t) => t.diffuse).map((t) => t.id));
   const count = (xs: string[]): Record<string, number> => xs.reduce<Record<string, number>>((m, x) => ({ ...m, [x]: (m[x] ?? 0) + 1 }), {});
   const an = { present: 0, uncertain: 0, absent: 0, withMask: 0, focal: 0, diffuse: 0 };
@@ -74,5 +78,72 @@ export function formatStats(s: DatasetStats): string {
     `masked findings per report: mean ${s.perReport.mean.toFixed(2)}, max ${s.perReport.max}; pairs in one sentence ${s.sharedSentencePairs}; same-organ pairs ${s.sameOrganPairs}`,
     `focal lesion / organ volume: 10% ${r.q10.toFixed(4)}, 25% ${r.q25.toFixed(4)}, median ${r.q50.toFixed(4)}, 75% ${r.q75.toFixed(4)}, 90% ${r.q90.toFixed(4)}; share over 0.1: ${(100 * r.over01).toFixed(1)}%`,
     `report structurer finds ${(100 * s.structurerRecall).toFixed(1)}% of the anomalies (same organ, type and anomaly phrase)`,
+  ].join('\n');
+}
+
+/** How visible one kind of generated lesion is: contrast-to-noise against the organ around it. */
+export interface KindContrast { kind: string; n: number; medianCnr: number; belowOne: number }
+
+/** Margin around a lesion's voxel box whose organ voxels are its background, mm. */
+const BACKGROUND_MM = 15;
+
+/**
+ * Contrast-to-noise of one lesion: |mean HU inside the mask − median HU of the target organ's
+ * voxels outside it within BACKGROUND_MM of the lesion's box| ÷ the robust spread of those voxels
+ * (1.4826 × median absolute deviation, at least 1 HU). Under 1 the lesion is about as bright as the
+ * organ's own texture: no reader (and no model) can be expected to see it.
+ */
+export function lesionCnr(ct: ArrayLike<number>, labels: ArrayLike<number>, mask: ArrayLike<number>, size: readonly number[], spacing: readonly number[], organ: number): number {
+  const [nx, ny, nz] = size as [number, number, number];
+  const lo = [nx, ny, nz], hi = [-1, -1, -1];
+  let sum = 0, n = 0;
+  for (let k = 0, p = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++, p++) {
+    if (!mask[p]) continue;
+    sum += ct[p]!; n++;
+    [i, j, k].forEach((v, a) => { if (v < lo[a]!) lo[a] = v; if (v > hi[a]!) hi[a] = v; });
+  }
+  if (n === 0) return NaN;
+  const m = [0, 1, 2].map((a) => Math.ceil(BACKGROUND_MM / spacing[a]!));
+  const bg: number[] = [];
+  for (let k = Math.max(0, lo[2]! - m[2]!); k <= Math.min(nz - 1, hi[2]! + m[2]!); k++) for (let j = Math.max(0, lo[1]! - m[1]!); j <= Math.min(ny - 1, hi[1]! + m[1]!); j++) {
+    for (let i = Math.max(0, lo[0]! - m[0]!); i <= Math.min(nx - 1, hi[0]! + m[0]!); i++) {
+      const p = i + nx * (j + ny * k);
+      if (!mask[p] && labels[p] === organ) bg.push(ct[p]!);
+    }
+  }
+  if (bg.length === 0) return NaN;
+  const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
+  const med = median(bg);
+  const spread = Math.max(1, 1.4826 * median(bg.map((v) => Math.abs(v - med))));
+  return Math.abs(sum / n - med) / spread;
+}
+
+/** `lesionCnr` of every generated lesion of a dataset, summarized per lesion kind (reads the volumes). */
+export async function lesionContrast(dir: string, split: string | undefined, read: (path: string) => Promise<{ data: ArrayLike<number>; size: readonly number[]; spacing: readonly number[] }>, organValue: (name: string) => number | undefined): Promise<KindContrast[]> {
+  const byKind = new Map<string, number[]>();
+  for (const s of readStudies(dir, split)) {
+    const withSynth = s.anomalies.filter((a) => a.mask && a.synth);
+    if (!withSynth.length) continue;
+    const ct = await read(join(dir, s.ct)), labels = await read(join(dir, s.labels));
+    for (const a of withSynth) {
+      const organ = organValue(a.synth!.target);
+      if (organ === undefined) continue;
+      const mask = await read(join(dir, a.mask!));
+      const cnr = lesionCnr(ct.data, labels.data, mask.data, ct.size, ct.spacing, organ);
+      if (Number.isFinite(cnr)) byKind.set(a.synth!.kind, [...(byKind.get(a.synth!.kind) ?? []), cnr]);
+    }
+  }
+  return [...byKind].map(([kind, xs]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return { kind, n: s.length, medianCnr: s[s.length >> 1]!, belowOne: s.filter((v) => v < 1).length };
+  }).sort((a, b) => a.medianCnr - b.medianCnr);
+}
+
+export function formatContrast(rows: KindContrast[]): string {
+  const total = rows.reduce((a, r) => a + r.n, 0), below = rows.reduce((a, r) => a + r.belowOne, 0);
+  return [
+    `lesion contrast-to-noise against the organ around it (|lesion mean − organ median| ÷ organ robust spread, ${BACKGROUND_MM} mm around the lesion):`,
+    ...rows.map((r) => `  ${r.kind.padEnd(22)} n ${String(r.n).padStart(4)}  median CNR ${r.medianCnr.toFixed(2).padStart(6)}  under 1: ${r.belowOne}`),
+    `under 1 (about as bright as the organ's own texture): ${below} of ${total} lesions`,
   ].join('\n');
 }

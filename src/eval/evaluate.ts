@@ -4,6 +4,8 @@ import type { Volume } from '../volume/types.ts';
 import type { GroundingModel } from '../model/index.ts';
 import { MIOU_THRESHOLDS, instanceCounts, mean, peakDistanceMm, quantile, scoreAnomaly, summarize, type AnomalyScore, type InstanceCounts, type Summary } from './metrics.ts';
 import { goldReport, type ManifestStudy } from './manifest.ts';
+import { lesionCnr } from '../data/index.ts';
+import { loadOrganScheme } from '../anatomy/index.ts';
 import type { OrganLookup } from './oracles.ts';
 
 /** The world box an anomaly is grounded in (model/'s anomalyBox, injected: eval/ does not load the network code). */
@@ -29,6 +31,8 @@ export interface AnomalyResult {
   peakDistanceMm: number;
   /** largest side of the box the anomaly is grounded in (its organ, side or lobe), mm; NaN when not asked for */
   organExtentMm: number;
+  /** generated lesions: contrast-to-noise against the organ around it (data/'s lesionCnr); NaN otherwise */
+  cnr: number;
 }
 
 export interface Distribution { n: number; mean: number; p10: number; median: number; p90: number; min: number; max: number }
@@ -167,6 +171,7 @@ export async function evaluateStudies(model: GroundingModel, dir: string, studie
         lesionMm3: lesion * v, organMm3: organ * v, diameterMm: Math.cbrt((6 * lesion * v) / Math.PI),
         peakDistanceMm: peakDistanceMm(map.data, gt.data, ct.size, ct.spacing),
         organExtentMm: extentOf(opts.groundingBox?.(anatomy, a)),
+        cnr: a.synth ? lesionCnr(ct.data, anatomy.data, gt.data, ct.size, ct.spacing, loadOrganScheme().byName.get(a.synth.target)?.value ?? -1) : NaN,
       });
     }
     progress?.tick(1, `acc ${(100 * mean(results.map((r) => (r.score.hit ? 1 : 0)))).toFixed(1)}%`);
@@ -211,6 +216,8 @@ const DIAMETER_BINS: [number, number][] = [[0, 8], [8, 12], [12, 16], [16, 24], 
 /** Bins (mm) of the largest side of the grounding box: with the default crop, one 32³ cube of a box over 140 mm is coarser than 5 mm. */
 const EXTENT_BINS: [number, number][] = [[0, 100], [100, 140], [140, 180], [180, 220], [220, Infinity]];
 const FAR_MM = 24, NEAR_MM = 4;
+/** Contrast-to-noise bins of generated lesions: under 1 a lesion is about as bright as its organ's texture. */
+const CNR_BINS: [number, number][] = [[0, 1], [1, 2], [2, 5], [5, Infinity]];
 
 /**
  * Focal anomalies split by whether another finding of the same report lies in the same organ (the
@@ -244,6 +251,11 @@ export function formatEval(r: EvalResult): string {
   });
   const bySize = binned(DIAMETER_BINS, (a) => a.diameterMm, focal);
   const byExtent = r.anomalies.some((a) => Number.isFinite(a.organExtentMm)) ? binned(EXTENT_BINS, (a) => a.organExtentMm, r.anomalies) : null;
+  const withCnr = r.anomalies.filter((a) => Number.isFinite(a.cnr));
+  const byCnr = withCnr.length ? CNR_BINS.map(([lo, hi]) => {
+    const s = withCnr.filter((a) => a.cnr >= lo && a.cnr < hi);
+    return `${hi === Infinity ? `≥ ${lo}` : `${lo}–${hi}`} ${s.filter((a) => a.score.hit).length}/${s.length}`;
+  }) : null;
   return [
     `${r.model} on ${r.data} [split ${r.split}]`,
     '',
@@ -259,6 +271,7 @@ export function formatEval(r: EvalResult): string {
     '',
     `grounded focal anomalies by lesion diameter: ${bySize.join(', ')}`,
     ...(byExtent ? [`grounded anomalies by the largest side of their organ's box: ${byExtent.join(', ')}`] : []),
+    ...(byCnr ? [`grounded generated lesions by contrast-to-noise against their organ: ${byCnr.join(', ')}`] : []),
     `misses: ${misses.length}; the map's peak > ${FAR_MM} mm from the lesion in ${misses.filter((a) => a.peakDistanceMm > FAR_MM).length}, within ${NEAR_MM} mm in ${misses.filter((a) => a.peakDistanceMm <= NEAR_MM).length}`,
     `grounded focal anomalies sharing their organ with another finding of the report: ${same.shared.hit}/${same.shared.n}; the others: ${same.alone.hit}/${same.alone.n}`,
     `mean IoU at thresholds ${MIOU_THRESHOLDS.join(' / ')}: ${MIOU_THRESHOLDS.map((_, i) => num(mean(r.anomalies.map((a) => a.score.ious[i]!)), 3)).join(' / ')} (where a model's maps are best cut)`,
@@ -275,6 +288,6 @@ export function evalJson(r: EvalResult): Record<string, unknown> {
     model: r.model, data: r.data, split: r.split,
     accuracy: r.all.accuracy, dice: r.all.dice, miou: r.all.miou, n: r.all.n,
     all: r.all, focal: r.focal, diffuse: r.diffuse, organType: r.organType, difficulty: r.difficulty,
-    anomalies: r.anomalies.map((a) => ({ study: a.study, id: a.id, organ: a.organ, type: a.type, diffuse: a.diffuse, dice: a.score.dice, ious: a.score.ious, hit: a.score.hit, lesionMm3: a.lesionMm3, organMm3: a.organMm3, diameterMm: a.diameterMm, peakDistanceMm: a.peakDistanceMm, organExtentMm: Number.isFinite(a.organExtentMm) ? a.organExtentMm : null })),
+    anomalies: r.anomalies.map((a) => ({ study: a.study, id: a.id, organ: a.organ, type: a.type, diffuse: a.diffuse, dice: a.score.dice, ious: a.score.ious, hit: a.score.hit, lesionMm3: a.lesionMm3, organMm3: a.organMm3, diameterMm: a.diameterMm, peakDistanceMm: a.peakDistanceMm, organExtentMm: Number.isFinite(a.organExtentMm) ? a.organExtentMm : null, cnr: Number.isFinite(a.cnr) ? a.cnr : null })),
   };
 }

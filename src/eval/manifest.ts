@@ -9,7 +9,12 @@ import type { Box } from './metrics.ts';
  * `manifest.jsonl`, paths relative to the dataset folder. Read here with the checks evaluation and
  * training need, so a broken dataset fails with one line naming the file and the line.
  */
-export interface ManifestAnomaly extends GroundingAnomaly { mask?: string; box?: Box }
+export interface ManifestAnomaly extends GroundingAnomaly {
+  mask?: string;
+  box?: Box;
+  /** what the data engine knows of a generated lesion: its kind and the scheme organ it was put in */
+  synth?: { kind: string; target: string };
+}
 export interface ManifestStudy { id: string; ct: string; labels: string; report: string; split: string; anomalies: ManifestAnomaly[] }
 
 export function readManifest(dir: string): ManifestStudy[] {

@@ -1,14 +1,16 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Progress, UserError, projectRoot } from '../../common/index.ts';
-import { checkOrWriteOptions, datasetStats, formatStats, readRecord, studyId, synthStudy, writeManifest, writeStudy, writePreviews, type ManifestStudy } from '../../data/index.ts';
+import { checkOrWriteOptions, datasetStats, formatContrast, formatStats, lesionContrast, readRecord, studyId, synthStudy, writeManifest, writeStudy, writePreviews, type ManifestStudy } from '../../data/index.ts';
 import { intFlag, numFlag, parseFlags, requireFlag } from '../args.ts';
+import { readVolume } from '../../volume/index.ts';
+import { loadOrganScheme } from '../../anatomy/index.ts';
 
 export const summary = 'generate a synthetic dataset with exact ground truth';
 
 const USAGE = `usage: ctground synth --out DIR --cases N --seed S [--background phantom|real] [--size N] [--spacing MM] [--split-seed S] [--real-dir DIR]
        ctground synth --preview DIR [--png-dir DIR] [--limit N]
-       ctground synth --stats DIR [--split S] [--json]`;
+       ctground synth --stats DIR [--split S] [--json] [--contrast]`;
 
 /** The TotalSegmentator example folder: --real-dir, else $CTGROUND_SHARED, else ../shared next to the project. */
 function realDir(flag: string | undefined): string {
@@ -24,12 +26,14 @@ export async function run(argv: string[]): Promise<number> {
     out: { type: 'string' }, cases: { type: 'string' }, seed: { type: 'string' }, background: { type: 'string' },
     size: { type: 'string' }, spacing: { type: 'string' }, 'split-seed': { type: 'string' }, 'real-dir': { type: 'string' },
     preview: { type: 'string' }, 'png-dir': { type: 'string' }, limit: { type: 'string' }, help: { type: 'boolean' },
-    stats: { type: 'string' }, split: { type: 'string' }, json: { type: 'boolean' },
+    stats: { type: 'string' }, split: { type: 'string' }, json: { type: 'boolean' }, contrast: { type: 'boolean' },
   }, false);
   if (values.help) { console.log(USAGE); return 0; }
   if (values.stats) {
     const st = datasetStats(values.stats, values.split);
-    console.log(values.json ? JSON.stringify(st) : formatStats(st));
+    // --contrast reads every CT and mask: how visible each kind of generated lesion is
+    const contrast = values.contrast ? await lesionContrast(values.stats, values.split, readVolume, (n) => loadOrganScheme().byName.get(n)?.value) : null;
+    console.log(values.json ? JSON.stringify(contrast ? { ...st, contrast } : st) : formatStats(st) + (contrast ? '\n' + formatContrast(contrast) : ''));
     return 0;
   }
   if (values.preview) {
