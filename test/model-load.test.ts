@@ -129,6 +129,12 @@ test('missing or corrupt files give one-line errors that name the file', async (
     c.model.textEncoder = join(root, 'no-text');
     writeFileSync(join(d, 'config.json'), JSON.stringify(c));
   }), /no-text.*missing/);
+  // a region threshold at or above minPeak could leave a described (lifted) finding with no region
+  await rejects(broken('cutabovepeak', (d) => {
+    const c = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
+    c.model.minPeak = 0.5; c.model.regionThreshold = 0.5;
+    writeFileSync(join(d, 'config.json'), JSON.stringify(c));
+  }), /config\.json: regionThreshold 0\.5 must be below minPeak 0\.5/);
   // a text encoder other than the recorded one would feed the head token states it never learned
   await rejects(broken('othertext', (d) => {
     const c = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));

@@ -136,6 +136,8 @@ export function checkConfig(c: GroundingConfig, file: string): GroundingConfig {
   if (c.positional && !(c.fineAttention && c.decoder)) throw fileError(file, 'positional needs fineAttention and decoder (the position term is added to the crop-resolution keys)');
   if (!(c.minPeak >= 0 && c.minPeak < 1)) throw fileError(file, 'minPeak must be in [0, 1)');
   if (c.regionThreshold !== undefined && !isThreshold(c.regionThreshold)) throw fileError(file, `regionThreshold ${THRESHOLD_RULE}`);
+  // a map lifted by the minPeak rule peaks at minPeak on the crop grid and a little under it on the CT grid
+  if (c.regionThreshold !== undefined && c.minPeak > 0 && c.regionThreshold >= c.minPeak) throw fileError(file, `regionThreshold ${c.regionThreshold} must be below minPeak ${c.minPeak} (else a described finding whose map was lifted can get no region)`);
   if (!VARIANTS.includes(c.variant)) throw fileError(file, `unknown variant '${String(c.variant)}' (have: ${VARIANTS.join(', ')})`);
   if (!c.crop || !validGrid(c.crop.grid)) throw fileError(file, `crop.grid ${GRID_RULE}`);
   if (c.crop.maxSpacingMm !== undefined && !(typeof c.crop.maxSpacingMm === 'number' && c.crop.maxSpacingMm > 0)) throw fileError(file, 'crop.maxSpacingMm must be a positive number of mm');
