@@ -51,6 +51,7 @@ test('--init starts from a trained model and several data folders pool their tra
   assert.ok(Math.abs(same.bestValDice - a.bestValDice) < 1e-6, `${same.bestValDice} vs ${a.bestValDice}`);
   const b = await trainGroundingModel({ ...base, data: [data, data], out: second, init: first });
   assert.equal(b.samples, 2 * a.samples);
+  assert.equal(b.anomalies, 2 * a.anomalies);
   const cfg = JSON.parse(readFileSync(join(second, 'config.json'), 'utf8')) as { model: { textEncoderSha256: string }; training: { init: string; data: string[] } };
   assert.equal(cfg.model.textEncoderSha256, textEncoderSha256(text));
   assert.equal(cfg.training.init, first);
@@ -61,8 +62,13 @@ test('--max-spacing tiles the organs of an --init model: recorded in its config,
   const base = { variant: 'full' as const, steps: 10, seed: 4, batch: 2, lr: 3e-3, resume: false, textDir: text, config: tiny, validateEvery: 10, quiet: true, data };
   const plain = join(root, 'tile-init'), tiled = join(root, 'tiled');
   await trainGroundingModel({ ...base, out: plain });
-  await trainGroundingModel({ ...base, out: tiled, init: plain, maxSpacingMm: 3 });
-  const saved = JSON.parse(readFileSync(join(tiled, 'config.json'), 'utf8')) as { model: GroundingConfig };
+  const r = await trainGroundingModel({ ...base, out: tiled, init: plain, maxSpacingMm: 3 });
+  // every anomaly of the (untiled) first run is learned again, some also from a tile away from it
+  const first = JSON.parse(readFileSync(join(plain, 'config.json'), 'utf8')) as { training: { trainAnomalies: number } };
+  assert.equal(r.anomalies, first.training.trainAnomalies);
+  assert.ok(r.samples > r.anomalies, `${r.samples} samples for ${r.anomalies} anomalies`);
+  const saved = JSON.parse(readFileSync(join(tiled, 'config.json'), 'utf8')) as { model: GroundingConfig; training: { trainAnomalies: number; trainSamples: number } };
+  assert.equal(saved.training.trainSamples, r.samples);
   assert.equal(saved.model.crop.maxSpacingMm, 3);
   assert.equal(saved.model.crop.grid, tiny.crop!.grid);
   const model = await loadGroundingModel(tiled);

@@ -26,7 +26,11 @@ export interface Sample {
   positionOffset: [number, number, number];
 }
 
-export interface SampleSet { samples: Sample[]; pad: number; channels: number }
+export interface SampleSet {
+  samples: Sample[]; pad: number; channels: number;
+  /** anomalies the samples come from (absent: one sample each) */
+  anomalies?: number;
+}
 
 /**
  * Reads every anomaly with a mask of the given studies into samples (progress on stderr). An
@@ -38,6 +42,7 @@ export interface SampleSet { samples: Sample[]; pad: number; channels: number }
  */
 export async function prepareSamples(dir: string, studies: ManifestStudy[], cfg: GroundingConfig, text: ReportTextEncoder, pad: number, label: string, quiet = false, rng: Rng | null = null): Promise<SampleSet> {
   const samples: Sample[] = [];
+  let anomalies = 0;
   const windows = cfg.crop.windows.length;
   const C = inputChannels(cfg);
   const progress = quiet ? null : new Progress(label, studies.length, 'studies');
@@ -49,6 +54,7 @@ export async function prepareSamples(dir: string, studies: ManifestStudy[], cfg:
     const report = goldReport(dir, study);
     const { tokens, states } = await text.encode(report.text);
     for (const a of scored) {
+      anomalies++;
       const mask = asFloat(await readVolume(join(dir, a.mask!)));
       const atext = anomalyText(cfg, a, tokens, states, text.hiddenSize);
       for (const geom of sampleGrids(labels, mask, a, cfg, pad, rng)) {
@@ -63,10 +69,10 @@ export async function prepareSamples(dir: string, studies: ManifestStudy[], cfg:
         samples.push({ study: study.id, id: a.id, image, target, text: atext, positionScale: geom.positionScale, positionOffset: geom.positionOffset });
       }
     }
-    progress?.tick(1, `${samples.length} anomalies`);
+    progress?.tick(1, `${anomalies} anomalies, ${samples.length} samples`);
   }
   progress?.finish();
-  return { samples, pad, channels: C };
+  return { samples, pad, channels: C, anomalies };
 }
 
 /** The grids one anomaly is learned from (see `prepareSamples`). */

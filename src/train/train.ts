@@ -39,7 +39,12 @@ export interface TrainOptions {
 
 export interface LogEntry { step: number; loss: number; dice: number; valDice?: number; valHit?: number; valLoss?: number; seconds: number }
 
-export interface TrainResult { bestValDice: number; bestValHit: number; bestStep: number; log: LogEntry[]; stepsPerSecond: number; samples: number }
+export interface TrainResult {
+  bestValDice: number; bestValHit: number; bestStep: number; log: LogEntry[]; stepsPerSecond: number;
+  /** training samples: one per anomaly, plus a tile away from it for anomalies of tiled organs */
+  samples: number;
+  anomalies: number;
+}
 
 const SHIFT_PAD = 4;
 
@@ -156,17 +161,19 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
 
   const dirs = typeof o.data === 'string' ? [o.data] : o.data;
   const trainSet: SampleSet = { samples: [], pad: SHIFT_PAD, channels: 0 }, valSet: SampleSet = { samples: [], pad: SHIFT_PAD, channels: 0 };
-  let nTrain = 0, nVal = 0;
+  let nTrain = 0, nVal = 0, trainAnomalies = 0;
   for (const dir of dirs) {
     let { train, val } = splitTrainVal(readManifest(dir), o.seed);
     if (o.maxStudies) { train = train.slice(0, o.maxStudies); val = val.slice(0, Math.max(1, Math.ceil(o.maxStudies / 10))); }
     const tr = await prepareSamples(dir, train, cfg, text, SHIFT_PAD, `prepare train ${dir}`, o.quiet, createRng(o.seed).fork(`tiles ${dir}`));
     const va = await prepareSamples(dir, val, cfg, text, SHIFT_PAD, `prepare val ${dir}`, o.quiet);
     trainSet.samples.push(...tr.samples); valSet.samples.push(...va.samples);
+    trainAnomalies += tr.anomalies ?? tr.samples.length;
     trainSet.channels = valSet.channels = tr.channels;
     nTrain += train.length; nVal += val.length;
   }
   if (trainSet.samples.length === 0) throw fileError(join(dirs[0]!, 'manifest.jsonl'), 'the training split has no anomaly with a mask');
+
 
   const { graph, loss, prob, logits, box } = buildTrainGraph(cfg, o.batch, d, o.seed, initWeights);
   const trainer = await Trainer.create(graph, { loss, optimizer: adam(o.lr, { clipNorm: 1 }), outputs: prob ? { prob } : { predBox: box! }, seed: o.seed });
@@ -187,7 +194,7 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
   const validateEvery = o.validateEvery || perEpoch;
   const writeConfig = (extra: Record<string, unknown>) => writeFileAtomic(join(out, 'config.json'), JSON.stringify({
     model: cfg,
-    training: { data: dirs.length === 1 ? dirs[0] : dirs, init: o.init, initTraining: o.init ? initTraining : undefined, seed: o.seed, batch: o.batch, lr: o.lr, steps: o.steps, trainStudies: nTrain, valStudies: nVal, trainAnomalies: trainSet.samples.length, command: o.command, ...extra },
+    training: { data: dirs.length === 1 ? dirs[0] : dirs, init: o.init, initTraining: o.init ? initTraining : undefined, seed: o.seed, batch: o.batch, lr: o.lr, steps: o.steps, trainStudies: nTrain, valStudies: nVal, trainAnomalies: trainAnomalies, trainSamples: trainSet.samples.length, command: o.command, ...extra },
   }, null, 2) + '\n');
 
   const progress = o.quiet ? null : new Progress(`train ${o.variant}`, o.steps, 'steps', trainer.stepCount);
@@ -226,7 +233,7 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
   progress?.finish();
   await trainer.dispose();
   const secs = (Date.now() - t0) / 1000;
-  return { bestValDice: best.dice, bestValHit: best.hit, bestStep: best.step, log, stepsPerSecond: (trainer.stepCount - startStep) / Math.max(1e-9, secs), samples: trainSet.samples.length };
+  return { bestValDice: best.dice, bestValHit: best.hit, bestStep: best.step, log, stepsPerSecond: (trainer.stepCount - startStep) / Math.max(1e-9, secs), samples: trainSet.samples.length, anomalies: trainAnomalies };
 }
 
 /**

@@ -37,6 +37,6 @@ export async function run(argv: string[]): Promise<number> {
     maxStudies: intFlag(values['max-studies'], 'max-studies', 0),
     command: ['ctground', 'train', ...argv].join(' '),
   });
-  console.log(`${variant}: best validation ${(100 * r.bestValHit).toFixed(1)}% crop hits, soft Dice ${r.bestValDice.toFixed(3)} at step ${r.bestStep}; ${r.stepsPerSecond.toFixed(2)} steps/s; ${r.samples} training anomalies; written to ${out}`);
+  console.log(`${variant}: best validation ${(100 * r.bestValHit).toFixed(1)}% crop hits, soft Dice ${r.bestValDice.toFixed(3)} at step ${r.bestStep}; ${r.stepsPerSecond.toFixed(2)} steps/s; ${r.anomalies} training anomalies (${r.samples} samples: tiled organs add a tile away from each lesion); written to ${out}`);
   return 0;
 }
