@@ -146,3 +146,30 @@ test('dataset import-rexgrounding reads the published layout: dataset.json, (F,H
     assert.deepEqual((await checkDataset(out)).problems, []);
   } finally { rmSync(src, { recursive: true, force: true }); }
 });
+
+test('synth --stats --contrast: every generated lesion with organ around it is scored, per kind, from the volumes', async () => {
+  const dir = await goodDataset();
+  try {
+    const { lesionContrast, lesionCnr, formatContrast } = await import('../src/data/index.ts');
+    const { loadOrganScheme } = await import('../src/anatomy/index.ts');
+    const value = (n: string) => loadOrganScheme().byName.get(n)?.value;
+    const rows = await lesionContrast(dir, undefined, readVolume, value);
+    // independent tally: each masked generated lesion scored one by one
+    const expected = new Map<string, number[]>();
+    for (const line of readFileSync(join(dir, 'manifest.jsonl'), 'utf8').trim().split('\n')) {
+      const s = JSON.parse(line) as ManifestStudy;
+      const ct = await readVolume(join(dir, s.ct)), labels = await readVolume(join(dir, s.labels));
+      for (const a of s.anomalies) {
+        if (!a.mask || !a.synth) continue;
+        const c = lesionCnr(ct.data, labels.data, (await readVolume(join(dir, a.mask))).data, ct.size, ct.spacing, value(a.synth.target)!);
+        if (Number.isFinite(c)) expected.set(a.synth.kind, [...(expected.get(a.synth.kind) ?? []), c]);
+      }
+    }
+    assert.ok(expected.size > 0);
+    assert.deepEqual(new Map(rows.map((r) => [r.kind, r.n])), new Map([...expected].map(([k, v]) => [k, v.length])));
+    for (const r of rows) assert.equal(r.belowOne, expected.get(r.kind)!.filter((c) => c < 1).length);
+    assert.match(formatContrast(rows), new RegExp(`under 1 .*: ${rows.reduce((a, r) => a + r.belowOne, 0)} of ${rows.reduce((a, r) => a + r.n, 0)} lesions`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
