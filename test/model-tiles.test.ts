@@ -5,13 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRng } from '../src/common/index.ts';
 import {
-  DEFAULT_CROP, cropGeometry, cropTiles, defaultConfig, isTiled, mapFromLogits, organCrop, pasteToGrid, positionChannels, tileNear,
+  DEFAULT_CROP, anomalyBox, anomalyTiles, cropGeometry, cropTiles, defaultConfig, isTiled, mapFromLogits, organCrop, pasteToGrid, positionChannels, tileNear,
   type CropGeometry, type GroundingConfig,
 } from '../src/model/index.ts';
 import { freshTextEncoder, prepareSamples } from '../src/train/index.ts';
 import { readManifest } from '../src/eval/index.ts';
 import type { Volume } from '../src/volume/index.ts';
 import { makeToyDataset } from './train-fixture.ts';
+import { loadOrganScheme } from '../src/anatomy/index.ts';
 
 type V3 = [number, number, number];
 const cfg = DEFAULT_CROP;
@@ -127,4 +128,24 @@ test('training samples of a tiled organ: the tile around the lesion holds it; va
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('an anomaly whose organ the label map lacks is seen through one cube of the body, not dozens of body tiles', () => {
+  // 100×80×60 voxels at 4 mm, all fat; a liver block of 200×120×100 mm in it
+  const size: V3 = [100, 80, 60], n = size[0] * size[1] * size[2];
+  const scheme = loadOrganScheme();
+  const fat = scheme.byName.get('fat')!.value, liver = scheme.byName.get('liver')!.value;
+  const labels: Volume<Uint8Array> = { data: new Uint8Array(n).fill(fat), size, spacing: [4, 4, 4], origin: [0, 0, 0], direction: [1, 0, 0, 0, 1, 0, 0, 0, 1] };
+  for (let k = 10; k < 35; k++) for (let j = 20; j < 50; j++) for (let i = 20; i < 70; i++) labels.data[i + size[0] * (j + size[1] * k)] = liver;
+  const anomaly = { id: 'a', organ: 'liver', type: 'mass', certainty: 'present', spans: [] };
+  const full = defaultConfig('full');
+  assert.ok(anomalyBox(labels, anomaly).organFound);
+  assert.ok(anomalyTiles(labels, anomaly, full).length > 1, 'the liver itself is tiled');
+  const noLiver: Volume<Uint8Array> = { ...labels, data: Uint8Array.from(labels.data, (v) => (v === liver ? fat : v)) };
+  const box = anomalyBox(noLiver, anomaly);
+  assert.equal(box.organFound, false);
+  assert.ok(isTiled(box, cfg), 'the body box would be tiled');
+  const grids = anomalyTiles(noLiver, anomaly, full);
+  assert.equal(grids.length, 1);
+  assert.deepEqual(grids[0]!.spacing, organCrop(box, cfg).spacing);
 });

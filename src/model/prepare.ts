@@ -110,16 +110,17 @@ export function cropKey(anomaly: GroundingAnomaly): string {
 
 /**
  * The world box an anomaly's crop is cut around: its organ (side/lobe) on the label map; when the
- * label map does not hold that organ, everything labelled (the body), else the whole grid.
+ * label map does not hold that organ, everything labelled (the body, `organFound` false), else the
+ * whole grid.
  */
-export function anomalyBox(anatomy: Volume, anomaly: GroundingAnomaly): { min: Vec3; max: Vec3 } {
+export function anomalyBox(anatomy: Volume, anomaly: GroundingAnomaly): { min: Vec3; max: Vec3; organFound: boolean } {
   const values = new Set(cropLabels(anomaly));
   const d = anatomy.data;
   const mask = new Uint8Array(d.length);
   let any = false;
   for (let i = 0; i < d.length; i++) if (values.has(d[i]!)) { mask[i] = 1; any = true; }
   if (!any) for (let i = 0; i < d.length; i++) if (d[i]! > 0) mask[i] = 1;
-  return maskWorldBox(anatomy, mask) ?? boxOfGrid(anatomy);
+  return { ...(maskWorldBox(anatomy, mask) ?? boxOfGrid(anatomy)), organFound: any };
 }
 
 /** The one cube around an anomaly's organ box (the crop of untiled models and of box models). */
@@ -127,10 +128,12 @@ export function anomalyCrop(anatomy: Volume, anomaly: GroundingAnomaly, cfg: Gro
   return organCrop(anomalyBox(anatomy, anomaly), cfg.crop, pad);
 }
 
-/** The grids an anomaly is grounded on: its organ's cube, or that organ's tiles (`cropTiles`). Box models always see the cube. */
+/** The grids an anomaly is grounded on: its organ's cube, or that organ's tiles (`cropTiles`). Box models, and anomalies whose organ the label map lacks, see one cube. */
 export function anomalyTiles(anatomy: Volume, anomaly: GroundingAnomaly, cfg: GroundingConfig, pad = 0): CropGeometry[] {
   const box = anomalyBox(anatomy, anomaly);
-  return isBoxModel(cfg) ? [organCrop(box, cfg.crop, pad)] : cropTiles(box, cfg.crop, pad);
+  // a body-wide stand-in for a missing organ would tile into dozens of grids that do not know where
+  // the organ is either (the HU-fallback anatomy has no liver or colon): one cube, as before tiling
+  return isBoxModel(cfg) || !box.organFound ? [organCrop(box, cfg.crop, pad)] : cropTiles(box, cfg.crop, pad);
 }
 
 function boxOfGrid(v: Geometry): { min: [number, number, number]; max: [number, number, number] } {
