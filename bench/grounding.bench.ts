@@ -68,7 +68,7 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
     lengths: new BigInt64Array(B).fill(BigInt(A)), target: new Float32Array(B * G ** 3).map((_, i) => (i % 97 === 0 ? 1 : 0)),
     rowMask: new Float32Array(B * A).fill(1), box: new Float32Array(B * 6).fill(0.5),
     ...(cfg.positional ? { position: (() => {
-      const one = positionChannels(G, geom.positionScale), all = new Float32Array(B * one.length);
+      const one = positionChannels(G, geom.positionScale, geom.positionOffset), all = new Float32Array(B * one.length);
       for (let b = 0; b < B; b++) all.set(one, b * one.length);
       return all;
     })() } : {}),

@@ -17,7 +17,7 @@ test('position features give each crop voxel its place in the organ box: -1 and 
   const geom = anomalyCrop(labels, { id: 'a', organ: 'liver', type: 'mass', certainty: 'present', spans: [] }, cfg);
   const G = cfg.crop.grid, n = G ** 3;
   assert.deepEqual(geom.size, [G, G, G]);
-  const pos = positionChannels(G, geom.positionScale);
+  const pos = positionChannels(G, geom.positionScale, geom.positionOffset);
   assert.equal(pos.length, POSITION_FEATURES * n);
   let checked = 0, inside = 0;
   for (let k = 0; k < G; k += 3) for (let j = 0; j < G; j += 2) for (let i = 0; i < G; i++) {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRng } from '../src/common/index.ts';
 import {
-  DEFAULT_CROP, anomalyBox, anomalyTiles, cropGeometry, cropTiles, defaultConfig, isTiled, mapFromLogits, organCrop, pasteToGrid, positionChannels, tileNear,
+  DEFAULT_CROP, anomalyBox, anomalyTiles, cropTiles, defaultConfig, isTiled, mapFromLogits, organCrop, pasteToGrid, positionChannels, tileNear,
   type CropGeometry, type GroundingConfig,
 } from '../src/model/index.ts';
 import { freshTextEncoder, prepareSamples } from '../src/train/index.ts';
@@ -26,7 +26,8 @@ test('a small organ keeps its one cube; a large one is tiled at maxSpacingMm and
   const small = { min: [0, 0, 0] as V3, max: [100, 80, 60] as V3 };
   assert.equal(isTiled(small, cfg), false);
   assert.deepEqual(cropTiles(small, cfg), [organCrop(small, cfg)]);
-  assert.deepEqual(organCrop(small, cfg).spacing, cropGeometry(small, cfg).spacing);
+  // one cube: side = largest extent + 2 margins = 120 mm over 32 voxels
+  assert.deepEqual(organCrop(small, cfg).spacing, [3.75, 3.75, 3.75]);
 
   // a liver-sized box, off-origin, taller than maxMm allows one cube to see at 5 mm
   const big = { min: [-130, 40, 900] as V3, max: [90, 190, 1200] as V3 };

@@ -1,5 +1,5 @@
 import { UserError } from '../common/index.ts';
-import { DEFAULT_CROP, GRID_RULE, WIDTHS_RULE, validGrid, validWidths, type GroundingConfig } from '../model/index.ts';
+import { DEFAULT_CROP, GRID_RULE, MAX_SPACING_RULE, WIDTHS_RULE, validGrid, validMaxSpacing, validWidths, type GroundingConfig } from '../model/index.ts';
 import { intFlag } from './args.ts';
 
 // Apart from args.ts: it loads model/ (and with it ONNX Runtime), which `ctground info` must not pay for.
@@ -24,6 +24,6 @@ export function maxSpacingFlag(value: string | undefined): number | null | undef
   if (value === undefined) return undefined;
   if (value === 'none') return null;
   const v = Number(value);
-  if (!(Number.isFinite(v) && v > 0)) throw new UserError(`--max-spacing takes a positive number of mm or 'none', not '${value}'`);
+  if (!validMaxSpacing(v)) throw new UserError(`--max-spacing ${MAX_SPACING_RULE} or 'none', not '${value}'`);
   return v;
 }

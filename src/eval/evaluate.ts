@@ -245,17 +245,15 @@ export function formatEval(r: EvalResult): string {
   const misses = r.anomalies.filter((a) => !a.score.hit);
   const focal = r.anomalies.filter((a) => !a.diffuse);
   const same = sameOrganSplit(r.anomalies);
-  const binned = (bins: [number, number][], of: (a: AnomalyResult) => number, among: AnomalyResult[]) => bins.map(([lo, hi]) => {
+  const binned = (bins: [number, number][], of: (a: AnomalyResult) => number, among: AnomalyResult[], unit: string) => bins.map(([lo, hi]) => {
     const s = among.filter((a) => of(a) >= lo && of(a) < hi);
-    return `${hi === Infinity ? `≥ ${lo}` : `${lo}–${hi}`} mm ${s.filter((a) => a.score.hit).length}/${s.length}`;
+    return `${hi === Infinity ? `≥ ${lo}` : `${lo}–${hi}`}${unit} ${s.filter((a) => a.score.hit).length}/${s.length}`;
   });
-  const bySize = binned(DIAMETER_BINS, (a) => a.diameterMm, focal);
-  const byExtent = r.anomalies.some((a) => Number.isFinite(a.organExtentMm)) ? binned(EXTENT_BINS, (a) => a.organExtentMm, r.anomalies) : null;
-  const withCnr = r.anomalies.filter((a) => Number.isFinite(a.cnr));
-  const byCnr = withCnr.length ? CNR_BINS.map(([lo, hi]) => {
-    const s = withCnr.filter((a) => a.cnr >= lo && a.cnr < hi);
-    return `${hi === Infinity ? `≥ ${lo}` : `${lo}–${hi}`} ${s.filter((a) => a.score.hit).length}/${s.length}`;
-  }) : null;
+  // the extent and contrast lines only where the evaluation has those figures
+  const has = (of: (a: AnomalyResult) => number) => r.anomalies.some((a) => Number.isFinite(of(a)));
+  const bySize = binned(DIAMETER_BINS, (a) => a.diameterMm, focal, ' mm');
+  const byExtent = has((a) => a.organExtentMm) ? binned(EXTENT_BINS, (a) => a.organExtentMm, r.anomalies, ' mm') : null;
+  const byCnr = has((a) => a.cnr) ? binned(CNR_BINS, (a) => a.cnr, r.anomalies, '') : null;
   return [
     `${r.model} on ${r.data} [split ${r.split}]`,
     '',

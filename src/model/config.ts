@@ -119,6 +119,12 @@ export function validGrid(grid: unknown): grid is number {
   return Number.isInteger(grid) && (grid as number) % 8 === 0 && (grid as number) >= 16;
 }
 
+/** The tiling spacing's rule (`crop.maxSpacingMm`), for config files and --max-spacing alike. */
+export const MAX_SPACING_RULE = 'must be a positive number of mm';
+export function validMaxSpacing(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0;
+}
+
 /** The stage widths' rule, for config files and --widths alike. */
 export const WIDTHS_RULE = 'must be four positive integers';
 export function validWidths(w: unknown): w is [number, number, number, number] {
@@ -140,7 +146,7 @@ export function checkConfig(c: GroundingConfig, file: string): GroundingConfig {
   if (c.regionThreshold !== undefined && c.minPeak > 0 && c.regionThreshold >= c.minPeak) throw fileError(file, `regionThreshold ${c.regionThreshold} must be below minPeak ${c.minPeak} (else a described finding whose map was lifted can get no region)`);
   if (!VARIANTS.includes(c.variant)) throw fileError(file, `unknown variant '${String(c.variant)}' (have: ${VARIANTS.join(', ')})`);
   if (!c.crop || !validGrid(c.crop.grid)) throw fileError(file, `crop.grid ${GRID_RULE}`);
-  if (c.crop.maxSpacingMm !== undefined && !(typeof c.crop.maxSpacingMm === 'number' && c.crop.maxSpacingMm > 0)) throw fileError(file, 'crop.maxSpacingMm must be a positive number of mm');
+  if (c.crop.maxSpacingMm !== undefined && !validMaxSpacing(c.crop.maxSpacingMm)) throw fileError(file, `crop.maxSpacingMm ${MAX_SPACING_RULE}`);
   if (!validWidths(c.widths)) throw fileError(file, `widths ${WIDTHS_RULE}`);
   if (!Array.isArray(c.convsPerStage) || c.convsPerStage.length !== 4 || c.convsPerStage.some((w) => !Number.isInteger(w) || w <= 0)) throw fileError(file, 'convsPerStage must be four positive integers');
   for (const k of ['attnDim', 'lstmHidden', 'maxTokens', 'maxAggregate'] as const) {

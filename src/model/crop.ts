@@ -29,8 +29,11 @@ export const DEFAULT_CROP: CropConfig = { grid: 32, marginMm: 10, minMm: 64, max
 
 export type Vec3 = [number, number, number];
 
+/** An axis-aligned world (RAS mm) box. */
+export type Box = { min: Vec3; max: Vec3 };
+
 /** World (RAS mm) box of the voxel centres where mask is set, or null for an empty mask. */
-export function maskWorldBox(vol: Geometry, mask: ArrayLike<number>): { min: Vec3; max: Vec3 } | null {
+export function maskWorldBox(vol: Geometry, mask: ArrayLike<number>): Box | null {
   const [nx, ny, nz] = vol.size;
   let i0 = Infinity, j0 = Infinity, k0 = Infinity, i1 = -1, j1 = -1, k1 = -1;
   for (let k = 0, o = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++, o++) {
@@ -56,7 +59,7 @@ export function maskWorldBox(vol: Geometry, mask: ArrayLike<number>): { min: Vec
  * The crop cube for an organ box: axis-aligned in RAS, `grid + 2·pad` voxels per side (pad is room
  * for shift augmentation), centred on the box, side = clamp(largest extent + 2·margin).
  */
-export function cropGeometry(box: { min: Vec3; max: Vec3 }, cfg: CropConfig, pad = 0): Geometry {
+export function cropGeometry(box: Box, cfg: CropConfig, pad = 0): Geometry {
   const centre = [0, 1, 2].map((a) => (box.min[a]! + box.max[a]!) / 2) as Vec3;
   const extent = Math.max(...[0, 1, 2].map((a) => box.max[a]! - box.min[a]!)) + 2 * cfg.marginMm;
   const side = Math.min(cfg.maxMm, Math.max(cfg.minMm, extent));
@@ -103,8 +106,6 @@ export interface CropGeometry extends Geometry {
   positionOffset: Vec3;
 }
 
-type Box = { min: Vec3; max: Vec3 };
-
 function withPosition(box: Box, geom: Geometry): CropGeometry {
   const offset = [0, 1, 2].map((a) => (geom.origin[a]! - (box.min[a]! + box.max[a]!) / 2) / geom.spacing[a]!) as Vec3;
   return { ...geom, positionScale: positionScale(box, geom), positionOffset: offset };
@@ -125,16 +126,16 @@ export function isTiled(box: Box, cfg: CropConfig): boolean {
  * grid·maxSpacingMm over the box plus margin, capped at 1.5·maxMm (a body-wide box would
  * otherwise give dozens of tiles).
  */
-function tileRange(box: Box, cfg: CropConfig): { side: number; lo: Vec3; hi: Vec3; reach: Vec3 } {
+function tileRange(box: Box, cfg: CropConfig): { side: number; lo: Vec3; hi: Vec3 } {
   const side = cfg.grid * cfg.maxSpacingMm!;
-  const lo = [0, 0, 0] as Vec3, hi = [0, 0, 0] as Vec3, reach = [0, 0, 0] as Vec3;
+  const lo = [0, 0, 0] as Vec3, hi = [0, 0, 0] as Vec3;
   for (let a = 0; a < 3; a++) {
     const c = (box.min[a]! + box.max[a]!) / 2;
-    reach[a] = Math.min(1.5 * cfg.maxMm, box.max[a]! - box.min[a]! + 2 * cfg.marginMm);
-    const room = Math.max(0, reach[a]! - side) / 2;
+    const reach = Math.min(1.5 * cfg.maxMm, box.max[a]! - box.min[a]! + 2 * cfg.marginMm);
+    const room = Math.max(0, reach - side) / 2;
     lo[a] = c - room; hi[a] = c + room;
   }
-  return { side, lo, hi, reach };
+  return { side, lo, hi };
 }
 
 function tileAtCentre(box: Box, cfg: CropConfig, centre: Vec3, pad: number): CropGeometry {
@@ -178,7 +179,7 @@ export function tileNear(box: Box, cfg: CropConfig, point: Vec3, jitter: Vec3, p
 export const POSITION_FEATURES = 15;
 
 /** The positionScale of a crop cut by `cropGeometry` around `box`. */
-export function positionScale(box: { min: Vec3; max: Vec3 }, crop: Geometry): Vec3 {
+export function positionScale(box: Box, crop: Geometry): Vec3 {
   // a box one voxel thin along an axis would blow u up; a voxel's width is its least extent
   return [0, 1, 2].map((a) => (2 * crop.spacing[a]!) / Math.max(box.max[a]! - box.min[a]!, crop.spacing[a]!)) as Vec3;
 }
@@ -186,11 +187,11 @@ export function positionScale(box: { min: Vec3; max: Vec3 }, crop: Geometry): Ve
 /**
  * The organ-relative position features of a G³ window of a crop, channel-major (15, G, G, G).
  * `offset` is, per axis, the index of the window's first voxel minus the organ box centre's index
- * (a crop's `positionOffset`; a training cut at shift s adds s); absent, the window is a whole
- * crop centred on the box. u is clamped to [−2, 2]: beyond that the crop's margin is all that is left.
+ * (a crop's `positionOffset`; a training cut at shift s adds s). u is clamped to [−2, 2]: beyond
+ * that the crop's margin is all that is left.
  * `into` (15·G³ values, e.g. one sample's part of a batch) is written instead of a new array.
  */
-export function positionChannels(G: number, scale: Vec3, offset: Vec3 = [-(G - 1) / 2, -(G - 1) / 2, -(G - 1) / 2], into?: Float32Array): Float32Array {
+export function positionChannels(G: number, scale: Vec3, offset: Vec3, into?: Float32Array): Float32Array {
   const n = G * G * G, out = into ?? new Float32Array(POSITION_FEATURES * n);
   const feats = (u: number) => [u / 2, Math.sin((Math.PI * u) / 2), Math.cos((Math.PI * u) / 2), Math.sin(Math.PI * u), Math.cos(Math.PI * u)];
   // per axis, the five features at each of the G positions along it

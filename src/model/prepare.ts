@@ -2,7 +2,7 @@ import { loadTaxonomy } from '../common/index.ts';
 import type { Geometry, Volume } from '../volume/index.ts';
 import { loadOrganScheme, organsForReportClass } from '../anatomy/index.ts';
 import { usesStructure, type GroundingConfig } from './config.ts';
-import { cropTiles, maskWorldBox, organCrop, type CropGeometry, type Vec3 } from './crop.ts';
+import { cropTiles, isTiled, maskWorldBox, organCrop, type Box, type CropGeometry } from './crop.ts';
 import { isBoxModel } from './graphs.ts';
 import type { GroundingAnomaly } from './types.ts';
 
@@ -113,7 +113,7 @@ export function cropKey(anomaly: GroundingAnomaly): string {
  * label map does not hold that organ, everything labelled (the body, `organFound` false), else the
  * whole grid.
  */
-export function anomalyBox(anatomy: Volume, anomaly: GroundingAnomaly): { min: Vec3; max: Vec3; organFound: boolean } {
+export function anomalyBox(anatomy: Volume, anomaly: GroundingAnomaly): Box & { organFound: boolean } {
   const values = new Set(cropLabels(anomaly));
   const d = anatomy.data;
   const mask = new Uint8Array(d.length);
@@ -128,12 +128,20 @@ export function anomalyCrop(anatomy: Volume, anomaly: GroundingAnomaly, cfg: Gro
   return organCrop(anomalyBox(anatomy, anomaly), cfg.crop, pad);
 }
 
-/** The grids an anomaly is grounded on: its organ's cube, or that organ's tiles (`cropTiles`). Box models, and anomalies whose organ the label map lacks, see one cube. */
+/**
+ * Whether an anomaly with this box is grounded (and learned) through tiles: mask models only, a box
+ * coarser than maxSpacingMm, and an organ the label map has — a body-wide stand-in for a missing
+ * organ would tile into dozens of grids that do not know where the organ is either (the
+ * HU-fallback anatomy has no liver or colon), so it keeps one cube, as before tiling.
+ */
+export function groundsThroughTiles(box: ReturnType<typeof anomalyBox>, cfg: GroundingConfig): boolean {
+  return !isBoxModel(cfg) && box.organFound && isTiled(box, cfg.crop);
+}
+
+/** The grids an anomaly is grounded on: its organ's cube, or that organ's tiles (`groundsThroughTiles`). */
 export function anomalyTiles(anatomy: Volume, anomaly: GroundingAnomaly, cfg: GroundingConfig, pad = 0): CropGeometry[] {
   const box = anomalyBox(anatomy, anomaly);
-  // a body-wide stand-in for a missing organ would tile into dozens of grids that do not know where
-  // the organ is either (the HU-fallback anatomy has no liver or colon): one cube, as before tiling
-  return isBoxModel(cfg) || !box.organFound ? [organCrop(box, cfg.crop, pad)] : cropTiles(box, cfg.crop, pad);
+  return groundsThroughTiles(box, cfg) ? cropTiles(box, cfg.crop, pad) : [organCrop(box, cfg.crop, pad)];
 }
 
 function boxOfGrid(v: Geometry): { min: [number, number, number]; max: [number, number, number] } {

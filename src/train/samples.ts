@@ -3,7 +3,7 @@ import { Progress, type Rng } from '../common/index.ts';
 import { readVolume, resampleToGrid, type Volume } from '../volume/index.ts';
 import { loadOrganScheme } from '../anatomy/index.ts';
 import {
-  anomalyBox, anomalyText, cropChannels, cropTiles, inputChannels, isBoxModel, isTiled, maskBox, maskWorldBox, organCrop, placeText, positionChannels,
+  anomalyBox, anomalyText, cropChannels, cropTiles, groundsThroughTiles, inputChannels, isBoxModel, maskBox, maskWorldBox, organCrop, placeText, positionChannels,
   tileNear, usesAnatomy, POSITION_FEATURES, type AnomalyText, type CropGeometry, type GroundingConfig, type ReportTextEncoder,
 } from '../model/index.ts';
 import { goldReport, type ManifestStudy } from '../eval/index.ts';
@@ -26,11 +26,7 @@ export interface Sample {
   positionOffset: [number, number, number];
 }
 
-export interface SampleSet {
-  samples: Sample[]; pad: number; channels: number;
-  /** anomalies the samples come from (absent: one sample each) */
-  anomalies?: number;
-}
+export interface SampleSet { samples: Sample[]; pad: number; channels: number }
 
 /**
  * Reads every anomaly with a mask of the given studies into samples (progress on stderr). An
@@ -40,7 +36,7 @@ export interface SampleSet {
  * quiet where the lesion is not); without (validation) the inference tile whose centre is
  * nearest the lesion's.
  */
-export async function prepareSamples(dir: string, studies: ManifestStudy[], cfg: GroundingConfig, text: ReportTextEncoder, pad: number, label: string, quiet = false, rng: Rng | null = null): Promise<SampleSet> {
+export async function prepareSamples(dir: string, studies: ManifestStudy[], cfg: GroundingConfig, text: ReportTextEncoder, pad: number, label: string, quiet = false, rng: Rng | null = null): Promise<SampleSet & { anomalies: number }> {
   const samples: Sample[] = [];
   let anomalies = 0;
   const windows = cfg.crop.windows.length;
@@ -78,16 +74,16 @@ export async function prepareSamples(dir: string, studies: ManifestStudy[], cfg:
 /** The grids one anomaly is learned from (see `prepareSamples`). */
 function sampleGrids(labels: Volume, mask: Volume<Float32Array>, a: ManifestStudy['anomalies'][number], cfg: GroundingConfig, pad: number, rng: Rng | null): CropGeometry[] {
   const box = anomalyBox(labels, a);
-  if (isBoxModel(cfg) || !box.organFound || !isTiled(box, cfg.crop)) return [organCrop(box, cfg.crop, pad)];
-  const lb = maskWorldBox(mask, mask.data);
+  const lb = groundsThroughTiles(box, cfg) ? maskWorldBox(mask, mask.data) : null;
   if (!lb) return [organCrop(box, cfg.crop, pad)];
   const centre = [0, 1, 2].map((k) => (lb.min[k]! + lb.max[k]!) / 2) as [number, number, number];
+  // per axis, how far a tile's centre is from the lesion's
+  const offsets = (g: CropGeometry) => [0, 1, 2].map((k) => Math.abs(g.origin[k]! + ((g.size[k]! - 1) / 2) * g.spacing[k]! - centre[k]!));
   const tiles = cropTiles(box, cfg.crop, pad);
-  const dist = (g: CropGeometry) => Math.hypot(...[0, 1, 2].map((k) => g.origin[k]! + ((g.size[k]! - 1) / 2) * g.spacing[k]! - centre[k]!));
-  if (!rng) return [tiles.reduce((b, g) => (dist(g) < dist(b) ? g : b))];
+  if (!rng) return [tiles.reduce((b, g) => (Math.hypot(...offsets(g)) < Math.hypot(...offsets(b)) ? g : b))];
   const near = tileNear(box, cfg.crop, centre, [rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(-1, 1)], pad);
   const half = ((cfg.crop.grid - 1) / 2) * cfg.crop.maxSpacingMm!;
-  const away = tiles.filter((g) => [0, 1, 2].some((k) => Math.abs(g.origin[k]! + ((g.size[k]! - 1) / 2) * g.spacing[k]! - centre[k]!) > half));
+  const away = tiles.filter((g) => offsets(g).some((d) => d > half));
   return away.length ? [near, rng.pick(away)] : [near];
 }
 

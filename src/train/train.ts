@@ -150,7 +150,6 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
   }
   // tiling changes what the network sees, not its weights: a run may turn it on for an --init model
   if (o.maxSpacingMm !== undefined) cfg = { ...cfg, crop: { ...cfg.crop, maxSpacingMm: o.maxSpacingMm ?? undefined } };
-  if (cfg.crop.maxSpacingMm === undefined) delete cfg.crop.maxSpacingMm;
   const out = resolve(o.out);
   mkdirSync(join(out, 'checkpoint'), { recursive: true });
   const text: ReportTextEncoder = loadTextEncoder(o.textDir);
@@ -168,7 +167,7 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
     const tr = await prepareSamples(dir, train, cfg, text, SHIFT_PAD, `prepare train ${dir}`, o.quiet, createRng(o.seed).fork(`tiles ${dir}`));
     const va = await prepareSamples(dir, val, cfg, text, SHIFT_PAD, `prepare val ${dir}`, o.quiet);
     trainSet.samples.push(...tr.samples); valSet.samples.push(...va.samples);
-    trainAnomalies += tr.anomalies ?? tr.samples.length;
+    trainAnomalies += tr.anomalies;
     trainSet.channels = valSet.channels = tr.channels;
     nTrain += train.length; nVal += val.length;
   }
