@@ -150,7 +150,9 @@ test('dataset import-rexgrounding reads the published layout: dataset.json, (F,H
 test('synth --stats --contrast: every generated lesion with organ around it is scored, per kind, from the volumes', async () => {
   const dir = await goodDataset();
   try {
-    const { lesionContrast, lesionCnr, formatContrast } = await import('../src/data/index.ts');
+    const { lesionContrast, lesionCnr, formatContrast, loadLesionKinds, loadVisibilityRule, requiredCnr } = await import('../src/data/index.ts');
+    const shapeOf = new Map(loadLesionKinds().map((k) => [k.id, k.shape]));
+    let focal = 0;
     const { loadOrganScheme } = await import('../src/anatomy/index.ts');
     const value = (n: string) => loadOrganScheme().byName.get(n)?.value;
     const rows = await lesionContrast(dir, undefined, readVolume, value);
@@ -163,9 +165,13 @@ test('synth --stats --contrast: every generated lesion with organ around it is s
         if (!a.mask || !a.synth) continue;
         const c = lesionCnr(ct.data, labels.data, (await readVolume(join(dir, a.mask))).data, ct.size, ct.spacing, value(a.synth.target)!);
         if (Number.isFinite(c)) expected.set(a.synth.kind, [...(expected.get(a.synth.kind) ?? []), c]);
+        // the generator's visibility rule, checked on the written files: focal lesions at least max(minCnr, rose/√voxels)
+        const need = requiredCnr(loadVisibilityRule(), a.synth.lesionVoxels);
+        assert.ok(need >= loadVisibilityRule().minCnr && need === Math.max(2, 5 / Math.sqrt(a.synth.lesionVoxels)));
+        if (['blob', 'wall', 'dependent'].includes(shapeOf.get(a.synth.kind)!)) { focal++; assert.ok(c >= need, `${a.synth.kind} in ${s.id}: CNR ${c} < ${need}`); }
       }
     }
-    assert.ok(expected.size > 0);
+    assert.ok(expected.size > 0 && focal > 0);
     assert.deepEqual(new Map(rows.map((r) => [r.kind, r.n])), new Map([...expected].map(([k, v]) => [k, v.length])));
     for (const r of rows) assert.equal(r.belowOne, expected.get(r.kind)!.filter((c) => c < 1).length);
     assert.match(formatContrast(rows), new RegExp(`under 1 .*: ${rows.reduce((a, r) => a + r.belowOne, 0)} of ${rows.reduce((a, r) => a + r.n, 0)} lesions`));

@@ -8,4 +8,5 @@ export { writeStudy, writeManifest, readRecord, studyPaths, checkOrWriteOptions,
 export { writePreviews, drawText, drawAxial, newCanvas, encodePng } from './preview.ts';
 export { checkDataset } from './check.ts';
 export { importStudy, importRexGrounding, parseNifti, type FindingsFile, type ImportOptions } from './importers.ts';
-export { datasetStats, formatStats, lesionCnr, lesionContrast, formatContrast, type DatasetStats, type KindContrast } from './stats.ts';
+export { datasetStats, formatStats, lesionContrast, formatContrast, type DatasetStats, type KindContrast } from './stats.ts';
+export { lesionCnr, localContrast, enforceContrast, loadVisibilityRule, requiredCnr, maskBox, type LocalContrast, type VisibilityRule } from './visibility.ts';

@@ -4,6 +4,7 @@ import { projectRoot, type Rng } from '../common/index.ts';
 import { insideDistance, loadOrganScheme, organValue } from '../anatomy/index.ts';
 import type { Geometry } from '../volume/index.ts';
 import { randomBumps } from './shapes.ts';
+import { localContrast } from './visibility.ts';
 
 export type LesionShape = 'blob' | 'wall' | 'dependent' | 'diffuse' | 'scale' | 'aneurysm';
 
@@ -72,6 +73,8 @@ export interface InsertedLesion {
   centroid: [number, number, number];
   /** extent along the three grid axes in mm, largest first (what the report's size phrase states) */
   extentMm: [number, number, number];
+  /** the side of its organ the lesion was drawn on, before blur and noise: +1 brighter, −1 darker */
+  contrastSign: 1 | -1;
 }
 
 function matrix(g: Geometry): number[] {
@@ -119,7 +122,9 @@ export function describeMask(c: Canvas3, kind: LesionKind, mask: Uint8Array): In
   const ci = si / n, cj = sj / n, ck = sk / n;
   const centroid: [number, number, number] = [0, 1, 2].map((r) => o[r]! + m[r * 3]! * ci + m[r * 3 + 1]! * cj + m[r * 3 + 2]! * ck) as [number, number, number];
   const ext = [0, 1, 2].map((a) => (max[a]! - min[a]! + 1) * c.geom.spacing[a]!).sort((a, b) => b - a) as [number, number, number];
-  return { kind, target: loadOrganScheme().byValue.get(best)?.name ?? 'unknown', mask, voxels: n, organVoxels, min, max, centroid, extentMm: ext };
+  const drawn = localContrast(c.hu, c.labels, mask, c.geom.size, c.geom.spacing, best, { min, max });
+  const contrastSign = drawn && drawn.lesionMean < drawn.background ? -1 : 1;
+  return { kind, target: loadOrganScheme().byValue.get(best)?.name ?? 'unknown', mask, voxels: n, organVoxels, min, max, centroid, extentMm: ext, contrastSign };
 }
 
 interface Crop { i0: number; j0: number; k0: number; sx: number; sy: number; sz: number; dist: Float32Array }

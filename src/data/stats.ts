@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileError, loadTaxonomy } from '../common/index.ts';
 import { structureReport } from '../report/index.ts';
 import type { ManifestStudy } from './dataset.ts';
+import { BACKGROUND_MM, lesionCnr } from './visibility.ts';
 
 export interface DatasetStats {
   studies: number;
@@ -83,40 +84,6 @@ export function formatStats(s: DatasetStats): string {
 
 /** How visible one kind of generated lesion is: contrast-to-noise against the organ around it. */
 export interface KindContrast { kind: string; n: number; medianCnr: number; belowOne: number }
-
-/** Margin around a lesion's voxel box whose organ voxels are its background, mm. */
-const BACKGROUND_MM = 15;
-
-/**
- * Contrast-to-noise of one lesion: |mean HU inside the mask − median HU of the target organ's
- * voxels outside it within BACKGROUND_MM of the lesion's box| ÷ the robust spread of those voxels
- * (1.4826 × median absolute deviation, at least 1 HU). Under 1 the lesion is about as bright as the
- * organ's own texture: no reader (and no model) can be expected to see it.
- */
-export function lesionCnr(ct: ArrayLike<number>, labels: ArrayLike<number>, mask: ArrayLike<number>, size: readonly number[], spacing: readonly number[], organ: number): number {
-  const [nx, ny, nz] = size as [number, number, number];
-  const lo = [nx, ny, nz], hi = [-1, -1, -1];
-  let sum = 0, n = 0;
-  for (let k = 0, p = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++, p++) {
-    if (!mask[p]) continue;
-    sum += ct[p]!; n++;
-    [i, j, k].forEach((v, a) => { if (v < lo[a]!) lo[a] = v; if (v > hi[a]!) hi[a] = v; });
-  }
-  if (n === 0) return NaN;
-  const m = [0, 1, 2].map((a) => Math.ceil(BACKGROUND_MM / spacing[a]!));
-  const bg: number[] = [];
-  for (let k = Math.max(0, lo[2]! - m[2]!); k <= Math.min(nz - 1, hi[2]! + m[2]!); k++) for (let j = Math.max(0, lo[1]! - m[1]!); j <= Math.min(ny - 1, hi[1]! + m[1]!); j++) {
-    for (let i = Math.max(0, lo[0]! - m[0]!); i <= Math.min(nx - 1, hi[0]! + m[0]!); i++) {
-      const p = i + nx * (j + ny * k);
-      if (!mask[p] && labels[p] === organ) bg.push(ct[p]!);
-    }
-  }
-  if (bg.length === 0) return NaN;
-  const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
-  const med = median(bg);
-  const spread = Math.max(1, 1.4826 * median(bg.map((v) => Math.abs(v - med))));
-  return Math.abs(sum / n - med) / spread;
-}
 
 /** `lesionCnr` of every generated lesion of a dataset, summarized per lesion kind (reads the volumes). */
 export async function lesionContrast(dir: string, split: string | undefined, read: (path: string) => Promise<{ data: ArrayLike<number>; size: readonly number[]; spacing: readonly number[] }>, organValue: (name: string) => number | undefined): Promise<KindContrast[]> {

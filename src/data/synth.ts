@@ -1,7 +1,8 @@
 import { createRng, type Rng } from '../common/index.ts';
-import { fromTotalSegmentator, loadOrganScheme } from '../anatomy/index.ts';
+import { fromTotalSegmentator, loadOrganScheme, organValue } from '../anatomy/index.ts';
 import { indexToWorld, readVolume, resample, resampleToGrid, voxelBoxToWorld, type Volume, type WorldBox } from '../volume/index.ts';
 import { buildPhantom, loadTissues, type PhantomModifiers } from './phantom.ts';
+import { enforceContrast, loadVisibilityRule, requiredCnr } from './visibility.ts';
 import { insertLesion, loadLesionKinds, type Canvas3, type InsertedLesion, type LesionKind } from './lesions.ts';
 import { describePlace, OrganBoxes, type PlaceHints, type Place } from './location.ts';
 import { absentCandidates, loadPhrasing, writeReport, type Finding, type Span } from './report.ts';
@@ -280,6 +281,13 @@ export async function synthStudy(index: number, o: SynthOptions, realDir?: strin
     const x = canvas.hu[p]!;
     const v = Math.round(x > -990 ? x + table[h >>> 16]! : x);
     ct[p] = v < -1024 ? -1024 : v > 3071 ? 3071 : v;
+  }
+
+  // A report describes what its reader saw: every focal lesion visible on the finished CT.
+  const visibility = loadVisibilityRule();
+  for (const { lesion } of placed) {
+    if (WHOLE_ORGAN.has(lesion.kind.shape)) continue;
+    enforceContrast(ct, canvas.labels, lesion.mask, taken, canvas.geom.size, canvas.geom.spacing, organValue(lesion.target), lesion, requiredCnr(visibility, lesion.voxels), lesion.contrastSign);
   }
 
   // Findings → report.
