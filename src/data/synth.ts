@@ -283,11 +283,16 @@ export async function synthStudy(index: number, o: SynthOptions, realDir?: strin
     ct[p] = v < -1024 ? -1024 : v > 3071 ? 3071 : v;
   }
 
-  // A report describes what its reader saw: every focal lesion visible on the finished CT.
+  // A report describes what its reader saw: every focal lesion visible on the finished CT. Moving a
+  // lesion's edge can nudge a neighbour's background, so passes repeat until none had to move.
   const visibility = loadVisibilityRule();
-  for (const { lesion } of placed) {
-    if (WHOLE_ORGAN.has(lesion.kind.shape)) continue;
-    enforceContrast(ct, canvas.labels, lesion.mask, taken, canvas.geom.size, canvas.geom.spacing, organValue(lesion.target), lesion, requiredCnr(visibility, lesion.voxels), lesion.contrastSign);
+  for (let pass = 0, moved = true; pass < 3 && moved; pass++) {
+    moved = false;
+    for (const { lesion } of placed) {
+      if (WHOLE_ORGAN.has(lesion.kind.shape)) continue;
+      const r = enforceContrast(ct, canvas.labels, lesion.mask, taken, canvas.geom.size, canvas.geom.spacing, organValue(lesion.target), lesion, requiredCnr(visibility, lesion.voxels), lesion.contrastSign);
+      if (r.after !== r.before) moved = true;
+    }
   }
 
   // Findings → report.

@@ -12,13 +12,19 @@ export interface SessionOptions {
   threads?: number;
   /** e.g. ['cpu'] (default) or ['cuda', 'cpu'] where the installed onnxruntime-node has CUDA */
   executionProviders?: string[];
+  /**
+   * Whether ORT's worker threads busy-wait for the next run (ORT's default, true). Off where several
+   * sessions take turns in one process (grounding: text, image, heads), so the idle ones' spinning
+   * threads do not take the cores from the one running.
+   */
+  spinning?: boolean;
 }
 
 /**
  * Session options from the environment, so every command that trains or runs a model honours the
  * same switches without plumbing: CTGROUND_EP (comma list, e.g. "cuda,cpu") and CTGROUND_THREADS.
  */
-export function defaultSessionOptions(env: NodeJS.ProcessEnv = process.env): Required<SessionOptions> {
+export function defaultSessionOptions(env: NodeJS.ProcessEnv = process.env): Required<Omit<SessionOptions, 'spinning'>> {
   const threads = env.CTGROUND_THREADS ? Number(env.CTGROUND_THREADS) : 2;
   if (!Number.isInteger(threads) || threads < 1) throw new UserError(`CTGROUND_THREADS: expected a positive integer, got '${env.CTGROUND_THREADS}'`);
   const eps = (env.CTGROUND_EP ?? 'cpu').split(',').map((s) => s.trim()).filter(Boolean);
@@ -47,6 +53,7 @@ export async function createSession(bytes: Uint8Array, opts: SessionOptions = {}
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
       executionProviders: eps,
+      ...(opts.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } } : {}),
     });
   } catch (e) {
     const msg = String((e as Error).message ?? e);

@@ -122,7 +122,7 @@ export class TrainedGrounder implements GroundingModel {
 
   private constructor(
     readonly name: string, readonly config: GroundingConfig, private readonly text: ReportTextEncoder, private readonly image: InferenceModel,
-    private readonly weights: Weights, private readonly imageShapes: Record<string, readonly number[]>, private readonly opts: { threads?: number },
+    private readonly weights: Weights, private readonly imageShapes: Record<string, readonly number[]>, private readonly opts: { threads?: number; spinning?: boolean },
   ) {}
 
   private head(part: 'whole' | 'query' | 'logits', batch: number): Promise<InferenceModel> {
@@ -142,7 +142,9 @@ export class TrainedGrounder implements GroundingModel {
     return this.config.regionThreshold;
   }
 
-  static async load(dir: string, opts: { threads?: number } = {}): Promise<TrainedGrounder> {
+  /** `spinning` defaults to off: text, image and head sessions take turns (see SessionOptions.spinning). */
+  static async load(dir: string, options: { threads?: number; spinning?: boolean } = {}): Promise<TrainedGrounder> {
+    const opts = { spinning: false, ...options };
     const cfg = readModelConfig(dir);
     const wpath = join(dir, 'model.safetensors');
     const weights = readWeights(wpath);
@@ -239,7 +241,7 @@ export class TrainedGrounder implements GroundingModel {
 }
 
 /** Loads a trained grounding model folder (default models/grounding-default/); a UserError names any missing or corrupt file. */
-export async function loadGroundingModel(dir: string = DEFAULT_MODEL_DIR, opts: { threads?: number } = {}): Promise<TrainedGrounder> {
+export async function loadGroundingModel(dir: string = DEFAULT_MODEL_DIR, opts: { threads?: number; spinning?: boolean } = {}): Promise<TrainedGrounder> {
   if (!existsSync(dir)) throw fileError(dir, 'model folder not found');
   return TrainedGrounder.load(dir, opts);
 }

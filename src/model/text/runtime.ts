@@ -31,7 +31,7 @@ const LENGTH_STEP = 64;
 export class ReportTextEncoder {
   private readonly sessions = new Map<number, Promise<InferenceModel>>();
 
-  constructor(readonly folder: TextEncoderFolder, readonly threads = 2) {}
+  constructor(readonly folder: TextEncoderFolder, readonly threads = 2, readonly spinning = true) {}
 
   get config(): TextEncoderConfig { return this.folder.config; }
   get tokenizer(): WordPieceTokenizer { return this.folder.tokenizer; }
@@ -55,7 +55,7 @@ export class ReportTextEncoder {
     let s = this.sessions.get(T);
     if (!s) {
       const { graph, hidden } = ReportTextEncoder.inferenceGraph(this.folder, T);
-      s = InferenceModel.create(graph, { hidden }, { threads: this.threads });
+      s = InferenceModel.create(graph, { hidden }, { threads: this.threads, spinning: this.spinning });
       this.sessions.set(T, s);
     }
     return s;
@@ -134,6 +134,6 @@ export class ReportTextEncoder {
 }
 
 /** Loads a text-encoder folder (default `models/text-default/`); a UserError names any missing or bad file or tensor. */
-export function loadTextEncoder(dir: string = DEFAULT_TEXT_ENCODER_DIR, opts: { threads?: number } = {}): ReportTextEncoder {
-  return new ReportTextEncoder(loadTextEncoderFolder(dir), opts.threads ?? 2);
+export function loadTextEncoder(dir: string = DEFAULT_TEXT_ENCODER_DIR, opts: { threads?: number; spinning?: boolean } = {}): ReportTextEncoder {
+  return new ReportTextEncoder(loadTextEncoderFolder(dir), opts.threads ?? 2, opts.spinning ?? true);
 }
