@@ -196,11 +196,17 @@ export function positionChannels(G: number, scale: Vec3, offset: Vec3, into?: Fl
   const feats = (u: number) => [u / 2, Math.sin((Math.PI * u) / 2), Math.cos((Math.PI * u) / 2), Math.sin(Math.PI * u), Math.cos(Math.PI * u)];
   // per axis, the five features at each of the G positions along it
   const table = [0, 1, 2].map((a) => Array.from({ length: G }, (_, i) => feats(Math.max(-2, Math.min(2, (i + offset[a]!) * scale[a]!)))));
-  for (let k = 0, o = 0; k < G; k++) for (let j = 0; j < G; j++) for (let i = 0; i < G; i++, o++) {
-    const idx = [i, j, k];
-    for (let a = 0; a < 3; a++) {
-      const f = table[a]![idx[a]!]!;
-      for (let q = 0; q < 5; q++) out[(a * 5 + q) * n + o] = f[q]!;
+  // runs of equal values, written by set/fill (a per-voxel loop cost ~8 ms a crop, a third of a forward)
+  for (let q = 0; q < 5; q++) {
+    const col = table.map((t) => Float32Array.from(t, (f) => f[q]!));
+    const bx = q * n, by = (5 + q) * n, bz = (10 + q) * n;
+    for (let k = 0; k < G; k++) {
+      out.fill(col[2]![k]!, bz + k * G * G, bz + (k + 1) * G * G);
+      for (let j = 0; j < G; j++) {
+        const row = G * (j + G * k);
+        out.set(col[0]!, bx + row);
+        out.fill(col[1]![j]!, by + row, by + row + G);
+      }
     }
   }
   return out;

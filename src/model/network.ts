@@ -126,7 +126,10 @@ export function attentionLogits(g: Graph, cfg: GroundingConfig, L: Tensor, keys:
   const B = L.shape[0]!, dn = cfg.attnDim, G = cfg.crop.grid;
   const one = (k: Tensor, name: string) => {
     const q = ops.linear(L, param(g, `${name}.w`, [L.shape[1]!, dn], { kind: 'xavier' }, weights), param(g, `${name}.b`, [dn], { kind: 'zeros' }, weights));
-    const qk = ops.sum(ops.mul(ops.reshape(q, [B, dn, 1, 1, 1]), k), [1], true);
+    // q·k as one MatMul over dn: a broadcast product summed over dn made a (B, dn, G³) tensor, the
+    // head's largest by far. Keys of one image serve every query (inference), else one image each.
+    const sp = k.shape.slice(2), N = sp.reduce((a, b) => a * b, 1), kb = k.shape[0]!;
+    const qk = ops.reshape(kb === 1 ? ops.matmul(q, ops.reshape(k, [dn, N])) : ops.matmul(ops.reshape(q, [B, 1, dn]), ops.reshape(k, [kb, dn, N])), [B, 1, ...sp]);
     return ops.resizeLinear(ops.mul(qk, 1 / Math.sqrt(dn)), [G, G, G]);
   };
   let logits = one(keys.coarse, 'attn.wq');
