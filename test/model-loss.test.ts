@@ -61,3 +61,23 @@ test('cropHits applies the accuracy rule (IoU > 0.1 at 0.1) to hand-made maps', 
   for (let i = 0; i < 30; i++) z[n + i] = 0;
   assert.deepEqual(cropHits(cfg(0.5), z, target, n), [0, 1]);
 });
+
+test('mapFromLogits with a temperature: p = sigmoid(z / T + shift), the lift and the floor computed on the scaled logits', () => {
+  const sig = (x: number) => 1 / (1 + Math.exp(-x));
+  const z = Float32Array.from({ length: 120 }, (_, i) => -16 + i * 0.1);
+  // a map confident enough for no lift: plain sigmoid of z / T
+  const hot = Float32Array.from(z, (v) => v + 12), T = 0.5;
+  const sharp = mapFromLogits({ ...cfg(0.5), temperature: T }, hot);
+  for (let i = 0; i < z.length; i++) assert.ok(Math.abs(sharp[i]! - sig(hot[i]! / T)) < 1e-6);
+  // a faint map: its peak is lifted to minPeak after scaling, so p = sigmoid((z − zmax) / T) · … at the peak 0.5
+  const faint = mapFromLogits({ ...cfg(0.5), temperature: T }, z, undefined, 0.01);
+  const zmax = z[z.length - 1]!;
+  for (let i = 0; i < z.length; i++) {
+    const want = sig((z[i]! - zmax) / T);
+    assert.ok(want < 0.01 ? faint[i] === 0 : Math.abs(faint[i]! - want) < 1e-6, `${i}: ${faint[i]} vs ${want}`);
+  }
+  // sharper than T = 1: fewer values at or above 0.1 around the same peak
+  const plain = mapFromLogits(cfg(0.5), z);
+  const above = (m: Float32Array) => m.filter((v) => v >= 0.1).length;
+  assert.ok(above(faint) < above(plain) && above(faint) > 0, `${above(faint)} vs ${above(plain)}`);
+});

@@ -68,6 +68,11 @@ export interface GroundingConfig {
    */
   minPeak: number;
   /**
+   * Calibration of the maps: logits are divided by it before the sigmoid (and the minPeak rule),
+   * chosen on validation data like minPeak; under 1 sharpens a map around its peak. Absent: 1.
+   */
+  temperature?: number;
+  /**
    * where `ground`/`label` cut this model's maps into regions (boxes, label maps) unless the user
    * gives --threshold: chosen on validation data for a trained model (its maps' calibration depends
    * on the loss and minPeak). Absent: 0.5.
@@ -141,6 +146,7 @@ export function checkConfig(c: GroundingConfig, file: string): GroundingConfig {
   c.minPeak ??= 0;
   if (c.positional && !(c.fineAttention && c.decoder)) throw fileError(file, 'positional needs fineAttention and decoder (the position term is added to the crop-resolution keys)');
   if (!(c.minPeak >= 0 && c.minPeak < 1)) throw fileError(file, 'minPeak must be in [0, 1)');
+  if (c.temperature !== undefined && !(typeof c.temperature === 'number' && c.temperature > 0 && Number.isFinite(c.temperature))) throw fileError(file, 'temperature must be a positive number');
   if (c.regionThreshold !== undefined && !isThreshold(c.regionThreshold)) throw fileError(file, `regionThreshold ${THRESHOLD_RULE}`);
   // a map lifted by the minPeak rule peaks at minPeak on the crop grid and a little under it on the CT grid
   if (c.regionThreshold !== undefined && c.minPeak > 0 && c.regionThreshold >= c.minPeak) throw fileError(file, `regionThreshold ${c.regionThreshold} must be below minPeak ${c.minPeak} (else a described finding whose map was lifted can get no region)`);

@@ -118,24 +118,34 @@ export function buildLogitsGraph(cfg: GroundingConfig, weights: Weights, imageSh
   return { graph: g, output: attentionLogits(g, cfg, L, keys, weights) };
 }
 
+const logit = (p: number): number => Math.log(p / (1 - p));
+
 /**
- * Logits → probability map, with the minPeak rule: a described anomaly is there, so a map whose
- * peak is under cfg.minPeak is shifted up (in logit space, shape kept) until it reaches it.
- * Probabilities under `floor` come out as 0 (no exp for them: most of a crop is far from any lesion).
+ * How a map's logits become probabilities: p = sigmoid(z / temperature + shift), where the shift
+ * (minPeak rule) lifts a map whose peak is under cfg.minPeak until it reaches it (shape kept), and
+ * `below`, the raw logit under which p < floor (those come out as 0). `peak` is the map's highest raw logit.
+ */
+export function mapCalibration(cfg: GroundingConfig, peak: number, floor = 0): { shift: number; below: number } {
+  const t = cfg.temperature ?? 1;
+  const shift = cfg.minPeak > 0 ? Math.max(0, logit(cfg.minPeak) - peak / t) : 0;
+  return { shift, below: floor > 0 ? (logit(floor) - shift) * t : -Infinity };
+}
+
+/**
+ * Logits → probability map (`mapCalibration`: temperature and the minPeak rule: a described anomaly
+ * is there, so a map whose peak is under cfg.minPeak is lifted until it reaches it). Probabilities
+ * under `floor` come out as 0 (no exp for them: most of a crop is far from any lesion).
  * `peak` is the highest logit of the whole map when these logits are one tile of it (default: theirs).
  */
 export function mapFromLogits<T extends Float32Array>(cfg: GroundingConfig, logits: Float32Array, out?: T, floor = 0, peak?: number): T {
   const o = (out ?? new Float32Array(logits.length)) as T;
-  let shift = 0;
-  if (cfg.minPeak > 0) {
-    let zmax = peak ?? -Infinity;
-    if (peak === undefined) for (let i = 0; i < logits.length; i++) if (logits[i]! > zmax) zmax = logits[i]!;
-    shift = Math.max(0, Math.log(cfg.minPeak / (1 - cfg.minPeak)) - zmax);
-  }
-  const zFloor = floor > 0 ? Math.log(floor / (1 - floor)) - shift : -Infinity;
+  let zmax = peak ?? -Infinity;
+  if (peak === undefined) for (let i = 0; i < logits.length; i++) if (logits[i]! > zmax) zmax = logits[i]!;
+  const { shift, below } = mapCalibration(cfg, zmax, floor);
+  const inv = 1 / (cfg.temperature ?? 1);
   for (let i = 0; i < logits.length; i++) {
     const z = logits[i]!;
-    o[i] = z < zFloor ? 0 : 1 / (1 + Math.exp(-(z + shift)));
+    o[i] = z < below ? 0 : 1 / (1 + Math.exp(-(z * inv + shift)));
   }
   return o;
 }

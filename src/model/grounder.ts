@@ -8,7 +8,7 @@ import { loadTextEncoder, type ReportTextEncoder } from './text/index.ts';
 import { checkConfig, usesAnatomy, type GroundingConfig } from './config.ts';
 import { cropChannels, positionChannels, POSITION_FEATURES, type CropGeometry } from './crop.ts';
 import { anomalyText, boxMap, placeText } from './feed.ts';
-import { buildHeadGraph, buildImageGraph, buildLogitsGraph, buildQueryGraph, isBoxModel, mapFromLogits } from './graphs.ts';
+import { buildHeadGraph, buildImageGraph, buildLogitsGraph, buildQueryGraph, isBoxModel, mapCalibration, mapFromLogits } from './graphs.ts';
 import { anomalyTiles, cropKey } from './prepare.ts';
 import { WeightMismatch, type Weights } from './network.ts';
 import type { GroundingModel, GroundingStudy } from './types.ts';
@@ -236,7 +236,7 @@ export class TrainedGrounder implements GroundingModel {
         const tileMax = logits[i]!.map((l) => l.reduce((m, v) => (v > m ? v : m), -Infinity));
         const peak = Math.max(...tileMax);
         // a tile whose every value maps under MAP_FLOOR adds nothing: skip its sigmoid and resampling
-        const below = Math.log(MAP_FLOOR / (1 - MAP_FLOOR)) - Math.max(0, Math.log(cfg.minPeak / (1 - cfg.minPeak)) - peak);
+        const { below } = mapCalibration(cfg, peak, MAP_FLOOR);
         let map: Volume<Float32Array> | undefined;
         logits[i]!.forEach((l, k) => {
           if (tileMax[k]! < below) return;
