@@ -81,7 +81,7 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
   const model = await loadGroundingModel(dir);
   await model.ground({ ct, anatomy, report: liver });
   // the image side alone: every grid grounding uses for these anomalies' organs, resampled beforehand
-  const imageInputs = (anomalies: GroundingAnomaly[]) => [...new Map(anomalies.map((a) => [cropKey(a), a])).values()]
+  const imageInputs = (anomalies: GroundingAnomaly[]) => [...new Map(anomalies.map((a) => [cropKey(a, cfg.crop.region), a])).values()]
     .flatMap((a) => anomalyTiles(anatomy, a, cfg)).map((g) => ({ g, ch: cropChannels(ct, anatomy, g, cfg.crop, usesAnatomy(cfg.variant)) }));
   const forwards = async (inputs: ReturnType<typeof imageInputs>) => { for (const { g, ch } of inputs) await model.encodeCrop(ch, g); };
   const liverGrids = imageInputs(liver.anomalies);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRng } from '../src/common/index.ts';
 import {
-  DEFAULT_CROP, anomalyBox, anomalyTiles, cropTiles, defaultConfig, isTiled, mapFromLogits, organCrop, pasteToGrid, positionChannels, tileNear,
+  DEFAULT_CROP, anomalyBox, anomalyTiles, cropKey, cropTiles, defaultConfig, isTiled, mapFromLogits, organCrop, pasteToGrid, positionChannels, tileNear,
   type CropGeometry, type GroundingConfig,
 } from '../src/model/index.ts';
 import { freshTextEncoder, prepareSamples } from '../src/train/index.ts';
@@ -149,4 +149,30 @@ test('an anomaly whose organ the label map lacks is seen through one cube of the
   const grids = anomalyTiles(noLiver, anomaly, full);
   assert.equal(grids.length, 1);
   assert.deepEqual(grids[0]!.spacing, organCrop(box, cfg).spacing);
+});
+
+test('crop region body: every anomaly, whatever its organ, is grounded on tiles of everything labelled and shares one crop key', () => {
+  // 100×80×60 voxels at 4 mm: fat from x = 5 to 94; a liver block and a kidney block inside
+  const size: V3 = [100, 80, 60], n = size[0] * size[1] * size[2];
+  const scheme = loadOrganScheme();
+  const fat = scheme.byName.get('fat')!.value, liver = scheme.byName.get('liver')!.value, kidney = scheme.byName.get('kidney_right')!.value;
+  const labels: Volume<Uint8Array> = { data: new Uint8Array(n), size, spacing: [4, 4, 4], origin: [0, 0, 0], direction: [1, 0, 0, 0, 1, 0, 0, 0, 1] };
+  for (let k = 0; k < 60; k++) for (let j = 0; j < 80; j++) for (let i = 5; i < 95; i++) {
+    const p = i + size[0] * (j + size[1] * k);
+    labels.data[p] = i < 40 && j < 40 && k < 30 ? liver : i > 60 && j > 40 && k > 30 ? kidney : fat;
+  }
+  const a = (organ: string) => ({ id: organ, organ, type: 'mass', certainty: 'present', spans: [] });
+  const body: GroundingConfig = { ...defaultConfig('baseline'), crop: { ...DEFAULT_CROP, region: 'body' } };
+  // the body box by hand: voxel centres x 5..94, y 0..79, z 0..59 at 4 mm
+  const box = anomalyBox(labels, a('liver'), 'body');
+  assert.deepEqual([box.min, box.max], [[20, 0, 0], [376, 316, 236]]);
+  assert.equal(cropKey(a('liver'), 'body'), cropKey(a('kidney'), 'body'));
+  assert.notEqual(cropKey(a('liver')), cropKey(a('kidney')));
+  const tiles = anomalyTiles(labels, a('kidney'), body);
+  assert.deepEqual(tiles, anomalyTiles(labels, a('liver'), body));
+  assert.deepEqual(tiles, cropTiles(box, body.crop));
+  assert.ok(tiles.length > 1 && tiles.every((t) => Math.abs(t.spacing[0] - 5) < 1e-9), `${tiles.length} tiles at 5 mm`);
+  // the organ region still cuts around the organ
+  const organTiles = anomalyTiles(labels, a('kidney'), defaultConfig('full'));
+  assert.ok(organTiles.length < tiles.length);
 });

@@ -153,6 +153,8 @@ export function checkConfig(c: GroundingConfig, file: string): GroundingConfig {
   if (!VARIANTS.includes(c.variant)) throw fileError(file, `unknown variant '${String(c.variant)}' (have: ${VARIANTS.join(', ')})`);
   if (!c.crop || !validGrid(c.crop.grid)) throw fileError(file, `crop.grid ${GRID_RULE}`);
   if (c.crop.maxSpacingMm !== undefined && !validMaxSpacing(c.crop.maxSpacingMm)) throw fileError(file, `crop.maxSpacingMm ${MAX_SPACING_RULE}`);
+  if (c.crop.region !== undefined && c.crop.region !== 'organ' && c.crop.region !== 'body') throw fileError(file, `crop.region must be 'organ' or 'body', got '${String(c.crop.region)}'`);
+  if (c.crop.region === 'body' && c.crop.maxSpacingMm === undefined) throw fileError(file, 'crop.region \'body\' needs crop.maxSpacingMm (the body is seen through tiles)');
   if (!validWidths(c.widths)) throw fileError(file, `widths ${WIDTHS_RULE}`);
   if (!Array.isArray(c.convsPerStage) || c.convsPerStage.length !== 4 || c.convsPerStage.some((w) => !Number.isInteger(w) || w <= 0)) throw fileError(file, 'convsPerStage must be four positive integers');
   for (const k of ['attnDim', 'lstmHidden', 'maxTokens', 'maxAggregate'] as const) {

@@ -23,7 +23,16 @@ export interface CropConfig {
    * per organ whatever its size (models trained before tiling).
    */
   maxSpacingMm?: number;
+  /**
+   * What a crop is cut around: 'organ' (default), the organ the structured report names, found on
+   * the label map; 'body', everything labelled, seen through tiles — for ablation variants that
+   * lack the structuring or the anatomy, which together are what finds the organ (the paper's
+   * baseline sees the whole CT).
+   */
+  region?: CropRegion;
 }
+
+export type CropRegion = 'organ' | 'body';
 
 export const DEFAULT_CROP: CropConfig = { grid: 32, marginMm: 10, minMm: 64, maxMm: 256, windows: [[-1000, 400], [-160, 240]], maxSpacingMm: 5 };
 

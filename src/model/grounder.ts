@@ -197,7 +197,7 @@ export class TrainedGrounder implements GroundingModel {
     const out = new Map<string, Volume<Float32Array>>();
     const groups = new Map<string, typeof study.report.anomalies>();
     for (const a of study.report.anomalies) {
-      const key = cropKey(a), group = groups.get(key);
+      const key = cropKey(a, cfg.crop.region), group = groups.get(key);
       if (group) group.push(a); else groups.set(key, [a]);
     }
     for (const anomalies of groups.values()) {

@@ -2,7 +2,7 @@
 // configuration and variants, graphs for training and inference, and loading a trained folder.
 export type { GroundingModel, GroundingStudy, GroundingReport, GroundingAnomaly, GroundingSpan } from './types.ts';
 export { defaultConfig, checkConfig, usesAnatomy, usesStructure, inputChannels, validGrid, validMaxSpacing, validWidths, GRID_RULE, MAX_SPACING_RULE, WIDTHS_RULE, VARIANTS, type GroundingConfig, type Variant } from './config.ts';
-export { DEFAULT_CROP, cropGeometry, cropChannels, cropTiles, isTiled, organCrop, tileNear, maskWorldBox, positionChannels, positionScale, POSITION_FEATURES, type CropConfig, type CropGeometry } from './crop.ts';
+export { DEFAULT_CROP, cropGeometry, cropChannels, cropTiles, isTiled, organCrop, tileNear, maskWorldBox, positionChannels, positionScale, POSITION_FEATURES, type CropConfig, type CropGeometry, type CropRegion } from './crop.ts';
 export { tokenClasses, aggregateSequence, namedStructures, anomalyBox, anomalyCrop, anomalyTiles, groundsThroughTiles, cropKey, cropLabels, namedSideLobe, type SeqItem, type TokenSpan } from './prepare.ts';
 export { buildTrainGraph, buildImageGraph, buildHeadGraph, buildQueryGraph, buildLogitsGraph, isBoxModel, localizationLoss, mapFromLogits, type TrainGraph } from './graphs.ts';
 export { anomalyText, placeText, maskBox, boxMap, type AnomalyText } from './feed.ts';

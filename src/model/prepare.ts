@@ -2,7 +2,7 @@ import { loadTaxonomy } from '../common/index.ts';
 import type { Geometry, Volume } from '../volume/index.ts';
 import { loadOrganScheme, organsForReportClass } from '../anatomy/index.ts';
 import { usesStructure, type GroundingConfig } from './config.ts';
-import { cropTiles, isTiled, maskWorldBox, organCrop, type Box, type CropGeometry } from './crop.ts';
+import { cropTiles, isTiled, maskWorldBox, organCrop, type Box, type CropGeometry, type CropRegion } from './crop.ts';
 import { isBoxModel } from './graphs.ts';
 import type { GroundingAnomaly } from './types.ts';
 
@@ -104,17 +104,17 @@ export function cropLabels(anomaly: GroundingAnomaly): number[] {
 }
 
 /** A key that is equal for anomalies that share a crop (so V is computed once for them). */
-export function cropKey(anomaly: GroundingAnomaly): string {
-  return cropLabels(anomaly).join(',');
+export function cropKey(anomaly: GroundingAnomaly, region: CropRegion = 'organ'): string {
+  return region === 'body' ? 'body' : cropLabels(anomaly).join(',');
 }
 
 /**
  * The world box an anomaly's crop is cut around: its organ (side/lobe) on the label map; when the
  * label map does not hold that organ, everything labelled (the body, `organFound` false), else the
- * whole grid.
+ * whole grid. With region 'body', the body whatever the anomaly.
  */
-export function anomalyBox(anatomy: Volume, anomaly: GroundingAnomaly): Box & { organFound: boolean } {
-  const values = new Set(cropLabels(anomaly));
+export function anomalyBox(anatomy: Volume, anomaly: GroundingAnomaly, region: CropRegion = 'organ'): Box & { organFound: boolean } {
+  const values = new Set(region === 'body' ? [] : cropLabels(anomaly));
   const d = anatomy.data;
   const mask = new Uint8Array(d.length);
   let any = false;
@@ -125,7 +125,7 @@ export function anomalyBox(anatomy: Volume, anomaly: GroundingAnomaly): Box & { 
 
 /** The one cube around an anomaly's organ box (the crop of untiled models and of box models). */
 export function anomalyCrop(anatomy: Volume, anomaly: GroundingAnomaly, cfg: GroundingConfig, pad = 0): CropGeometry {
-  return organCrop(anomalyBox(anatomy, anomaly), cfg.crop, pad);
+  return organCrop(anomalyBox(anatomy, anomaly, cfg.crop.region), cfg.crop, pad);
 }
 
 /**
@@ -135,12 +135,12 @@ export function anomalyCrop(anatomy: Volume, anomaly: GroundingAnomaly, cfg: Gro
  * HU-fallback anatomy has no liver or colon), so it keeps one cube, as before tiling.
  */
 export function groundsThroughTiles(box: ReturnType<typeof anomalyBox>, cfg: GroundingConfig): boolean {
-  return !isBoxModel(cfg) && box.organFound && isTiled(box, cfg.crop);
+  return !isBoxModel(cfg) && (box.organFound || cfg.crop.region === 'body') && isTiled(box, cfg.crop);
 }
 
 /** The grids an anomaly is grounded on: its organ's cube, or that organ's tiles (`groundsThroughTiles`). */
 export function anomalyTiles(anatomy: Volume, anomaly: GroundingAnomaly, cfg: GroundingConfig, pad = 0): CropGeometry[] {
-  const box = anomalyBox(anatomy, anomaly);
+  const box = anomalyBox(anatomy, anomaly, cfg.crop.region);
   return groundsThroughTiles(box, cfg) ? cropTiles(box, cfg.crop, pad) : [organCrop(box, cfg.crop, pad)];
 }
 

@@ -73,7 +73,7 @@ export async function prepareSamples(dir: string, studies: ManifestStudy[], cfg:
 
 /** The grids one anomaly is learned from (see `prepareSamples`). */
 function sampleGrids(labels: Volume, mask: Volume<Float32Array>, a: ManifestStudy['anomalies'][number], cfg: GroundingConfig, pad: number, rng: Rng | null): CropGeometry[] {
-  const box = anomalyBox(labels, a);
+  const box = anomalyBox(labels, a, cfg.crop.region);
   const lb = groundsThroughTiles(box, cfg) ? maskWorldBox(mask, mask.data) : null;
   if (!lb) return [organCrop(box, cfg.crop, pad)];
   const centre = [0, 1, 2].map((k) => (lb.min[k]! + lb.max[k]!) / 2) as [number, number, number];

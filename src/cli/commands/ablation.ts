@@ -7,12 +7,12 @@ import { readVolume } from '../../volume/index.ts';
 import {
   readManifest, splitOf, evaluateStudies, medianLesionMm3, evalJson, oracleGrounder, schemeOrganLookup, ORACLE_NAMES, type OracleName,
 } from '../../eval/index.ts';
-import { DEFAULT_TEXT_ENCODER_DIR, VARIANTS, anomalyBox, loadGroundingModel, usesAnatomy, usesStructure, type GroundingModel, type Variant } from '../../model/index.ts';
+import { DEFAULT_CROP, DEFAULT_TEXT_ENCODER_DIR, VARIANTS, anomalyBox, loadGroundingModel, usesAnatomy, usesStructure, type CropRegion, type GroundingModel, type Variant } from '../../model/index.ts';
 import { trainGroundingModel } from '../../train/index.ts';
 
 export const summary = 'train and evaluate every variant and the oracles: the paper\'s Table 1 as markdown';
 
-interface Row { method: string; anatomy: string; structuring: string; steps: string; scores: Map<string, Record<string, unknown>> }
+interface Row { method: string; anatomy: string; structuring: string; crop: string; steps: string; scores: Map<string, Record<string, unknown>> }
 
 const pct = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? (100 * x).toFixed(1) : '–');
 
@@ -23,7 +23,7 @@ const pct = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? (100 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     data: { type: 'string' }, test: { type: 'string' }, out: { type: 'string' }, steps: { type: 'string' }, seed: { type: 'string' },
-    variants: { type: 'string' }, grid: { type: 'string' }, widths: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, text: { type: 'string' }, 'validate-every': { type: 'string' },
+    variants: { type: 'string' }, crops: { type: 'string' }, grid: { type: 'string' }, widths: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, text: { type: 'string' }, 'validate-every': { type: 'string' },
   }, false);
   const data = requireFlag(values.data, 'data').split(',').filter(Boolean);
   const tests = requireFlag(values.test, 'test').split(',').filter(Boolean);
@@ -35,6 +35,13 @@ export async function run(argv: string[]): Promise<number> {
   const textDir = values.text ?? DEFAULT_TEXT_ENCODER_DIR;
   // network size (default: the shipped models'); small sizes keep tests and quick looks cheap
   const config = networkSizeFlags(values);
+  // --crops shared: every variant gets the organ crop, so variants differ in their inputs alone;
+  // --crops paper: a crop around the organ needs both the organ (structuring) and where it is
+  // (anatomy), so only `full` has one and the others see the body, as the paper's baseline sees the whole CT
+  const crops = values.crops ?? 'shared';
+  if (crops !== 'shared' && crops !== 'paper') throw new UserError(`--crops must be 'shared' or 'paper', not '${crops}'`);
+  const region = (v: Variant): CropRegion => (crops === 'paper' && v !== 'full' ? 'body' : 'organ');
+  const configOf = (v: Variant) => (region(v) === 'body' ? { ...config, crop: { ...DEFAULT_CROP, ...config.crop, region: 'body' as const } } : config);
   mkdirSync(out, { recursive: true });
   const command = ['ctground', 'ablation', ...argv].join(' ');
   const read = (p: string) => readVolume(p);
@@ -57,7 +64,7 @@ export async function run(argv: string[]): Promise<number> {
   for (const name of ORACLE_NAMES) {
     const dir = join(out, `oracle-${name}`);
     mkdirSync(dir, { recursive: true });
-    rows.push({ method: `oracle: ${name}`, anatomy: 'labels', structuring: 'gold', steps: '–', scores: await evalInto(dir, oracleGrounder(name as OracleName, { organs: schemeOrganLookup, priorVolumeMm3: priorMm3 })) });
+    rows.push({ method: `oracle: ${name}`, anatomy: 'labels', structuring: 'gold', crop: '–', steps: '–', scores: await evalInto(dir, oracleGrounder(name as OracleName, { organs: schemeOrganLookup, priorVolumeMm3: priorMm3 })) });
   }
   for (const v of variants) {
     const dir = join(out, v);
@@ -68,26 +75,26 @@ export async function run(argv: string[]): Promise<number> {
       // evaluations of the shorter run are stale once it trains on
       for (const f of existsSync(dir) ? readdirSync(dir) : []) if (/^eval-.*\.json$/.test(f)) rmSync(join(dir, f));
       await trainGroundingModel({
-        data, variant: v, out: dir, steps, seed, textDir, resume: true, config, quiet: Boolean(process.env.CTGROUND_QUIET),
+        data, variant: v, out: dir, steps, seed, textDir, resume: true, config: configOf(v), quiet: Boolean(process.env.CTGROUND_QUIET),
         batch: intFlag(values.batch, 'batch', 2), lr: numFlag(values.lr, 'lr', 2e-3),
         validateEvery: intFlag(values['validate-every'], 'validate-every', 500), command: `${command}  (variant ${v})`,
       });
     }
     const model = await loadGroundingModel(dir);
     try {
-      rows.push({ method: v, anatomy: usesAnatomy(v) ? '✓' : '✗', structuring: usesStructure(v) ? '✓' : '✗', steps: String(steps), scores: await evalInto(dir, model) });
+      rows.push({ method: v, anatomy: usesAnatomy(v) ? '✓' : '✗', structuring: usesStructure(v) ? '✓' : '✗', crop: region(v), steps: String(steps), scores: await evalInto(dir, model) });
     } finally {
       await model.dispose();
     }
   }
 
-  const lines = [`# Ablation (paper Table 1 layout)`, '', `Made by \`${command}\` (seed ${seed}); training data ${data.join(' + ')}; every variant trained from scratch for the same number of steps. Synthetic data: not clinical figures.`, ''];
+  const lines = [`# Ablation (paper Table 1 layout)`, '', `Made by \`${command}\` (seed ${seed}); training data ${data.join(' + ')}; every variant trained from scratch for the same number of steps; crops ${crops === 'paper' ? 'as each variant\'s inputs allow (organ: full only; the others the body, tiled)' : 'around the named organ for every variant'}. Synthetic data: not clinical figures.`, ''];
   for (const t of tests) {
-    lines.push(`## Test set ${t} (all studies)`, '', '| method | anatomy | structuring | steps | Dice % | mIoU % | accuracy % | focal accuracy % | focal Dice % | n |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    lines.push(`## Test set ${t} (all studies)`, '', '| method | anatomy | structuring | crop | steps | Dice % | mIoU % | accuracy % | focal accuracy % | focal Dice % | n |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const r of rows) {
       const s = r.scores.get(t)!;
       const focal = s.focal as Record<string, number>;
-      lines.push(`| ${r.method} | ${r.anatomy} | ${r.structuring} | ${r.steps} | ${pct(s.dice)} | ${pct(s.miou)} | ${pct(s.accuracy)} | ${pct(focal.accuracy)} | ${pct(focal.dice)} | ${String(s.n)} |`);
+      lines.push(`| ${r.method} | ${r.anatomy} | ${r.structuring} | ${r.crop} | ${r.steps} | ${pct(s.dice)} | ${pct(s.miou)} | ${pct(s.accuracy)} | ${pct(focal.accuracy)} | ${pct(focal.dice)} | ${String(s.n)} |`);
     }
     lines.push('');
   }
