@@ -173,7 +173,11 @@ test('synth --stats --contrast: every generated lesion with organ around it is s
     }
     assert.ok(expected.size > 0 && focal > 0);
     assert.deepEqual(new Map(rows.map((r) => [r.kind, r.n])), new Map([...expected].map(([k, v]) => [k, v.length])));
-    for (const r of rows) assert.equal(r.belowOne, expected.get(r.kind)!.filter((c) => c < 1).length);
+    for (const r of rows) {
+      const cs = [...expected.get(r.kind)!].sort((x, y) => x - y), h = cs.length >> 1;
+      assert.equal(r.belowOne, cs.filter((c) => c < 1).length);
+      assert.ok(Math.abs(r.medianCnr - (cs.length % 2 ? cs[h]! : (cs[h - 1]! + cs[h]!) / 2)) < 1e-12, `${r.kind} median`);
+    }
     assert.match(formatContrast(rows), new RegExp(`under 1 .*: ${rows.reduce((a, r) => a + r.belowOne, 0)} of ${rows.reduce((a, r) => a + r.n, 0)} lesions`));
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -102,7 +102,7 @@ export async function lesionContrast(dir: string, split: string | undefined, rea
   }
   return [...byKind].map(([kind, xs]) => {
     const s = [...xs].sort((a, b) => a - b);
-    return { kind, n: s.length, medianCnr: s[s.length >> 1]!, belowOne: s.filter((v) => v < 1).length };
+    return { kind, n: s.length, medianCnr: s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2, belowOne: s.filter((v) => v < 1).length };
   }).sort((a, b) => a.medianCnr - b.medianCnr);
 }
 
