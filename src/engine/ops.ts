@@ -267,6 +267,8 @@ export function upsampleNearest(x: Tensor, factor: number | number[]): Tensor {
 export function resizeLinear(x: Tensor, size: readonly number[]): Tensor {
   const n = x.rank - 2;
   if (size.length !== n) throw new Error(`resizeLinear: ${size.length} sizes for ${n} spatial axes`);
+  // already that size: the identity (half_pixel keeps every voxel), without a copy through Resize
+  if (size.every((v, i) => v === x.shape[i + 2])) return x;
   const g = x.graph;
   const full = [x.shape[0]!, x.shape[1]!, ...size];
   return g.node1('Resize', [x, null, null, g.ints(full)], { mode: 'linear', coordinate_transformation_mode: 'half_pixel' }, full);
