@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { enforceContrast, lesionCnr, localContrast, maskBox } from '../src/data/index.ts';
+import { enforceContrast, lesionCnr, localContrast, maskVoxelBox } from '../src/data/index.ts';
 
 test('lesion contrast-to-noise: lesion mean against the median and robust spread of the organ voxels within 15 mm, on a hand-made volume', () => {
   // 20×20×20 at 2 mm; organ (label 5) fills x < 16, checkerboard 30/50 HU; a 2×2×2 lesion at 130 HU
@@ -47,7 +47,7 @@ test('enforceContrast lifts a faint lesion to the minimum CNR on its drawn side,
   // another lesion touching it on the +x side must keep its voxels
   for (let j = 10; j <= 12; j++) for (let k = 10; k <= 12; k++) { other[at(13, j, k)] = 1; ct[at(13, j, k)] = 200; }
   const keep = Uint8Array.from(mask, (v, p) => v | other[p]!);
-  const box = maskBox(mask, size)!;
+  const box = maskVoxelBox(mask, size)!;
   assert.deepEqual(box, { min: [10, 10, 10], max: [12, 12, 12] });
   const before = Int16Array.from(ct);
   assert.ok(lesionCnr(ct, labels, mask, size, spacing, 3) < 1);

@@ -9,4 +9,4 @@ export { writePreviews, drawText, drawAxial, newCanvas, encodePng } from './prev
 export { checkDataset } from './check.ts';
 export { importStudy, importRexGrounding, parseNifti, type FindingsFile, type ImportOptions } from './importers.ts';
 export { datasetStats, formatStats, lesionContrast, formatContrast, type DatasetStats, type KindContrast } from './stats.ts';
-export { lesionCnr, localContrast, enforceContrast, loadVisibilityRule, requiredCnr, maskBox, type LocalContrast, type VisibilityRule } from './visibility.ts';
+export { lesionCnr, localContrast, enforceContrast, loadVisibilityRule, requiredCnr, maskVoxelBox, type LocalContrast, type VisibilityRule } from './visibility.ts';

@@ -22,7 +22,7 @@ function median(xs: number[]): number {
 }
 
 /** The voxel box of a mask (null when empty). */
-export function maskBox(mask: ArrayLike<number>, size: readonly number[]): VoxelBox | null {
+export function maskVoxelBox(mask: ArrayLike<number>, size: readonly number[]): VoxelBox | null {
   const [nx, ny, nz] = size as [number, number, number];
   const min = [nx, ny, nz], max = [-1, -1, -1];
   for (let k = 0, p = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++, p++) {
@@ -39,9 +39,9 @@ export function maskBox(mask: ArrayLike<number>, size: readonly number[]): Voxel
  * scan of the whole volume when the caller knows it. Null for an empty mask or no organ around it.
  */
 export function localContrast(ct: ArrayLike<number>, labels: ArrayLike<number>, mask: ArrayLike<number>, size: readonly number[], spacing: readonly number[], organ: number, box?: VoxelBox): LocalContrast | null {
-  const b = box ?? maskBox(mask, size);
+  const b = box ?? maskVoxelBox(mask, size);
   if (!b) return null;
-  const [nx, ny, nz] = size as [number, number, number];
+  const [nx, ny] = size as [number, number, number];
   const m = [0, 1, 2].map((a) => Math.ceil(BACKGROUND_MM / spacing[a]!));
   const lo = [0, 1, 2].map((a) => Math.max(0, b.min[a]! - m[a]!)), hi = [0, 1, 2].map((a) => Math.min(size[a]! - 1, b.max[a]! + m[a]!));
   const bg: number[] = [];
@@ -50,7 +50,7 @@ export function localContrast(ct: ArrayLike<number>, labels: ArrayLike<number>, 
     const p = i + nx * (j + ny * k);
     if (mask[p]) { sum += ct[p]!; n++; } else if (labels[p] === organ) bg.push(ct[p]!);
   }
-  if (n === 0 || bg.length === 0 || nz === 0) return null;
+  if (n === 0 || bg.length === 0) return null;
   const background = median(bg);
   return { lesionMean: sum / n, background, spread: Math.max(1, 1.4826 * median(bg.map((v) => Math.abs(v - background)))) };
 }
@@ -82,12 +82,12 @@ export function loadVisibilityRule(): VisibilityRule {
 const HU_MIN = -1024, HU_MAX = 3071;
 
 /**
- * Makes a lesion at least `minCnr` visible on the finished CT (noise and blur included), keeping the
+ * Makes a lesion at least `required` visible (CNR) on the finished CT (noise and blur included), keeping the
  * side of its organ it was drawn on (`sign`: +1 brighter, −1 darker): the lesion's voxels move by
  * the missing contrast, the organ voxels touching it by half (a partial-volume edge, not a step).
  * Voxels in `keep` (other lesions) are never touched. Returns the CNR before and after.
  */
-export function enforceContrast(ct: Int16Array | Float32Array, labels: ArrayLike<number>, mask: ArrayLike<number>, keep: ArrayLike<number>, size: readonly number[], spacing: readonly number[], organ: number, box: VoxelBox, minCnr: number, sign: 1 | -1): { before: number; after: number } {
+export function enforceContrast(ct: Int16Array | Float32Array, labels: ArrayLike<number>, mask: ArrayLike<number>, keep: ArrayLike<number>, size: readonly number[], spacing: readonly number[], organ: number, box: VoxelBox, required: number, sign: 1 | -1): { before: number; after: number } {
   const [nx, ny] = size as [number, number, number];
   const cnr = (c: LocalContrast): number => Math.abs(c.lesionMean - c.background) / c.spread;
   let c = localContrast(ct, labels, mask, size, spacing, organ, box);
@@ -105,8 +105,8 @@ export function enforceContrast(ct: Int16Array | Float32Array, labels: ArrayLike
     if (touches(1, 0, 0) || touches(-1, 0, 0) || touches(0, 1, 0) || touches(0, -1, 0) || touches(0, 0, 1) || touches(0, 0, -1)) edge.push(p);
   }
   // A few rounds: the half-moved edge nudges the background median, rounding to integer HU the mean.
-  for (let round = 0; round < 4 && sign * (c.lesionMean - c.background) < minCnr * c.spread; round++) {
-    const delta = c.background + sign * minCnr * c.spread * 1.05 - c.lesionMean;
+  for (let round = 0; round < 4 && sign * (c.lesionMean - c.background) < required * c.spread; round++) {
+    const delta = c.background + sign * required * c.spread * 1.05 - c.lesionMean;
     const move = (p: number, d: number): void => {
       const v = ct[p]! + d;
       ct[p] = ct instanceof Int16Array ? Math.min(HU_MAX, Math.max(HU_MIN, Math.round(v))) : v;
