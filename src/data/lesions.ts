@@ -8,6 +8,9 @@ import { localContrast } from './visibility.ts';
 
 export type LesionShape = 'blob' | 'wall' | 'dependent' | 'diffuse' | 'scale' | 'aneurysm';
 
+/** Shapes that change a whole organ (or segment): no organ around them to contrast with. */
+export const WHOLE_ORGAN: ReadonlySet<LesionShape> = new Set(['diffuse', 'scale', 'aneurysm']);
+
 /** One kind of finding the generator can insert (data/synth/lesions.json). */
 export interface LesionKind {
   id: string;
@@ -73,7 +76,7 @@ export interface InsertedLesion {
   centroid: [number, number, number];
   /** extent along the three grid axes in mm, largest first (what the report's size phrase states) */
   extentMm: [number, number, number];
-  /** the side of its organ the lesion was drawn on, before blur and noise: +1 brighter, −1 darker */
+  /** the side of its organ the lesion was drawn on, before blur and noise: +1 brighter, −1 darker (1 for WHOLE_ORGAN shapes) */
   contrastSign: 1 | -1;
 }
 
@@ -122,7 +125,7 @@ export function describeMask(c: Canvas3, kind: LesionKind, mask: Uint8Array): In
   const ci = si / n, cj = sj / n, ck = sk / n;
   const centroid: [number, number, number] = [0, 1, 2].map((r) => o[r]! + m[r * 3]! * ci + m[r * 3 + 1]! * cj + m[r * 3 + 2]! * ck) as [number, number, number];
   const ext = [0, 1, 2].map((a) => (max[a]! - min[a]! + 1) * c.geom.spacing[a]!).sort((a, b) => b - a) as [number, number, number];
-  const drawn = localContrast(c.hu, c.labels, mask, c.geom.size, c.geom.spacing, best, { min, max });
+  const drawn = WHOLE_ORGAN.has(kind.shape) ? null : localContrast(c.hu, c.labels, mask, c.geom.size, c.geom.spacing, best, { min, max });
   const contrastSign = drawn && drawn.lesionMean < drawn.background ? -1 : 1;
   return { kind, target: loadOrganScheme().byValue.get(best)?.name ?? 'unknown', mask, voxels: n, organVoxels, min, max, centroid, extentMm: ext, contrastSign };
 }

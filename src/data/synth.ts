@@ -3,7 +3,7 @@ import { fromTotalSegmentator, loadOrganScheme, organValue } from '../anatomy/in
 import { indexToWorld, readVolume, resample, resampleToGrid, voxelBoxToWorld, type Volume, type WorldBox } from '../volume/index.ts';
 import { buildPhantom, loadTissues, type PhantomModifiers } from './phantom.ts';
 import { enforceContrast, loadVisibilityRule, requiredCnr } from './visibility.ts';
-import { insertLesion, loadLesionKinds, type Canvas3, type InsertedLesion, type LesionKind } from './lesions.ts';
+import { insertLesion, loadLesionKinds, WHOLE_ORGAN, type Canvas3, type InsertedLesion, type LesionKind } from './lesions.ts';
 import { describePlace, OrganBoxes, type PlaceHints, type Place } from './location.ts';
 import { absentCandidates, loadPhrasing, writeReport, type Finding, type Span } from './report.ts';
 
@@ -150,7 +150,6 @@ function weightedPick(rng: Rng, kinds: LesionKind[]): LesionKind {
   return kinds[kinds.length - 1]!;
 }
 
-const WHOLE_ORGAN = new Set(['diffuse', 'scale', 'aneurysm']);
 
 /** Gaussian-ish 3-tap blur along each axis (partial volume of the scanner's point spread). */
 function blur3(data: Float32Array, size: readonly number[], w: number): void {

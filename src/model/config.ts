@@ -124,11 +124,13 @@ export function validGrid(grid: unknown): grid is number {
   return Number.isInteger(grid) && (grid as number) % 8 === 0 && (grid as number) >= 16;
 }
 
-/** The tiling spacing's rule (`crop.maxSpacingMm`), for config files and --max-spacing alike. */
-export const MAX_SPACING_RULE = 'must be a positive number of mm';
-export function validMaxSpacing(v: unknown): v is number {
+function positiveNumber(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v) && v > 0;
 }
+
+/** The tiling spacing's rule (`crop.maxSpacingMm`), for config files and --max-spacing alike. */
+export const MAX_SPACING_RULE = 'must be a positive number of mm';
+export const validMaxSpacing = positiveNumber;
 
 /** The stage widths' rule, for config files and --widths alike. */
 export const WIDTHS_RULE = 'must be four positive integers';
@@ -146,7 +148,7 @@ export function checkConfig(c: GroundingConfig, file: string): GroundingConfig {
   c.minPeak ??= 0;
   if (c.positional && !(c.fineAttention && c.decoder)) throw fileError(file, 'positional needs fineAttention and decoder (the position term is added to the crop-resolution keys)');
   if (!(c.minPeak >= 0 && c.minPeak < 1)) throw fileError(file, 'minPeak must be in [0, 1)');
-  if (c.temperature !== undefined && !(typeof c.temperature === 'number' && c.temperature > 0 && Number.isFinite(c.temperature))) throw fileError(file, 'temperature must be a positive number');
+  if (c.temperature !== undefined && !positiveNumber(c.temperature)) throw fileError(file, 'temperature must be a positive number');
   if (c.regionThreshold !== undefined && !isThreshold(c.regionThreshold)) throw fileError(file, `regionThreshold ${THRESHOLD_RULE}`);
   // a map lifted by the minPeak rule peaks at minPeak on the crop grid and a little under it on the CT grid
   if (c.regionThreshold !== undefined && c.minPeak > 0 && c.regionThreshold >= c.minPeak) throw fileError(file, `regionThreshold ${c.regionThreshold} must be below minPeak ${c.minPeak} (else a described finding whose map was lifted can get no region)`);

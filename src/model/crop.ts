@@ -205,7 +205,7 @@ export function positionChannels(G: number, scale: Vec3, offset: Vec3, into?: Fl
   const feats = (u: number) => [u / 2, Math.sin((Math.PI * u) / 2), Math.cos((Math.PI * u) / 2), Math.sin(Math.PI * u), Math.cos(Math.PI * u)];
   // per axis, the five features at each of the G positions along it
   const table = [0, 1, 2].map((a) => Array.from({ length: G }, (_, i) => feats(Math.max(-2, Math.min(2, (i + offset[a]!) * scale[a]!)))));
-  // runs of equal values, written by set/fill (a per-voxel loop cost ~8 ms a crop, a third of a forward)
+  // runs of equal values, written by set/fill: a per-voxel loop over 15 channels is ~4× slower
   for (let q = 0; q < 5; q++) {
     const col = table.map((t) => Float32Array.from(t, (f) => f[q]!));
     const bx = q * n, by = (5 + q) * n, bz = (10 + q) * n;

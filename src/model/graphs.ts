@@ -121,14 +121,14 @@ export function buildLogitsGraph(cfg: GroundingConfig, weights: Weights, imageSh
 const logit = (p: number): number => Math.log(p / (1 - p));
 
 /**
- * How a map's logits become probabilities: p = sigmoid(z / temperature + shift), where the shift
+ * How a map's logits become probabilities: p = sigmoid(z · scale + shift), scale = 1 / temperature, where the shift
  * (minPeak rule) lifts a map whose peak is under cfg.minPeak until it reaches it (shape kept), and
  * `below`, the raw logit under which p < floor (those come out as 0). `peak` is the map's highest raw logit.
  */
-export function mapCalibration(cfg: GroundingConfig, peak: number, floor = 0): { shift: number; below: number } {
+export function mapCalibration(cfg: GroundingConfig, peak: number, floor = 0): { scale: number; shift: number; below: number } {
   const t = cfg.temperature ?? 1;
   const shift = cfg.minPeak > 0 ? Math.max(0, logit(cfg.minPeak) - peak / t) : 0;
-  return { shift, below: floor > 0 ? (logit(floor) - shift) * t : -Infinity };
+  return { scale: 1 / t, shift, below: floor > 0 ? (logit(floor) - shift) * t : -Infinity };
 }
 
 /**
@@ -141,11 +141,10 @@ export function mapFromLogits<T extends Float32Array>(cfg: GroundingConfig, logi
   const o = (out ?? new Float32Array(logits.length)) as T;
   let zmax = peak ?? -Infinity;
   if (peak === undefined) for (let i = 0; i < logits.length; i++) if (logits[i]! > zmax) zmax = logits[i]!;
-  const { shift, below } = mapCalibration(cfg, zmax, floor);
-  const inv = 1 / (cfg.temperature ?? 1);
+  const { scale, shift, below } = mapCalibration(cfg, zmax, floor);
   for (let i = 0; i < logits.length; i++) {
     const z = logits[i]!;
-    o[i] = z < below ? 0 : 1 / (1 + Math.exp(-(z * inv + shift)));
+    o[i] = z < below ? 0 : 1 / (1 + Math.exp(-(z * scale + shift)));
   }
   return o;
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileError, projectRoot } from '../common/index.ts';
-import { InferenceModel, readSafetensors, type Graph } from '../engine/index.ts';
+import { InferenceModel, readSafetensors, type Graph, type SessionOptions } from '../engine/index.ts';
 import { indexToWorld, resampleToGrid, voxelBoxToWorld, worldBoxToVoxel, type Geometry, type Volume } from '../volume/index.ts';
 import { loadTextEncoder, type ReportTextEncoder } from './text/index.ts';
 import { checkConfig, usesAnatomy, type GroundingConfig } from './config.ts';
@@ -124,7 +124,7 @@ export class TrainedGrounder implements GroundingModel {
 
   private constructor(
     readonly name: string, readonly config: GroundingConfig, private readonly text: ReportTextEncoder, private readonly image: InferenceModel,
-    private readonly weights: Weights, private readonly imageShapes: Record<string, readonly number[]>, private readonly opts: { threads?: number; spinning?: boolean },
+    private readonly weights: Weights, private readonly imageShapes: Record<string, readonly number[]>, private readonly opts: Pick<SessionOptions, 'threads' | 'spinning'>,
   ) {}
 
   private head(part: 'whole' | 'query' | 'logits', batch: number): Promise<InferenceModel> {
@@ -145,7 +145,7 @@ export class TrainedGrounder implements GroundingModel {
   }
 
   /** `spinning` defaults to off: text, image and head sessions take turns (see SessionOptions.spinning). */
-  static async load(dir: string, options: { threads?: number; spinning?: boolean } = {}): Promise<TrainedGrounder> {
+  static async load(dir: string, options: Pick<SessionOptions, 'threads' | 'spinning'> = {}): Promise<TrainedGrounder> {
     const opts = { spinning: false, ...options };
     const cfg = readModelConfig(dir);
     const wpath = join(dir, 'model.safetensors');
@@ -170,8 +170,8 @@ export class TrainedGrounder implements GroundingModel {
   /** The image encoder's forward on one crop (exposed for the benchmark's reference timing). */
   async encodeCrop(channels: Float32Array, geom?: CropGeometry): Promise<Record<string, Float32Array>> {
     const feeds: Record<string, Float32Array> = { image: channels };
-    // One position buffer reused across forwards: a fresh 2 MB array per crop cost more (allocation
-    // and GC, 3-20 ms) than filling it (1 ms). A concurrent call gets its own.
+    // One position buffer reused across forwards: allocating and collecting a fresh 2 MB array per
+    // crop costs more than filling it. A concurrent call gets its own.
     let own = false;
     if (this.config.positional) {
       if (!geom) throw new Error('encodeCrop: a positional model needs the crop geometry');
@@ -257,7 +257,7 @@ export class TrainedGrounder implements GroundingModel {
 }
 
 /** Loads a trained grounding model folder (default models/grounding-default/); a UserError names any missing or corrupt file. */
-export async function loadGroundingModel(dir: string = DEFAULT_MODEL_DIR, opts: { threads?: number; spinning?: boolean } = {}): Promise<TrainedGrounder> {
+export async function loadGroundingModel(dir: string = DEFAULT_MODEL_DIR, opts: Pick<SessionOptions, 'threads' | 'spinning'> = {}): Promise<TrainedGrounder> {
   if (!existsSync(dir)) throw fileError(dir, 'model folder not found');
   return TrainedGrounder.load(dir, opts);
 }

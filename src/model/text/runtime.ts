@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { projectRoot } from '../../common/index.ts';
-import { Graph, InferenceModel, exportOnnx, type Tensor } from '../../engine/index.ts';
+import { Graph, InferenceModel, exportOnnx, type SessionOptions, type Tensor } from '../../engine/index.ts';
 import { loadTextEncoderFolder, type TextEncoderFolder } from './checkpoint.ts';
 import { buildTextEncoder } from './encoder.ts';
 import type { TextEncoderConfig } from './config.ts';
@@ -134,6 +134,6 @@ export class ReportTextEncoder {
 }
 
 /** Loads a text-encoder folder (default `models/text-default/`); a UserError names any missing or bad file or tensor. */
-export function loadTextEncoder(dir: string = DEFAULT_TEXT_ENCODER_DIR, opts: { threads?: number; spinning?: boolean } = {}): ReportTextEncoder {
+export function loadTextEncoder(dir: string = DEFAULT_TEXT_ENCODER_DIR, opts: Pick<SessionOptions, 'threads' | 'spinning'> = {}): ReportTextEncoder {
   return new ReportTextEncoder(loadTextEncoderFolder(dir), opts.threads ?? 2, opts.spinning ?? true);
 }
