@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { makeToyDataset } from './train-fixture.ts';
 import { freshTextEncoder } from '../src/train/index.ts';
-import { buildHeadGraph, buildImageGraph, buildLogitsGraph, buildQueryGraph, buildTrainGraph, defaultConfig, loadGroundingModel, loadTextEncoder, readWeights, type GroundingConfig } from '../src/model/index.ts';
+import { buildHeadGraph, buildImageGraph, buildLogitsGraph, buildQueryGraph, buildTrainGraph, defaultConfig, loadGroundingModel, loadTextEncoder, positionChannels, readWeights, widenImageInput, WeightMismatch, type GroundingConfig } from '../src/model/index.ts';
 import { InferenceModel, saveParams, writeSafetensors } from '../src/engine/index.ts';
 import { readManifest, goldReport } from '../src/eval/index.ts';
 import { readVolume } from '../src/volume/index.ts';
@@ -80,6 +80,38 @@ test('the head in two halves (L_t once per anomaly, logits per grid) gives the o
   assert.ok(worst < 1e-4, `max difference ${worst}`);
   // the three queries differ: a batch-row mix-up would show
   assert.ok(Math.abs(two[0]! - two[2 * G ** 3]!) > 1e-4);
+});
+
+test('a CT window added to a trained model starts at zero weight: the widened encoder gives the old keys whatever the new channel holds', async () => {
+  const cfg = JSON.parse(readFileSync(join(good, 'config.json'), 'utf8')).model as GroundingConfig;
+  const weights = readWeights(join(good, 'model.safetensors'));
+  const wide: GroundingConfig = { ...cfg, crop: { ...cfg.crop, windows: [...cfg.crop.windows, [-200, 1200]] } };
+  const G = cfg.crop.grid, n = G ** 3;
+  const keysOf = async (c: GroundingConfig, w: typeof weights, image: Float32Array) => {
+    const img = buildImageGraph(c, w);
+    const m = await InferenceModel.create(img.graph, img.outputs);
+    const r = await m.run({ image, position: positionChannels(G, [0.05, 0.04, 0.06], [0.1, -0.2, 0]) });
+    await m.dispose();
+    return r as Record<string, Float32Array>;
+  };
+  // old input: [window, anatomy]; widened: [window, new window, anatomy] (the anatomy channel stays last)
+  const win = new Float32Array(n).map((_, i) => 0.5 + 0.5 * Math.sin(0.013 * i)), anat = new Float32Array(n).map((_, i) => ((i >> 5) % 3) / 2);
+  const extra = new Float32Array(n).map((_, i) => 0.5 + 0.5 * Math.cos(0.029 * i));
+  const old = await keysOf(cfg, weights, Float32Array.from([...win, ...anat]));
+  const widened = widenImageInput(weights, cfg, wide);
+  assert.equal(widened.get('img.s0.c0.w')!.length, weights.get('img.s0.c0.w')!.length * 3 / 2);
+  const got = await keysOf(wide, widened, Float32Array.from([...win, ...extra, ...anat]));
+  for (const k of Object.keys(old)) {
+    let worst = 0, scale = 0;
+    for (let i = 0; i < old[k]!.length; i++) { worst = Math.max(worst, Math.abs(old[k]![i]! - got[k]![i]!)); scale = Math.max(scale, Math.abs(old[k]![i]!)); }
+    assert.ok(scale > 0.01 && worst < 1e-5, `${k}: max difference ${worst} (values up to ${scale})`);
+  }
+  // and once the new weights move, the new channel counts: the test above could not pass by ignoring it
+  const moved = new Map(widened).set('img.s0.c0.w', widened.get('img.s0.c0.w')!.map((v, i) => v + 0.05 * Math.sin(i)));
+  const differs = await keysOf(wide, moved, Float32Array.from([...win, ...extra, ...anat]));
+  assert.ok(differs.keys!.some((v, i) => Math.abs(v - old.keys![i]!) > 1e-4));
+  // windows that do not start with the model's are refused
+  assert.throws(() => widenImageInput(weights, cfg, { ...cfg, crop: { ...cfg.crop, windows: [[-200, 1200], ...cfg.crop.windows] } }), WeightMismatch);
 });
 
 function broken(name: string, edit: (dir: string) => void): string {

@@ -13,6 +13,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run(argv
   'pretrain-text': { summary: 'masked-LM pretraining of the report text encoder', load: () => import('./commands/pretrain-text.ts') },
   train: { summary: 'train a grounding model', load: () => import('./commands/train.ts') },
   eval: { summary: 'evaluate a model or an oracle on a dataset', load: () => import('./commands/eval.ts') },
+  calibrate: { summary: "choose a model's map calibration on validation data", load: () => import('./commands/calibrate.ts') },
   ablation: { summary: 'train and evaluate every variant beside the oracles (Table 1)', load: () => import('./commands/ablation.ts') },
   ground: { summary: 'ground every finding of a report in its CT', load: () => import('./commands/ground.ts') },
   label: { summary: 'auto-label a whole archive of studies (resumable)', load: () => import('./commands/label.ts') },

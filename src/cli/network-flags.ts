@@ -1,5 +1,5 @@
 import { UserError } from '../common/index.ts';
-import { DEFAULT_CROP, GRID_RULE, MAX_SPACING_RULE, WIDTHS_RULE, validGrid, validMaxSpacing, validWidths, type GroundingConfig } from '../model/index.ts';
+import { DEFAULT_CROP, GRID_RULE, MAX_SPACING_RULE, WIDTHS_RULE, WINDOWS_RULE, validGrid, validMaxSpacing, validWidths, validWindows, type GroundingConfig } from '../model/index.ts';
 import { intFlag } from './args.ts';
 
 // Apart from args.ts: it loads model/ (and with it ONNX Runtime), which `ctground info` must not pay for.
@@ -26,4 +26,12 @@ export function maxSpacingFlag(value: string | undefined): number | null | undef
   const v = Number(value);
   if (!validMaxSpacing(v)) throw new UserError(`--max-spacing ${MAX_SPACING_RULE} or 'none', not '${value}'`);
   return v;
+}
+
+/** --windows LO:HI,LO:HI,…: the CT windows, one input channel each (absent: undefined). */
+export function windowsFlag(value: string | undefined): [number, number][] | undefined {
+  if (value === undefined) return undefined;
+  const w = value.split(',').map((p) => p.split(':').map((x) => (x.trim() === '' ? NaN : Number(x))));
+  if (!validWindows(w)) throw new UserError(`--windows ${WINDOWS_RULE}, e.g. --windows=-1000:400,-160:240,-200:1200; got '${value}'`);
+  return w;
 }

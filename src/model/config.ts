@@ -132,6 +132,12 @@ function positiveNumber(v: unknown): v is number {
 export const MAX_SPACING_RULE = 'must be a positive number of mm';
 export const validMaxSpacing = positiveNumber;
 
+/** The CT windows' rule (`crop.windows`), for config files and --windows alike. */
+export const WINDOWS_RULE = 'must be one or more HU windows LO:HI with LO < HI';
+export function validWindows(w: unknown): w is [number, number][] {
+  return Array.isArray(w) && w.length > 0 && w.every((x) => Array.isArray(x) && x.length === 2 && x.every(Number.isFinite) && (x[0] as number) < (x[1] as number));
+}
+
 /** The stage widths' rule, for config files and --widths alike. */
 export const WIDTHS_RULE = 'must be four positive integers';
 export function validWidths(w: unknown): w is [number, number, number, number] {
@@ -154,6 +160,7 @@ export function checkConfig(c: GroundingConfig, file: string): GroundingConfig {
   if (c.regionThreshold !== undefined && c.minPeak > 0 && c.regionThreshold >= c.minPeak) throw fileError(file, `regionThreshold ${c.regionThreshold} must be below minPeak ${c.minPeak} (else a described finding whose map was lifted can get no region)`);
   if (!VARIANTS.includes(c.variant)) throw fileError(file, `unknown variant '${String(c.variant)}' (have: ${VARIANTS.join(', ')})`);
   if (!c.crop || !validGrid(c.crop.grid)) throw fileError(file, `crop.grid ${GRID_RULE}`);
+  if (!validWindows(c.crop.windows)) throw fileError(file, `crop.windows ${WINDOWS_RULE}`);
   if (c.crop.maxSpacingMm !== undefined && !validMaxSpacing(c.crop.maxSpacingMm)) throw fileError(file, `crop.maxSpacingMm ${MAX_SPACING_RULE}`);
   if (c.crop.region !== undefined && c.crop.region !== 'organ' && c.crop.region !== 'body') throw fileError(file, `crop.region must be 'organ' or 'body', got '${String(c.crop.region)}'`);
   if (c.crop.region === 'body' && c.crop.maxSpacingMm === undefined) throw fileError(file, 'crop.region \'body\' needs crop.maxSpacingMm (the body is seen through tiles)');

@@ -117,14 +117,14 @@ export interface GroundingPhases { text: number; crop: number; image: number; he
 
 /** The trained model behind `GroundingModel`: image once per grid, text once per report, a small head per anomaly. */
 export class TrainedGrounder implements GroundingModel {
-  /** sessions by batch size (all anomalies of a crop go through one run): box models' whole head; mask models' query and logits halves */
-  private readonly heads = new Map<string, Promise<InferenceModel>>();
   private positionBuffer: Float32Array | undefined;
   private positionBusy = false;
 
   private constructor(
     readonly name: string, readonly config: GroundingConfig, private readonly text: ReportTextEncoder, private readonly image: InferenceModel,
     private readonly weights: Weights, private readonly imageShapes: Record<string, readonly number[]>, private readonly opts: Pick<SessionOptions, 'threads' | 'spinning'>,
+    /** sessions by batch size (all anomalies of a crop go through one run): box models' whole head; mask models' query and logits halves */
+    private readonly heads = new Map<string, Promise<InferenceModel>>(),
   ) {}
 
   private head(part: 'whole' | 'query' | 'logits', batch: number): Promise<InferenceModel> {
@@ -138,6 +138,15 @@ export class TrainedGrounder implements GroundingModel {
       this.heads.set(key, h);
     }
     return h;
+  }
+
+  /**
+   * The same network with other map calibration (minPeak, temperature, region threshold): it shares
+   * this one's sessions, so a calibration grid costs no new load. Dispose only the original.
+   */
+  calibrated(c: Pick<GroundingConfig, 'minPeak' | 'temperature' | 'regionThreshold'>): TrainedGrounder {
+    const cfg = checkConfig({ ...this.config, crop: { ...this.config.crop }, ...c }, `calibration of ${this.name}`);
+    return new TrainedGrounder(this.name, cfg, this.text, this.image, this.weights, this.imageShapes, this.opts, this.heads);
   }
 
   get threshold(): number | undefined {

@@ -1,6 +1,6 @@
 import { ops, type Graph, type Tensor, type Init } from '../engine/index.ts';
 import { loadTaxonomy } from '../common/index.ts';
-import { usesStructure, type GroundingConfig } from './config.ts';
+import { usesAnatomy, usesStructure, type GroundingConfig } from './config.ts';
 
 /**
  * The grounding network as engine graph pieces. Each piece creates its parameters under fixed
@@ -18,6 +18,33 @@ export function param(g: Graph, name: string, shape: number[], init: Init, weigh
   const n = shape.reduce((a, b) => a * b, 1);
   if (w && w.length !== n) throw new WeightMismatch(`parameter '${name}' has ${w.length} values, the model needs ${n} ([${shape.join(',')}])`);
   return g.param(name, shape, w ? { kind: 'values', data: w } : init, { trainable });
+}
+
+/**
+ * The weights of a model whose CT windows are `from`, for one with the windows `to` (which start
+ * with `from`): the first convolution gains zero weights for each added window channel, inserted
+ * before the anatomy channel. The widened network computes exactly what the old one did until
+ * training moves the new weights, so a trained model can be fine-tuned with an extra window.
+ */
+export function widenImageInput(weights: Weights, from: GroundingConfig, to: GroundingConfig): Weights {
+  const a = from.crop.windows, b = to.crop.windows;
+  if (b.length < a.length || a.some(([lo, hi], i) => b[i]![0] !== lo || b[i]![1] !== hi)) {
+    throw new WeightMismatch(`the CT windows ${fmtWindows(b)} do not start with the model's ${fmtWindows(a)} (windows can only be added after them)`);
+  }
+  const name = 'img.s0.c0.w', w = weights.get(name);
+  if (b.length === a.length || !w) return weights;
+  const anatomy = usesAnatomy(from.variant) ? 1 : 0, cinOld = a.length + anatomy, cinNew = b.length + anatomy;
+  const per = 27, cout = w.length / (cinOld * per);
+  const out = new Float32Array(cout * cinNew * per);
+  for (let o = 0; o < cout; o++) {
+    for (let c = 0; c < a.length; c++) out.set(w.subarray((o * cinOld + c) * per, (o * cinOld + c + 1) * per), (o * cinNew + c) * per);
+    if (anatomy) out.set(w.subarray((o * cinOld + a.length) * per, (o * cinOld + a.length + 1) * per), (o * cinNew + b.length) * per);
+  }
+  return new Map(weights).set(name, out);
+}
+
+function fmtWindows(w: [number, number][]): string {
+  return w.map(([lo, hi]) => `${lo}:${hi}`).join(',');
 }
 
 function convBlock(g: Graph, x: Tensor, name: string, cin: number, cout: number, groups: number, weights?: Weights): Tensor {

@@ -3,7 +3,7 @@ import { join, relative, resolve } from 'node:path';
 import { createRng, fileError, formatSeconds, Progress, UserError, writeFileAtomic } from '../common/index.ts';
 import { InferenceModel, Trainer, adam, saveParams } from '../engine/index.ts';
 import {
-  buildTrainGraph, defaultConfig, isBoxModel, loadTextEncoder, mapFromLogits, readModelConfig, readWeights, textEncoderSha256,
+  buildTrainGraph, defaultConfig, isBoxModel, widenImageInput, WeightMismatch, loadTextEncoder, mapFromLogits, readModelConfig, readWeights, textEncoderSha256,
   type GroundingConfig, type Variant, type ReportTextEncoder, type Weights,
 } from '../model/index.ts';
 import { ACCURACY_IOU, ACCURACY_THRESHOLD, readManifest } from '../eval/index.ts';
@@ -28,6 +28,8 @@ export interface TrainOptions {
   config?: Partial<GroundingConfig>;
   /** crop.maxSpacingMm for this run, also over an --init model's (null: one cube per organ, no tiles) */
   maxSpacingMm?: number | null;
+  /** crop.windows for this run; over an --init model's they must start with its windows (added channels start at zero weight) */
+  windows?: [number, number][];
   /** validate (and checkpoint) every this many steps; 0 = once per epoch over the training samples */
   validateEvery?: number;
   /** cap on training studies (quick runs, tests) */
@@ -150,6 +152,18 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
   }
   // tiling changes what the network sees, not its weights: a run may turn it on for an --init model
   if (o.maxSpacingMm !== undefined) cfg = { ...cfg, crop: { ...cfg.crop, maxSpacingMm: o.maxSpacingMm ?? undefined } };
+  if (o.windows) {
+    const before = cfg;
+    cfg = { ...cfg, crop: { ...cfg.crop, windows: o.windows.map((w) => [...w] as [number, number]) } };
+    if (initWeights) {
+      try { initWeights = widenImageInput(initWeights, before, cfg); } catch (e) {
+        if (e instanceof WeightMismatch) throw new UserError(`--init ${o.init}: ${e.message}`);
+        throw e;
+      }
+      const added = cfg.crop.windows.length - before.crop.windows.length;
+      if (added > 0 && !o.quiet) console.error(`--init ${o.init}: ${added} CT window channel(s) added, their first-layer weights starting at zero`);
+    }
+  }
   const out = resolve(o.out);
   mkdirSync(join(out, 'checkpoint'), { recursive: true });
   const text: ReportTextEncoder = loadTextEncoder(o.textDir);

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { UserError } from '../../common/index.ts';
 import { parseFlags, requireFlag, intFlag, numFlag } from '../args.ts';
-import { maxSpacingFlag, networkSizeFlags } from '../network-flags.ts';
+import { maxSpacingFlag, networkSizeFlags, windowsFlag } from '../network-flags.ts';
 import { VARIANTS, DEFAULT_TEXT_ENCODER_DIR, type Variant, type GroundingConfig } from '../../model/index.ts';
 import { trainGroundingModel } from '../../train/index.ts';
 
@@ -13,6 +13,7 @@ export async function run(argv: string[]): Promise<number> {
     steps: { type: 'string' }, seed: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
     grid: { type: 'string' }, widths: { type: 'string' }, text: { type: 'string' }, 'validate-every': { type: 'string' },
     'max-studies': { type: 'string' }, 'no-fine': { type: 'boolean' }, init: { type: 'string' }, 'max-spacing': { type: 'string' },
+    windows: { type: 'string' },
   }, false);
   // several dataset folders pool their splits: --data A,B
   const data = requireFlag(values.data, 'data').split(',').filter(Boolean);
@@ -29,7 +30,7 @@ export async function run(argv: string[]): Promise<number> {
   const batch = intFlag(values.batch, 'batch', 2);
   if (steps <= 0 || batch <= 0) throw new UserError('--steps and --batch must be positive');
   const r = await trainGroundingModel({
-    data, variant, out, steps, batch, textDir, config, init: values.init, maxSpacingMm: maxSpacingFlag(values['max-spacing']),
+    data, variant, out, steps, batch, textDir, config, init: values.init, maxSpacingMm: maxSpacingFlag(values['max-spacing']), windows: windowsFlag(values.windows),
     seed: intFlag(values.seed, 'seed', 1),
     lr: numFlag(values.lr, 'lr', 2e-3),
     resume: Boolean(values.resume),

@@ -1,0 +1,40 @@
+import { MIOU_THRESHOLDS } from './metrics.ts';
+import type { AnomalyResult } from './evaluate.ts';
+
+/** One point of a map-calibration grid, scored over the pooled validation anomalies. */
+export interface CalibrationPoint {
+  minPeak: number;
+  temperature: number;
+  /** anomalies grounded by the paper's criterion (IoU > 0.1 at threshold 0.1) */
+  hits: number;
+  n: number;
+  miou: number;
+  /** mean IoU at each of MIOU_THRESHOLDS */
+  iouAt: number[];
+}
+
+export function calibrationPoint(minPeak: number, temperature: number, results: readonly AnomalyResult[]): CalibrationPoint {
+  const n = results.length, avg = (f: (r: AnomalyResult) => number) => (n ? results.reduce((s, r) => s + f(r), 0) / n : 0);
+  return {
+    minPeak, temperature, n, hits: results.filter((r) => r.score.hit).length, miou: avg((r) => r.score.miou),
+    iouAt: MIOU_THRESHOLDS.map((_, k) => avg((r) => r.score.ious[k]!)),
+  };
+}
+
+/**
+ * The calibration a model ships with: the grid point grounding the most validation anomalies (the
+ * paper's accuracy), ties to the higher mIoU; then the region threshold of `ground`/`label` = the
+ * evaluated threshold with the best mean IoU at that point, kept below minPeak (a map lifted by the
+ * minPeak rule peaks at minPeak, and must still get a region).
+ */
+export function chooseCalibration(points: readonly CalibrationPoint[]): { best: CalibrationPoint; regionThreshold: number | undefined } {
+  if (points.length === 0) throw new Error('chooseCalibration: an empty grid');
+  const best = points.reduce((b, p) => (p.hits > b.hits || (p.hits === b.hits && p.miou > b.miou) ? p : b));
+  let regionThreshold: number | undefined, top = -Infinity;
+  MIOU_THRESHOLDS.forEach((t, k) => {
+    if ((best.minPeak > 0 && t >= best.minPeak) || best.iouAt[k]! <= top) return;
+    top = best.iouAt[k]!;
+    regionThreshold = t;
+  });
+  return { best, regionThreshold };
+}

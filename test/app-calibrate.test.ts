@@ -1,0 +1,70 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { makeToyDataset } from './train-fixture.ts';
+import { freshTextEncoder } from '../src/train/index.ts';
+import { evaluateStudies, readManifest, schemeOrganLookup, splitOf } from '../src/eval/index.ts';
+import { anomalyBox, loadGroundingModel } from '../src/model/index.ts';
+import { readVolume } from '../src/volume/index.ts';
+import { projectRoot } from '../src/common/index.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'ctg-calibrate-'));
+test.after(() => rmSync(root, { recursive: true, force: true }));
+
+const cli = (...args: string[]) => spawnSync(process.execPath, [join(projectRoot, 'bin', 'ctground.js'), ...args], { encoding: 'utf8', env: { ...process.env, CTGROUND_QUIET: '1' } });
+
+test('calibrate scores every grid point on the validation split as eval does with the config edited, picks the most hits, and --write stores it', async () => {
+  const data = join(root, 'data'), text = join(root, 'text'), model = join(root, 'model');
+  await makeToyDataset(data, { studies: 7, seed: 12, split: (i) => (i < 4 ? 'train' : 'val') });
+  freshTextEncoder(text, readManifest(data).map((s) => readFileSync(join(data, s.report), 'utf8')), 1);
+  const tr = cli('train', '--data', data, '--out', model, '--steps', '6', '--grid', '16', '--widths', '4,8,8,8', '--text', text, '--lr', '3e-3');
+  assert.equal(tr.status, 0, tr.stderr);
+  const r = cli('calibrate', '--model', model, '--data', data, '--min-peaks', '0,0.6', '--temperatures', '1,0.3', '--write');
+  assert.equal(r.status, 0, r.stderr);
+  const rows = r.stdout.split('\n').filter((l) => /^\| [\d.]+ \| [\d.]+ \|/.test(l)).map((l) => l.split('|').map((c) => c.trim()));
+  assert.equal(rows.length, 4, r.stdout);
+
+  // the same numbers from `eval`'s code on a copy of the model with the config edited by hand
+  const studies = splitOf(readManifest(data), 'val');
+  const expected: { minPeak: number; temperature: number; hits: number; miou: number }[] = [];
+  for (const minPeak of [0, 0.6]) for (const temperature of [1, 0.3]) {
+    const dir = join(root, `m${minPeak}-${temperature}`);
+    cpSync(model, dir, { recursive: true });
+    const cfgPath = join(dir, 'config.json'), raw = JSON.parse(readFileSync(cfgPath, 'utf8'));
+    raw.model.textEncoder = text;
+    writeFileSync(cfgPath, JSON.stringify({ ...raw, model: { ...raw.model, minPeak, temperature } }));
+    const m = await loadGroundingModel(dir);
+    const res = await evaluateStudies(m, data, studies, { read: readVolume, organs: schemeOrganLookup, groundingBox: anomalyBox, split: 'val', quiet: true });
+    await m.dispose();
+    const hits = res.anomalies.filter((a) => a.score.hit).length, miou = res.anomalies.reduce((s, a) => s + a.score.miou, 0) / res.anomalies.length;
+    expected.push({ minPeak, temperature, hits, miou });
+    const row = rows.find((c) => Number(c[1]) === minPeak && Number(c[2]) === temperature)!;
+    assert.equal(row[3], `${hits}/${res.anomalies.length}`, `hits at minPeak ${minPeak}, temperature ${temperature}`);
+    assert.equal(row[5], (100 * miou).toFixed(1));
+  }
+  // the minPeak rule must matter here, or the test could not tell the grid points apart
+  assert.ok(new Set(expected.map((e) => e.miou.toFixed(6))).size > 1, JSON.stringify(expected));
+  const best = expected.reduce((b, e) => (e.hits > b.hits || (e.hits === b.hits && e.miou > b.miou) ? e : b));
+  const written = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8'));
+  assert.equal(written.model.minPeak, best.minPeak);
+  assert.equal(written.model.temperature, best.temperature);
+  if (best.minPeak > 0 && written.model.regionThreshold !== undefined) assert.ok(written.model.regionThreshold < best.minPeak);
+  assert.match(written.calibration.command, /^ctground calibrate --model /);
+  assert.equal(written.calibration.grid.length, 4);
+  // and the written folder still loads
+  const m = await loadGroundingModel(model);
+  await m.dispose();
+});
+
+test('calibrate refuses a bad grid or a split with no studies in one line', () => {
+  const bad = cli('calibrate', '--model', join(root, 'model'), '--data', join(root, 'data'), '--temperatures', '1,0');
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /^ctground: --temperatures must be a comma-separated list of numbers above 0, got '1,0'\n$/);
+  const none = cli('calibrate', '--model', join(root, 'model'), '--data', join(root, 'data'), '--split', 'test');
+  assert.notEqual(none.status, 0);
+  assert.match(none.stderr, /no studies in split 'test'/);
+  assert.equal(none.stderr.split('\n').length, 2);
+});
