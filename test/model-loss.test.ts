@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph, InferenceModel } from '../src/engine/index.ts';
-import { defaultConfig, localizationLoss, mapFromLogits, type GroundingConfig } from '../src/model/index.ts';
+import { defaultConfig, localizationLoss, mapCalibration, mapFromLogits, sizeCappedCalibration, statedDiameterMm, statedVolumeMm3, SUPPORT_LEVEL, type GroundingConfig } from '../src/model/index.ts';
 import { cropHits } from '../src/train/index.ts';
 
 const cfg = (minPeak: number): GroundingConfig => ({ ...defaultConfig('full'), minPeak });
@@ -80,4 +80,45 @@ test('mapFromLogits with a temperature: p = sigmoid(z / T + shift), the lift and
   const plain = mapFromLogits(cfg(0.5), z);
   const above = (m: Float32Array) => m.filter((v) => v >= 0.1).length;
   assert.ok(above(faint) < above(plain) && above(faint) > 0, `${above(faint)} vs ${above(plain)}`);
+});
+
+test('statedDiameterMm reads the sizes reports write; words without a number and unit state none', () => {
+  const cases: [string, number | undefined][] = [
+    ['12 mm', 12], ['1.2 cm', 12], ['4x4 mm', 4], ['28 x 20 mm', Math.sqrt(28 * 20)], ['1.2 x 0.8 cm', Math.sqrt(12 * 8)],
+    ['28x20x15 mm', Math.cbrt(28 * 20 * 15)], ['3 by 2 cm', Math.sqrt(30 * 20)], ['9MM', 9],
+    ['moderate', undefined], ['small', undefined], ['12', undefined], ['mm', undefined],
+  ];
+  for (const [text, want] of cases) {
+    const got = statedDiameterMm(text);
+    assert.ok(want === undefined ? got === undefined : Math.abs(got! - want) < 1e-9, `${text}: ${got} vs ${want}`);
+  }
+  const span = (text: string) => ({ start: 0, end: text.length, text, class: 'size' });
+  const a = (type: string, size: string) => ({ id: 'a', organ: 'liver', type, certainty: 'present', spans: [span(size)] });
+  assert.ok(Math.abs(statedVolumeMm3(a('cyst', '2 cm'))! - (Math.PI / 6) * 8000) < 1e-6);
+  // a wall's thickness or a duct's caliber is not the finding's extent
+  assert.equal(statedVolumeMm3(a('wall_thickening', '8 mm')), undefined);
+  assert.equal(statedVolumeMm3(a('duct_dilation', '5 mm')), undefined);
+});
+
+test('sizeCappedCalibration: a map whose support exceeds sizeCap × the stated volume is sharpened to hold it, the peak kept; a small one is left alone', () => {
+  // a broad blob on a 20³ grid of 2 mm voxels (8 mm³ each), peak 1.5 at the centre
+  const N = 20, z = new Float32Array(N ** 3);
+  for (let k = 0, o = 0; k < N; k++) for (let j = 0; j < N; j++) for (let i = 0; i < N; i++, o++) z[o] = 1.5 - 0.02 * ((i - 10) ** 2 + (j - 10) ** 2 + (k - 10) ** 2);
+  const c = { ...defaultConfig('full'), minPeak: 0.5, temperature: 0.5, sizeCap: 3 };
+  const peak = 1.5, tiles = [{ logits: z, voxelMm3: 8 }];
+  const support = (m: Float32Array) => m.filter((v) => v >= SUPPORT_LEVEL).length;
+  const base = mapFromLogits(c, z);
+  const stated = 100; // mm³: the cap holds 300 mm³ = 37 voxels
+  const capped = mapFromLogits(c, z, undefined, 0, peak, sizeCappedCalibration(c, tiles, peak, stated));
+  assert.ok(support(base) > 200, `the test needs a broad map (${support(base)} voxels)`);
+  const keep = Math.floor((3 * stated) / 8);
+  // ties of the radial blob: the support is the shells up to the cut, at least `keep` voxels and not a whole next shell more
+  assert.ok(support(capped) >= keep && support(capped) <= keep + 30, `${support(capped)} voxels vs cap ${keep}`);
+  assert.ok(Math.abs(Math.max(...capped) - Math.max(...base)) < 1e-6, 'the peak keeps its probability');
+  // the order of voxels is kept (a monotone map of the same logits; far tails may both underflow to 0)
+  for (let i = 1; i < z.length; i += 7) assert.ok(Math.sign(capped[i]! - capped[i - 1]!) * Math.sign(base[i]! - base[i - 1]!) >= 0, `voxel ${i}`);
+  // a large stated size, no stated size or no cap: exactly the plain calibration
+  for (const [cfgX, st] of [[c, 1e6], [c, undefined], [{ ...c, sizeCap: undefined }, stated]] as const) {
+    assert.deepEqual(sizeCappedCalibration(cfgX, tiles, peak, st), mapCalibration(cfgX, peak));
+  }
 });

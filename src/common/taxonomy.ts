@@ -6,7 +6,11 @@ import { projectRoot } from './paths.ts';
 export interface Taxonomy {
   reportOrgans: string[];
   phraseClasses: string[];
-  anomalyTypes: { id: string; label: string; diffuse: boolean }[];
+  /**
+   * sizeIsExtent: a size phrase of this type measures the finding itself (diameter or axes), not a
+   * wall's thickness, a duct's caliber or an effusion's depth; only then can it bound the map's region
+   */
+  anomalyTypes: { id: string; label: string; diffuse: boolean; sizeIsExtent?: boolean }[];
   certainty: string[];
 }
 

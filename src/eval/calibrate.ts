@@ -5,6 +5,8 @@ import type { AnomalyResult } from './evaluate.ts';
 export interface CalibrationPoint {
   minPeak: number;
   temperature: number;
+  /** 0: no size cap */
+  sizeCap: number;
   /** anomalies grounded by the paper's criterion (IoU > 0.1 at threshold 0.1) */
   hits: number;
   n: number;
@@ -13,10 +15,10 @@ export interface CalibrationPoint {
   iouAt: number[];
 }
 
-export function calibrationPoint(minPeak: number, temperature: number, results: readonly AnomalyResult[]): CalibrationPoint {
+export function calibrationPoint(minPeak: number, temperature: number, results: readonly AnomalyResult[], sizeCap = 0): CalibrationPoint {
   const n = results.length, avg = (f: (r: AnomalyResult) => number) => (n ? results.reduce((s, r) => s + f(r), 0) / n : 0);
   return {
-    minPeak, temperature, n, hits: results.filter((r) => r.score.hit).length, miou: avg((r) => r.score.miou),
+    minPeak, temperature, sizeCap, n, hits: results.filter((r) => r.score.hit).length, miou: avg((r) => r.score.miou),
     iouAt: MIOU_THRESHOLDS.map((_, k) => avg((r) => r.score.ious[k]!)),
   };
 }

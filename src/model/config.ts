@@ -73,6 +73,13 @@ export interface GroundingConfig {
    */
   temperature?: number;
   /**
+   * The size cap: when the report states the finding's size (a type whose size measures the finding,
+   * taxonomy `sizeIsExtent`), its map's support (p ≥ 0.1) is sharpened about the peak until it holds
+   * at most sizeCap × the stated volume (`sizeCappedCalibration`). Chosen on validation data
+   * (`ctground calibrate`). Absent: no cap.
+   */
+  sizeCap?: number;
+  /**
    * where `ground`/`label` cut this model's maps into regions (boxes, label maps) unless the user
    * gives --threshold: chosen on validation data for a trained model (its maps' calibration depends
    * on the loss and minPeak). Absent: 0.5.
@@ -155,6 +162,7 @@ export function checkConfig(c: GroundingConfig, file: string): GroundingConfig {
   if (c.positional && !(c.fineAttention && c.decoder)) throw fileError(file, 'positional needs fineAttention and decoder (the position term is added to the crop-resolution keys)');
   if (!(c.minPeak >= 0 && c.minPeak < 1)) throw fileError(file, 'minPeak must be in [0, 1)');
   if (c.temperature !== undefined && !positiveNumber(c.temperature)) throw fileError(file, 'temperature must be a positive number');
+  if (c.sizeCap !== undefined && !positiveNumber(c.sizeCap)) throw fileError(file, 'sizeCap must be a positive number');
   if (c.regionThreshold !== undefined && !isThreshold(c.regionThreshold)) throw fileError(file, `regionThreshold ${THRESHOLD_RULE}`);
   // a map lifted by the minPeak rule peaks at minPeak on the crop grid and a little under it on the CT grid
   if (c.regionThreshold !== undefined && c.minPeak > 0 && c.regionThreshold >= c.minPeak) throw fileError(file, `regionThreshold ${c.regionThreshold} must be below minPeak ${c.minPeak} (else a described finding whose map was lifted can get no region)`);

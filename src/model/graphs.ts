@@ -125,23 +125,61 @@ const logit = (p: number): number => Math.log(p / (1 - p));
  * (minPeak rule) lifts a map whose peak is under cfg.minPeak until it reaches it (shape kept), and
  * `below`, the raw logit under which p < floor (those come out as 0). `peak` is the map's highest raw logit.
  */
-export function mapCalibration(cfg: GroundingConfig, peak: number, floor = 0): { scale: number; shift: number; below: number } {
+export function mapCalibration(cfg: GroundingConfig, peak: number, floor = 0): MapCalibration {
   const t = cfg.temperature ?? 1;
   const shift = cfg.minPeak > 0 ? Math.max(0, logit(cfg.minPeak) - peak / t) : 0;
-  return { scale: 1 / t, shift, below: floor > 0 ? (logit(floor) - shift) * t : -Infinity };
+  return withFloor({ scale: 1 / t, shift }, floor);
+}
+
+/** p = sigmoid(z · scale + shift); logits under `below` give p < the floor they were computed for. */
+export interface MapCalibration { scale: number; shift: number; below: number }
+
+function withFloor(c: { scale: number; shift: number }, floor: number): MapCalibration {
+  return { ...c, below: floor > 0 ? (logit(floor) - c.shift) / c.scale : -Infinity };
+}
+
+/**
+ * The probability whose region the size cap bounds: the lowest level maps are read at (the paper's
+ * accuracy threshold and the first of the mIoU thresholds), i.e. the map's support.
+ */
+export const SUPPORT_LEVEL = 0.1;
+
+/**
+ * The size cap (`model.sizeCap`): the report states how large the finding is, so a map whose
+ * support (p ≥ SUPPORT_LEVEL) holds more than sizeCap × that volume is sharpened about its peak
+ * until its support holds sizeCap × the stated volume, the peak's probability kept. Without a cap,
+ * a stated size, or with a support already that small: `mapCalibration`. `tiles` are the map's
+ * logits on each grid with that grid's voxel volume (mm³); `peak` their highest logit.
+ */
+export function sizeCappedCalibration(cfg: GroundingConfig, tiles: readonly { logits: Float32Array; voxelMm3: number }[], peak: number, statedMm3: number | undefined, floor = 0): MapCalibration {
+  const base = mapCalibration(cfg, peak, floor);
+  if (!cfg.sizeCap || statedMm3 === undefined) return base;
+  const z0 = (logit(SUPPORT_LEVEL) - base.shift) / base.scale, capMm3 = cfg.sizeCap * statedMm3;
+  const inSupport: number[] = [];
+  let mm3 = 0;
+  for (const t of tiles) for (const z of t.logits) if (z >= z0) { inSupport.push(z); mm3 += t.voxelMm3; }
+  if (mm3 <= capMm3) return base;
+  // the grids of one organ share a spacing: the cap is a voxel count
+  const keep = Math.max(1, Math.floor(capMm3 / tiles[0]!.voxelMm3));
+  const zCut = Float64Array.from(inSupport).sort().reverse()[Math.min(keep, inSupport.length) - 1]!;
+  if (!(peak > zCut)) return base;
+  const top = peak * base.scale + base.shift;
+  const scale = (top - logit(SUPPORT_LEVEL)) / (peak - zCut);
+  return withFloor({ scale, shift: top - scale * peak }, floor);
 }
 
 /**
  * Logits → probability map (`mapCalibration`: temperature and the minPeak rule: a described anomaly
  * is there, so a map whose peak is under cfg.minPeak is lifted until it reaches it). Probabilities
  * under `floor` come out as 0 (no exp for them: most of a crop is far from any lesion).
- * `peak` is the highest logit of the whole map when these logits are one tile of it (default: theirs).
+ * `peak` is the highest logit of the whole map when these logits are one tile of it (default: theirs);
+ * `calibration`, when given, is used as is (e.g. `sizeCappedCalibration`'s, made for this floor).
  */
-export function mapFromLogits<T extends Float32Array>(cfg: GroundingConfig, logits: Float32Array, out?: T, floor = 0, peak?: number): T {
+export function mapFromLogits<T extends Float32Array>(cfg: GroundingConfig, logits: Float32Array, out?: T, floor = 0, peak?: number, calibration?: MapCalibration): T {
   const o = (out ?? new Float32Array(logits.length)) as T;
   let zmax = peak ?? -Infinity;
-  if (peak === undefined) for (let i = 0; i < logits.length; i++) if (logits[i]! > zmax) zmax = logits[i]!;
-  const { scale, shift, below } = mapCalibration(cfg, zmax, floor);
+  if (peak === undefined && !calibration) for (let i = 0; i < logits.length; i++) if (logits[i]! > zmax) zmax = logits[i]!;
+  const { scale, shift, below } = calibration ?? mapCalibration(cfg, zmax, floor);
   for (let i = 0; i < logits.length; i++) {
     const z = logits[i]!;
     o[i] = z < below ? 0 : 1 / (1 + Math.exp(-(z * scale + shift)));

@@ -8,7 +8,8 @@ import { loadTextEncoder, type ReportTextEncoder } from './text/index.ts';
 import { checkConfig, usesAnatomy, type GroundingConfig } from './config.ts';
 import { cropChannels, positionChannels, POSITION_FEATURES, type CropGeometry } from './crop.ts';
 import { anomalyText, boxMap, placeText } from './feed.ts';
-import { buildHeadGraph, buildImageGraph, buildLogitsGraph, buildQueryGraph, isBoxModel, mapCalibration, mapFromLogits } from './graphs.ts';
+import { buildHeadGraph, buildImageGraph, buildLogitsGraph, buildQueryGraph, isBoxModel, mapFromLogits, sizeCappedCalibration } from './graphs.ts';
+import { statedVolumeMm3 } from './size.ts';
 import { anomalyTiles, cropKey } from './prepare.ts';
 import { WeightMismatch, type Weights } from './network.ts';
 import type { GroundingModel, GroundingStudy } from './types.ts';
@@ -141,10 +142,10 @@ export class TrainedGrounder implements GroundingModel {
   }
 
   /**
-   * The same network with other map calibration (minPeak, temperature, region threshold): it shares
+   * The same network with other map calibration (minPeak, temperature, size cap, region threshold): it shares
    * this one's sessions, so a calibration grid costs no new load. Dispose only the original.
    */
-  calibrated(c: Pick<GroundingConfig, 'minPeak' | 'temperature' | 'regionThreshold'>): TrainedGrounder {
+  calibrated(c: Partial<Pick<GroundingConfig, 'minPeak' | 'temperature' | 'regionThreshold' | 'sizeCap'>>): TrainedGrounder {
     const cfg = checkConfig({ ...this.config, crop: { ...this.config.crop }, ...c }, `calibration of ${this.name}`);
     return new TrainedGrounder(this.name, cfg, this.text, this.image, this.weights, this.imageShapes, this.opts, this.heads);
   }
@@ -244,12 +245,12 @@ export class TrainedGrounder implements GroundingModel {
         if (isBoxModel(cfg)) { out.set(a.id, pasteToGrid(volumeOn(tiles[0]!, boxMap(logits[i]![0]!, G)), study.ct, 'nearest')); return; }
         const tileMax = logits[i]!.map((l) => l.reduce((m, v) => (v > m ? v : m), -Infinity));
         const peak = Math.max(...tileMax);
+        const calibration = sizeCappedCalibration(cfg, logits[i]!.map((l, k) => ({ logits: l, voxelMm3: tiles[k]!.spacing.reduce((p, v) => p * v, 1) })), peak, cfg.sizeCap ? statedVolumeMm3(a) : undefined, MAP_FLOOR);
         // a tile whose every value maps under MAP_FLOOR adds nothing: skip its sigmoid and resampling
-        const { below } = mapCalibration(cfg, peak, MAP_FLOOR);
         let map: Volume<Float32Array> | undefined;
         logits[i]!.forEach((l, k) => {
-          if (tileMax[k]! < below) return;
-          map = pasteToGrid(volumeOn(tiles[k]!, mapFromLogits(cfg, l, buf, MAP_FLOOR, peak)), study.ct, 'linear', map);
+          if (tileMax[k]! < calibration.below) return;
+          map = pasteToGrid(volumeOn(tiles[k]!, mapFromLogits(cfg, l, buf, MAP_FLOOR, peak, calibration)), study.ct, 'linear', map);
         });
         out.set(a.id, map ?? volumeOn(study.ct, new Float32Array(study.ct.data.length)));
       });

@@ -20,7 +20,7 @@ function listFlag(value: string | undefined, flag: string, fallback: number[], o
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     model: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' },
-    'min-peaks': { type: 'string' }, temperatures: { type: 'string' }, write: { type: 'boolean' },
+    'min-peaks': { type: 'string' }, temperatures: { type: 'string' }, 'size-caps': { type: 'string' }, write: { type: 'boolean' },
   }, false);
   const dir = requireFlag(values.model, 'model');
   const data = requireFlag(values.data, 'data').split(',').filter(Boolean);
@@ -28,40 +28,46 @@ export async function run(argv: string[]): Promise<number> {
   const split = values.split ?? 'val';
   const minPeaks = listFlag(values['min-peaks'], 'min-peaks', [0.3, 0.5], (v) => v >= 0 && v < 1, 'in [0, 1)');
   const temperatures = listFlag(values.temperatures, 'temperatures', [1, 0.5, 0.33], (v) => v > 0, 'above 0');
+  // 0 = no cap; the caps are tried at the best minPeak × temperature (a second, smaller grid)
+  const sizeCaps = listFlag(values['size-caps'], 'size-caps', [0, 2, 4, 8], (v) => v >= 0, 'at least 0 (0: no cap)');
   const sets = data.map((d) => ({ dir: d, studies: splitOf(readManifest(d), split, join(d, 'manifest.jsonl')) }));
 
   const model = await loadGroundingModel(dir);
   const points: CalibrationPoint[] = [];
-  try {
-    for (const minPeak of minPeaks) for (const temperature of temperatures) {
-      // the region threshold does not change the maps: leave it out until one is chosen
-      const m = model.calibrated({ minPeak, temperature, regionThreshold: undefined });
-      const results: AnomalyResult[] = [];
-      for (const s of sets) {
-        const r = await evaluateStudies(m, s.dir, s.studies, { read: readVolume, organs: schemeOrganLookup, groundingBox: anomalyBox, split, quiet: false });
-        results.push(...r.anomalies);
-      }
-      points.push(calibrationPoint(minPeak, temperature, results));
+  const score = async (minPeak: number, temperature: number, sizeCap: number) => {
+    // the region threshold does not change the maps: leave it out until one is chosen
+    const m = model.calibrated({ minPeak, temperature, sizeCap: sizeCap || undefined, regionThreshold: undefined });
+    const results: AnomalyResult[] = [];
+    for (const s of sets) {
+      const r = await evaluateStudies(m, s.dir, s.studies, { read: readVolume, organs: schemeOrganLookup, groundingBox: anomalyBox, split, quiet: false });
+      results.push(...r.anomalies);
     }
+    points.push(calibrationPoint(minPeak, temperature, results, sizeCap));
+  };
+  try {
+    for (const minPeak of minPeaks) for (const temperature of temperatures) await score(minPeak, temperature, 0);
+    const first = chooseCalibration(points).best;
+    for (const cap of sizeCaps) if (cap > 0) await score(first.minPeak, first.temperature, cap);
   } finally {
     await model.dispose();
   }
   const { best, regionThreshold } = chooseCalibration(points);
-  const rows = points.map((p) => `| ${p.minPeak} | ${p.temperature} | ${p.hits}/${p.n} | ${(100 * p.hits / p.n).toFixed(1)} | ${(100 * p.miou).toFixed(1)} | ${p.iouAt.map((v) => (100 * v).toFixed(1)).join(' | ')} |${p === best ? ' chosen' : ''}`);
-  console.log(`| minPeak | temperature | hits | accuracy % | mIoU % | ${MIOU_THRESHOLDS.map((t) => `IoU@${t} %`).join(' | ')} |`);
-  console.log(`|---|---|---|---|---|${MIOU_THRESHOLDS.map(() => '---').join('|')}|`);
+  const rows = points.map((p) => `| ${p.minPeak} | ${p.temperature} | ${p.sizeCap || '-'} | ${p.hits}/${p.n} | ${(100 * p.hits / p.n).toFixed(1)} | ${(100 * p.miou).toFixed(1)} | ${p.iouAt.map((v) => (100 * v).toFixed(1)).join(' | ')} |${p === best ? ' chosen' : ''}`);
+  console.log(`| minPeak | temperature | size cap | hits | accuracy % | mIoU % | ${MIOU_THRESHOLDS.map((t) => `IoU@${t} %`).join(' | ')} |`);
+  console.log(`|---|---|---|---|---|---|${MIOU_THRESHOLDS.map(() => '---').join('|')}|`);
   for (const r of rows) console.log(r);
-  const choice = `minPeak ${best.minPeak}, temperature ${best.temperature}, regionThreshold ${regionThreshold ?? 'none (no evaluated threshold is below minPeak)'}`;
+  const choice = `minPeak ${best.minPeak}, temperature ${best.temperature}, sizeCap ${best.sizeCap || 'none'}, regionThreshold ${regionThreshold ?? 'none (no evaluated threshold is below minPeak)'}`;
   console.log(`chosen: ${choice} (most ${split} anomalies grounded, ties to mIoU; region threshold = best mean IoU below minPeak)`);
   if (values.write) {
     const path = join(dir, 'config.json');
     const raw = JSON.parse(readFileSync(path, 'utf8')) as { model: Record<string, unknown>; [k: string]: unknown };
     raw.model.minPeak = best.minPeak;
     raw.model.temperature = best.temperature;
+    if (best.sizeCap) raw.model.sizeCap = best.sizeCap; else delete raw.model.sizeCap;
     if (regionThreshold === undefined) delete raw.model.regionThreshold; else raw.model.regionThreshold = regionThreshold;
     raw.calibration = {
       command: ['ctground', 'calibrate', ...argv].join(' '), data, split, chosen: choice,
-      grid: points.map((p) => ({ minPeak: p.minPeak, temperature: p.temperature, hits: p.hits, n: p.n, miou: p.miou, iouAt: p.iouAt })),
+      grid: points.map((p) => ({ minPeak: p.minPeak, temperature: p.temperature, sizeCap: p.sizeCap, hits: p.hits, n: p.n, miou: p.miou, iouAt: p.iouAt })),
     };
     writeFileAtomic(path, JSON.stringify(raw, null, 2) + '\n');
     console.log(`written to ${path}`);

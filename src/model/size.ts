@@ -1,0 +1,32 @@
+import { loadTaxonomy } from '../common/index.ts';
+import type { GroundingAnomaly } from './types.ts';
+
+const UNIT_MM: Record<string, number> = { mm: 1, cm: 10 };
+
+/**
+ * The diameter a size phrase states, mm: "12 mm" → 12, "1.2 x 0.8 cm" → √(12·8), "28x20x15 mm" →
+ * ∛(28·20·15) (the sphere of the same volume as the stated axes' ellipsoid). Words without a
+ * number and a unit ("small", "moderate") state none: undefined.
+ */
+export function statedDiameterMm(text: string): number | undefined {
+  const m = /(\d+(?:\.\d+)?(?:\s*(?:x|×|by|\*)\s*\d+(?:\.\d+)?){0,2})\s*(mm|cm)\b/i.exec(text);
+  if (!m) return undefined;
+  const dims = m[1]!.split(/\s*(?:x|×|by|\*)\s*/i).map(Number);
+  const mm = UNIT_MM[m[2]!.toLowerCase()]!;
+  const d = Math.pow(dims.reduce((a, b) => a * b, 1), 1 / dims.length) * mm;
+  return d > 0 && Number.isFinite(d) ? d : undefined;
+}
+
+let extentTypes: Set<string> | undefined;
+
+/** The finding's stated size as a volume, mm³, when the report gives one that measures the finding itself. */
+export function statedVolumeMm3(a: GroundingAnomaly): number | undefined {
+  extentTypes ??= new Set(loadTaxonomy().anomalyTypes.filter((t) => t.sizeIsExtent).map((t) => t.id));
+  if (!extentTypes.has(a.type)) return undefined;
+  for (const s of a.spans) {
+    if (s.class !== 'size') continue;
+    const d = statedDiameterMm(s.text);
+    if (d !== undefined) return (Math.PI / 6) * d ** 3;
+  }
+  return undefined;
+}
