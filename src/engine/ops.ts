@@ -411,6 +411,27 @@ export function lstm(x: Tensor, p: LstmParams, lengths: Tensor | null): { output
   return { outputs: concat(outs, 1), last: h };
 }
 
+/**
+ * The same LSTM's last valid hidden state (B, H) as ONE ONNX LSTM node, for inference graphs: the
+ * unrolled form is ~20 small nodes per step, whose dispatch cost more than the arithmetic at these
+ * sizes. No gradient rule: training graphs use `lstm`. Needs `lengths` ≥ 1; float32 only (ORT's kernel).
+ */
+export function lstmLast(x: Tensor, p: LstmParams, lengths: Tensor): Tensor {
+  if (x.dtype !== 'float32') throw new Error(`lstmLast: ONNX Runtime's LSTM is float32 only, got ${x.dtype}`);
+  const [B, T, I] = x.shape as [number, number, number];
+  const H = p.wh.shape[0]!;
+  if (p.wx.shape[0] !== I || p.wx.shape[1] !== 4 * H) throw new Error(`lstmLast: wx shape [${p.wx.shape.join(',')}] ≠ [${I},${4 * H}]`);
+  // ONNX orders the gates i, o, f, c; ours are i, f, g(=c), o
+  const gates = (w: Tensor, axis: number) => concat([0, 3, 1, 2].map((k) => slice(w, [k * H], [(k + 1) * H], [axis])), axis);
+  const W = reshape(transpose(gates(p.wx, 1), [1, 0]), [1, 4 * H, I]);
+  const R = reshape(transpose(gates(p.wh, 1), [1, 0]), [1, 4 * H, H]);
+  const bias = reshape(concat([gates(p.b, 0), x.graph.constant(new Float32Array(4 * H), [4 * H])], 0), [1, 8 * H]);
+  const seq = transpose(x, [1, 0, 2]);
+  const lens = cast(lengths, 'int32');
+  const outs = x.graph.node('LSTM', [seq, W, R, bias, lens], { hidden_size: H }, [[T, 1, B, H], [1, B, H]], [x.dtype, x.dtype]);
+  return reshape(outs[1]!, [B, H]);
+}
+
 // ---- losses (each returns a scalar) ----
 /**
  * Soft Dice loss 1 − (2Σpy + ε)/(Σp + Σy + ε), computed per sample (and channel) over the

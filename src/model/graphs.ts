@@ -93,7 +93,7 @@ export function buildHeadGraph(cfg: GroundingConfig, textDim: number, weights: W
   const lengths = g.input('lengths', [B], 'int64');
   // the keys have batch 1 (one crop) and broadcast against the B queries
   const keys = { coarse: g.input('keys', imageShapes.keys!), fine: imageShapes.keysFine ? g.input('keysFine', imageShapes.keysFine) : null };
-  const L = aggregator(g, cfg, ops.reshape(rows, [B * A, textDim]), ids, lengths, weights);
+  const L = aggregator(g, cfg, ops.reshape(rows, [B * A, textDim]), ids, lengths, weights, true);
   return { graph: g, output: attentionLogits(g, cfg, L, keys, weights) };
 }
 
@@ -107,7 +107,7 @@ export function buildQueryGraph(cfg: GroundingConfig, textDim: number, weights: 
   const rows = g.input('rows', [B, A, textDim]);
   const ids = g.input('ids', [B, A], 'int64');
   const lengths = g.input('lengths', [B], 'int64');
-  return { graph: g, output: aggregator(g, cfg, ops.reshape(rows, [B * A, textDim]), ids, lengths, weights) };
+  return { graph: g, output: aggregator(g, cfg, ops.reshape(rows, [B * A, textDim]), ids, lengths, weights, true) };
 }
 
 /** The image half: L_t (B, lstmHidden) and one grid's keys → map logits; `buildHeadGraph` = this after `buildQueryGraph`. */

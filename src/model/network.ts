@@ -122,9 +122,9 @@ export function aggregatorVocab(): { classes: number; organs: number } {
  * gathered from one table that stacks the report's token embeddings (rows 0..R-1), the class
  * embeddings p_k and the organ embeddings v_organ; `ids` (B, A) index it, `lengths` (B) end each
  * sequence; an LSTM's last state is L_t. Variants without structuring pass only the anomaly
- * phrase's tokens, and then the p/v tables are not built at all.
+ * phrase's tokens, and then the p/v tables are not built at all. `inference`: the LSTM as one ONNX node.
  */
-export function aggregator(g: Graph, cfg: GroundingConfig, tokenRows: Tensor, ids: Tensor, lengths: Tensor, weights?: Weights): Tensor {
+export function aggregator(g: Graph, cfg: GroundingConfig, tokenRows: Tensor, ids: Tensor, lengths: Tensor, weights?: Weights, inference = false): Tensor {
   const d = tokenRows.shape[1]!;
   let table = tokenRows;
   if (usesStructure(cfg.variant)) {
@@ -141,7 +141,8 @@ export function aggregator(g: Graph, cfg: GroundingConfig, tokenRows: Tensor, id
     // forget-gate bias 1: the usual start that lets the state carry over long sequences
     b: param(g, 'afa.lstm.b', [4 * H], { kind: 'values', data: Float32Array.from({ length: 4 * H }, (_, i) => (i >= H && i < 2 * H ? 1 : 0)) }, weights),
   };
-  return ops.lstm(seq, lstm, lengths).last;
+  // inference graphs: one LSTM node (same numbers, test/engine-grad); training needs the unrolled form's gradients
+  return inference ? ops.lstmLast(seq, lstm, lengths) : ops.lstm(seq, lstm, lengths).last;
 }
 
 /**
