@@ -43,7 +43,7 @@ test('text encoder: a HuggingFace-layout folder runs through ReportTextEncoder l
   const dir = mkdtempSync(join(tmpdir(), 'ctg-hfrun-'));
   try {
     const w = writeTinyHfBert(dir, { prefix: 'bert.' });
-    const enc = new ReportTextEncoder(loadTextEncoderFolder(dir), 1);
+    const enc = new ReportTextEncoder(loadTextEncoderFolder(dir), { threads: 1 });
     const text = 'No lesion in the liver.  Lesions';
     const r = await enc.characterEmbeddings(text);
     assert.deepEqual(r.tokens.map((t) => t.text), ['no', 'lesion', 'in', 'the', 'liver', '.', 'lesion', '##s']);
@@ -107,7 +107,7 @@ test('text encoder: a text longer than the position table is encoded in sentence
   const dir = mkdtempSync(join(tmpdir(), 'ctg-hfwin-'));
   try {
     const w = writeTinyHfBert(dir); // 10 positions: at most 8 tokens per window
-    const enc = new ReportTextEncoder(loadTextEncoderFolder(dir), 1);
+    const enc = new ReportTextEncoder(loadTextEncoderFolder(dir), { threads: 1 });
     const text = 'No lesion in the liver. The liver. No lesions in the liver in the liver.';
     const { tokens, states } = await enc.encode(text);
     const wins = tokenWindows(text, tokens, 8);
@@ -131,7 +131,7 @@ test('text encoder: config ctground_encode_window limits inference windows to th
     const cfgPath = join(dir, 'config.json');
     const cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
     writeFileSync(cfgPath, JSON.stringify({ ...cfg, ctground_encode_window: 6 }));
-    const enc = new ReportTextEncoder(loadTextEncoderFolder(dir), 1);
+    const enc = new ReportTextEncoder(loadTextEncoderFolder(dir), { threads: 1 });
     assert.equal(enc.config.encodeWindow, 6);
     const text = 'No lesion in the liver. The liver.';
     const { tokens, states } = await enc.encode(text);

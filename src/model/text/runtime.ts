@@ -31,7 +31,8 @@ const LENGTH_STEP = 64;
 export class ReportTextEncoder {
   private readonly sessions = new Map<number, Promise<InferenceModel>>();
 
-  constructor(readonly folder: TextEncoderFolder, readonly threads = 2, readonly spinning = true) {}
+  /** `opts` unset take the session defaults (CTGROUND_THREADS, ORT's spinning) */
+  constructor(readonly folder: TextEncoderFolder, private readonly opts: Pick<SessionOptions, 'threads' | 'spinning'> = {}) {}
 
   get config(): TextEncoderConfig { return this.folder.config; }
   get tokenizer(): WordPieceTokenizer { return this.folder.tokenizer; }
@@ -55,7 +56,7 @@ export class ReportTextEncoder {
     let s = this.sessions.get(T);
     if (!s) {
       const { graph, hidden } = ReportTextEncoder.inferenceGraph(this.folder, T);
-      s = InferenceModel.create(graph, { hidden }, { threads: this.threads, spinning: this.spinning });
+      s = InferenceModel.create(graph, { hidden }, this.opts);
       this.sessions.set(T, s);
     }
     return s;
@@ -135,5 +136,5 @@ export class ReportTextEncoder {
 
 /** Loads a text-encoder folder (default `models/text-default/`); a UserError names any missing or bad file or tensor. */
 export function loadTextEncoder(dir: string = DEFAULT_TEXT_ENCODER_DIR, opts: Pick<SessionOptions, 'threads' | 'spinning'> = {}): ReportTextEncoder {
-  return new ReportTextEncoder(loadTextEncoderFolder(dir), opts.threads ?? 2, opts.spinning ?? true);
+  return new ReportTextEncoder(loadTextEncoderFolder(dir), opts);
 }
