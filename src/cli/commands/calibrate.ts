@@ -8,7 +8,7 @@ import {
   calibrationPoint, chooseCalibration, evaluateStudies, readManifest, schemeOrganLookup, splitOf, MIOU_THRESHOLDS, type AnomalyResult, type CalibrationPoint,
 } from '../../eval/index.ts';
 
-export const summary = "choose a model's map calibration (minPeak, temperature, region threshold) on validation data";
+export const summary = "choose a model's map calibration (minPeak, temperature, size cap, region threshold) on validation data";
 
 function listFlag(value: string | undefined, flag: string, fallback: number[], ok: (v: number) => boolean, rule: string): number[] {
   if (value === undefined) return fallback;
