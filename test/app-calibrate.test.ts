@@ -52,6 +52,8 @@ test('calibrate scores every grid point on the validation split as eval does wit
   const first = expected.reduce((b, e) => (e.hits > b.hits || (e.hits === b.hits && e.miou > b.miou) ? e : b));
   // the cap is tried at the best uncapped point
   await score(first.minPeak, first.temperature, 2);
+  // and the cap must change the maps here, or its row could not tell a cap ignored from a cap applied
+  assert.notEqual(expected.at(-1)!.miou, first.miou, 'the size cap changed nothing on this data');
   const best = expected.reduce((b, e) => (e.hits > b.hits || (e.hits === b.hits && e.miou > b.miou) ? e : b));
   const written = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8'));
   assert.equal(written.model.minPeak, best.minPeak);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph, InferenceModel } from '../src/engine/index.ts';
-import { defaultConfig, localizationLoss, mapCalibration, mapFromLogits, sizeCappedCalibration, statedDiameterMm, statedVolumeMm3, SUPPORT_LEVEL, type GroundingConfig } from '../src/model/index.ts';
+import { applyCalibration, defaultConfig, localizationLoss, mapCalibration, mapFromLogits, sizeCappedCalibration, statedDiameterMm, statedVolumeMm3, SUPPORT_LEVEL, type GroundingConfig } from '../src/model/index.ts';
 import { cropHits } from '../src/train/index.ts';
 
 const cfg = (minPeak: number): GroundingConfig => ({ ...defaultConfig('full'), minPeak });
@@ -105,11 +105,11 @@ test('sizeCappedCalibration: a map whose support exceeds sizeCap × the stated v
   const N = 20, z = new Float32Array(N ** 3);
   for (let k = 0, o = 0; k < N; k++) for (let j = 0; j < N; j++) for (let i = 0; i < N; i++, o++) z[o] = 1.5 - 0.02 * ((i - 10) ** 2 + (j - 10) ** 2 + (k - 10) ** 2);
   const c = { ...defaultConfig('full'), minPeak: 0.5, temperature: 0.5, sizeCap: 3 };
-  const peak = 1.5, tiles = [{ logits: z, voxelMm3: 8 }];
+  const peak = 1.5, tiles = [z];
   const support = (m: Float32Array) => m.filter((v) => v >= SUPPORT_LEVEL).length;
   const base = mapFromLogits(c, z);
   const stated = 100; // mm³: the cap holds 300 mm³ = 37 voxels
-  const capped = mapFromLogits(c, z, undefined, 0, peak, sizeCappedCalibration(c, tiles, peak, stated));
+  const capped = applyCalibration(z, sizeCappedCalibration(c, tiles, 8, peak, stated));
   assert.ok(support(base) > 200, `the test needs a broad map (${support(base)} voxels)`);
   const keep = Math.floor((3 * stated) / 8);
   // ties of the radial blob: the support is the shells up to the cut, at least `keep` voxels and not a whole next shell more
@@ -119,6 +119,6 @@ test('sizeCappedCalibration: a map whose support exceeds sizeCap × the stated v
   for (let i = 1; i < z.length; i += 7) assert.ok(Math.sign(capped[i]! - capped[i - 1]!) * Math.sign(base[i]! - base[i - 1]!) >= 0, `voxel ${i}`);
   // a large stated size, no stated size or no cap: exactly the plain calibration
   for (const [cfgX, st] of [[c, 1e6], [c, undefined], [{ ...c, sizeCap: undefined }, stated]] as const) {
-    assert.deepEqual(sizeCappedCalibration(cfgX, tiles, peak, st), mapCalibration(cfgX, peak));
+    assert.deepEqual(sizeCappedCalibration(cfgX, tiles, 8, peak, st), mapCalibration(cfgX, peak));
   }
 });

@@ -29,6 +29,14 @@ export function numFlag(value: string | undefined, flag: string, fallback: numbe
   return n;
 }
 
+/** A comma-separated list of numbers, each passing `ok` (its `rule` in the error); absent: `fallback`. */
+export function numListFlag(value: string | undefined, flag: string, fallback: number[], ok: (v: number) => boolean, rule: string): number[] {
+  if (value === undefined) return fallback;
+  const xs = value.split(',').map((x) => (x.trim() === '' ? NaN : Number(x)));
+  if (!xs.every((x) => Number.isFinite(x) && ok(x))) throw new UserError(`--${flag} must be a comma-separated list of numbers ${rule}, got '${value}'`);
+  return xs;
+}
+
 /** --threshold in (0, 1]; absent: undefined, so the model's own region threshold applies. */
 export function thresholdFlag(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;

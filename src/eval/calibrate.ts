@@ -1,5 +1,5 @@
-import { MIOU_THRESHOLDS } from './metrics.ts';
-import type { AnomalyResult } from './evaluate.ts';
+import { MIOU_THRESHOLDS, mean } from './metrics.ts';
+import { meanIouAt, type AnomalyResult } from './evaluate.ts';
 
 /** One point of a map-calibration grid, scored over the pooled validation anomalies. */
 export interface CalibrationPoint {
@@ -16,10 +16,9 @@ export interface CalibrationPoint {
 }
 
 export function calibrationPoint(minPeak: number, temperature: number, results: readonly AnomalyResult[], sizeCap = 0): CalibrationPoint {
-  const n = results.length, avg = (f: (r: AnomalyResult) => number) => (n ? results.reduce((s, r) => s + f(r), 0) / n : 0);
   return {
-    minPeak, temperature, sizeCap, n, hits: results.filter((r) => r.score.hit).length, miou: avg((r) => r.score.miou),
-    iouAt: MIOU_THRESHOLDS.map((_, k) => avg((r) => r.score.ious[k]!)),
+    minPeak, temperature, sizeCap, n: results.length, hits: results.filter((r) => r.score.hit).length,
+    miou: mean(results.map((r) => r.score.miou)), iouAt: meanIouAt(results),
   };
 }
 

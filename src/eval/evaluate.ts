@@ -142,6 +142,11 @@ function count(mask: ArrayLike<number>): number {
  * (absent findings have nothing to find). The model sees the gold structured report from the
  * manifest, so the figures measure grounding, not structuring.
  */
+/** Mean IoU at each of MIOU_THRESHOLDS over some scored anomalies: where a model's maps are best cut. */
+export function meanIouAt(results: readonly { score: AnomalyScore }[]): number[] {
+  return MIOU_THRESHOLDS.map((_, k) => mean(results.map((r) => r.score.ious[k]!)));
+}
+
 export async function evaluateStudies(model: GroundingModel, dir: string, studies: ManifestStudy[], opts: { read: VolumeReader; organs: OrganLookup; split: string; quiet?: boolean; groundingBox?: GroundingBox }): Promise<EvalResult> {
   const diffuseType = new Map(loadTaxonomy().anomalyTypes.map((t) => [t.id, t.diffuse]));
   const results: AnomalyResult[] = [];
@@ -272,7 +277,7 @@ export function formatEval(r: EvalResult): string {
     ...(byCnr ? [`grounded generated lesions by contrast-to-noise against their organ: ${byCnr.join(', ')}`] : []),
     `misses: ${misses.length}; the map's peak > ${FAR_MM} mm from the lesion in ${misses.filter((a) => a.peakDistanceMm > FAR_MM).length}, within ${NEAR_MM} mm in ${misses.filter((a) => a.peakDistanceMm <= NEAR_MM).length}`,
     `grounded focal anomalies sharing their organ with another finding of the report: ${same.shared.hit}/${same.shared.n}; the others: ${same.alone.hit}/${same.alone.n}`,
-    `mean IoU at thresholds ${MIOU_THRESHOLDS.join(' / ')}: ${MIOU_THRESHOLDS.map((_, i) => num(mean(r.anomalies.map((a) => a.score.ious[i]!)), 3)).join(' / ')} (where a model's maps are best cut)`,
+    `mean IoU at thresholds ${MIOU_THRESHOLDS.join(' / ')}: ${meanIouAt(r.anomalies).map((v) => num(v, 3)).join(' / ')} (where a model's maps are best cut)`,
     '',
     '| organ | anomaly type | n | Dice % | accuracy % |',
     '| --- | --- | --- | --- | --- |',

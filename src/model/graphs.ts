@@ -149,40 +149,42 @@ export const SUPPORT_LEVEL = 0.1;
  * support (p ≥ SUPPORT_LEVEL) holds more than sizeCap × that volume is sharpened about its peak
  * until its support holds sizeCap × the stated volume, the peak's probability kept. Without a cap,
  * a stated size, or with a support already that small: `mapCalibration`. `tiles` are the map's
- * logits on each grid with that grid's voxel volume (mm³); `peak` their highest logit.
+ * logits on each grid of one organ (they share a spacing: `voxelMm3`, so the cap is a voxel count);
+ * `peak` their highest logit.
  */
-export function sizeCappedCalibration(cfg: GroundingConfig, tiles: readonly { logits: Float32Array; voxelMm3: number }[], peak: number, statedMm3: number | undefined, floor = 0): MapCalibration {
+export function sizeCappedCalibration(cfg: GroundingConfig, tiles: readonly Float32Array[], voxelMm3: number, peak: number, statedMm3: number | undefined, floor = 0): MapCalibration {
   const base = mapCalibration(cfg, peak, floor);
   if (!cfg.sizeCap || statedMm3 === undefined) return base;
-  const z0 = (logit(SUPPORT_LEVEL) - base.shift) / base.scale, capMm3 = cfg.sizeCap * statedMm3;
-  const inSupport: number[] = [];
-  let mm3 = 0;
-  for (const t of tiles) for (const z of t.logits) if (z >= z0) { inSupport.push(z); mm3 += t.voxelMm3; }
-  if (mm3 <= capMm3) return base;
-  // the grids of one organ share a spacing: the cap is a voxel count
-  const keep = Math.max(1, Math.floor(capMm3 / tiles[0]!.voxelMm3));
-  const zCut = Float64Array.from(inSupport).sort().reverse()[Math.min(keep, inSupport.length) - 1]!;
+  const z0 = (logit(SUPPORT_LEVEL) - base.shift) / base.scale;
+  const support: number[] = [];
+  for (const t of tiles) for (const z of t) if (z >= z0) support.push(z);
+  const keep = Math.max(1, Math.floor((cfg.sizeCap * statedMm3) / voxelMm3));
+  if (support.length <= keep) return base;
+  const zCut = Float64Array.from(support).sort()[support.length - keep]!;
   if (!(peak > zCut)) return base;
   const top = peak * base.scale + base.shift;
   const scale = (top - logit(SUPPORT_LEVEL)) / (peak - zCut);
   return withFloor({ scale, shift: top - scale * peak }, floor);
 }
 
+/** p = sigmoid(z · scale + shift) per logit, 0 under the calibration's `below` (no exp for those). */
+export function applyCalibration<T extends Float32Array>(logits: Float32Array, c: MapCalibration, out?: T): T {
+  const o = (out ?? new Float32Array(logits.length)) as T;
+  for (let i = 0; i < logits.length; i++) {
+    const z = logits[i]!;
+    o[i] = z < c.below ? 0 : 1 / (1 + Math.exp(-(z * c.scale + c.shift)));
+  }
+  return o;
+}
+
 /**
  * Logits → probability map (`mapCalibration`: temperature and the minPeak rule: a described anomaly
  * is there, so a map whose peak is under cfg.minPeak is lifted until it reaches it). Probabilities
  * under `floor` come out as 0 (no exp for them: most of a crop is far from any lesion).
- * `peak` is the highest logit of the whole map when these logits are one tile of it (default: theirs);
- * `calibration`, when given, is used as is (e.g. `sizeCappedCalibration`'s, made for this floor).
+ * `peak` is the highest logit of the whole map when these logits are one tile of it (default: theirs).
  */
-export function mapFromLogits<T extends Float32Array>(cfg: GroundingConfig, logits: Float32Array, out?: T, floor = 0, peak?: number, calibration?: MapCalibration): T {
-  const o = (out ?? new Float32Array(logits.length)) as T;
+export function mapFromLogits<T extends Float32Array>(cfg: GroundingConfig, logits: Float32Array, out?: T, floor = 0, peak?: number): T {
   let zmax = peak ?? -Infinity;
-  if (peak === undefined && !calibration) for (let i = 0; i < logits.length; i++) if (logits[i]! > zmax) zmax = logits[i]!;
-  const { scale, shift, below } = calibration ?? mapCalibration(cfg, zmax, floor);
-  for (let i = 0; i < logits.length; i++) {
-    const z = logits[i]!;
-    o[i] = z < below ? 0 : 1 / (1 + Math.exp(-(z * scale + shift)));
-  }
-  return o;
+  if (peak === undefined) for (let i = 0; i < logits.length; i++) if (logits[i]! > zmax) zmax = logits[i]!;
+  return applyCalibration(logits, mapCalibration(cfg, zmax, floor), out);
 }

@@ -8,7 +8,7 @@ import { loadTextEncoder, type ReportTextEncoder } from './text/index.ts';
 import { checkConfig, usesAnatomy, type GroundingConfig } from './config.ts';
 import { cropChannels, positionChannels, POSITION_FEATURES, type CropGeometry } from './crop.ts';
 import { anomalyText, boxMap, placeText } from './feed.ts';
-import { buildHeadGraph, buildImageGraph, buildLogitsGraph, buildQueryGraph, isBoxModel, mapFromLogits, sizeCappedCalibration } from './graphs.ts';
+import { applyCalibration, buildHeadGraph, buildImageGraph, buildLogitsGraph, buildQueryGraph, isBoxModel, sizeCappedCalibration } from './graphs.ts';
 import { statedVolumeMm3 } from './size.ts';
 import { anomalyTiles, cropKey } from './prepare.ts';
 import { WeightMismatch, type Weights } from './network.ts';
@@ -245,12 +245,12 @@ export class TrainedGrounder implements GroundingModel {
         if (isBoxModel(cfg)) { out.set(a.id, pasteToGrid(volumeOn(tiles[0]!, boxMap(logits[i]![0]!, G)), study.ct, 'nearest')); return; }
         const tileMax = logits[i]!.map((l) => l.reduce((m, v) => (v > m ? v : m), -Infinity));
         const peak = Math.max(...tileMax);
-        const calibration = sizeCappedCalibration(cfg, logits[i]!.map((l, k) => ({ logits: l, voxelMm3: tiles[k]!.spacing.reduce((p, v) => p * v, 1) })), peak, cfg.sizeCap ? statedVolumeMm3(a) : undefined, MAP_FLOOR);
+        const calibration = sizeCappedCalibration(cfg, logits[i]!, tiles[0]!.spacing.reduce((p, v) => p * v, 1), peak, cfg.sizeCap ? statedVolumeMm3(a) : undefined, MAP_FLOOR);
         // a tile whose every value maps under MAP_FLOOR adds nothing: skip its sigmoid and resampling
         let map: Volume<Float32Array> | undefined;
         logits[i]!.forEach((l, k) => {
           if (tileMax[k]! < calibration.below) return;
-          map = pasteToGrid(volumeOn(tiles[k]!, mapFromLogits(cfg, l, buf, MAP_FLOOR, peak, calibration)), study.ct, 'linear', map);
+          map = pasteToGrid(volumeOn(tiles[k]!, applyCalibration(l, calibration, buf)), study.ct, 'linear', map);
         });
         out.set(a.id, map ?? volumeOn(study.ct, new Float32Array(study.ct.data.length)));
       });

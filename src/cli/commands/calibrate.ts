@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError, writeFileAtomic } from '../../common/index.ts';
-import { parseFlags, requireFlag } from '../args.ts';
+import { numListFlag, parseFlags, requireFlag } from '../args.ts';
 import { readVolume } from '../../volume/index.ts';
 import { anomalyBox, loadGroundingModel } from '../../model/index.ts';
 import {
@@ -9,13 +9,6 @@ import {
 } from '../../eval/index.ts';
 
 export const summary = "choose a model's map calibration (minPeak, temperature, size cap, region threshold) on validation data";
-
-function listFlag(value: string | undefined, flag: string, fallback: number[], ok: (v: number) => boolean, rule: string): number[] {
-  if (value === undefined) return fallback;
-  const xs = value.split(',').map((x) => (x.trim() === '' ? NaN : Number(x)));
-  if (xs.length === 0 || !xs.every((x) => Number.isFinite(x) && ok(x))) throw new UserError(`--${flag} must be a comma-separated list of numbers ${rule}, got '${value}'`);
-  return xs;
-}
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
@@ -26,10 +19,10 @@ export async function run(argv: string[]): Promise<number> {
   const data = requireFlag(values.data, 'data').split(',').filter(Boolean);
   for (const d of data) if (!existsSync(d)) throw new UserError(`${d}: dataset folder not found`);
   const split = values.split ?? 'val';
-  const minPeaks = listFlag(values['min-peaks'], 'min-peaks', [0.3, 0.5], (v) => v >= 0 && v < 1, 'in [0, 1)');
-  const temperatures = listFlag(values.temperatures, 'temperatures', [1, 0.5, 0.33], (v) => v > 0, 'above 0');
+  const minPeaks = numListFlag(values['min-peaks'], 'min-peaks', [0.3, 0.5], (v) => v >= 0 && v < 1, 'in [0, 1)');
+  const temperatures = numListFlag(values.temperatures, 'temperatures', [1, 0.5, 0.33], (v) => v > 0, 'above 0');
   // 0 = no cap; the caps are tried at the best minPeak × temperature (a second, smaller grid)
-  const sizeCaps = listFlag(values['size-caps'], 'size-caps', [0, 2, 4, 8], (v) => v >= 0, 'at least 0 (0: no cap)');
+  const sizeCaps = numListFlag(values['size-caps'], 'size-caps', [0, 2, 4, 8], (v) => v >= 0, 'at least 0 (0: no cap)');
   const sets = data.map((d) => ({ dir: d, studies: splitOf(readManifest(d), split, join(d, 'manifest.jsonl')) }));
 
   const model = await loadGroundingModel(dir);
