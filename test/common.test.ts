@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRng, loadTaxonomy, Progress } from '../src/common/index.ts';
+import { createRng, loadTaxonomy, Progress, selectKth } from '../src/common/index.ts';
 
 test('rng: same seed same stream, forks independent', () => {
   const a = createRng(7), b = createRng(7);
@@ -39,4 +39,14 @@ test('a resumed progress bar rates only this run: 10 steps after resuming at 900
   // 10 steps in ≥ 0.25 s: at most 40/s; counting the 900 resumed steps would give thousands
   assert.ok(rate > 0 && rate <= 40, `rate ${rate}`);
   assert.notEqual(m[2], '0:00');
+});
+
+test('selectKth gives the sorted array\'s k-th value, with ties and at both ends', () => {
+  const rng = createRng(3);
+  for (const n of [1, 2, 7, 100, 1001]) {
+    const a = Float32Array.from({ length: n }, () => Math.round(rng.next() * 20) / 4);
+    const sorted = Float32Array.from(a).sort();
+    for (const k of new Set([0, n - 1, n >> 1, rng.int(0, n - 1)])) assert.equal(selectKth(Float32Array.from(a), k), sorted[k], `n ${n} k ${k}`);
+  }
+  assert.throws(() => selectKth(new Float32Array(3), 3), RangeError);
 });

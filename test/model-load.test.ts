@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { makeToyDataset } from './train-fixture.ts';
 import { freshTextEncoder } from '../src/train/index.ts';
-import { buildHeadGraph, buildImageGraph, buildLogitsGraph, buildQueryGraph, buildTrainGraph, defaultConfig, loadGroundingModel, loadTextEncoder, positionChannels, readWeights, widenImageInput, WeightMismatch, type GroundingConfig } from '../src/model/index.ts';
+import { buildHeadGraph, buildImageGraph, buildImageLogitsGraph, buildLogitsGraph, buildQueryGraph, buildTrainGraph, defaultConfig, inputChannels, loadGroundingModel, loadTextEncoder, positionChannels, readWeights, widenImageInput, WeightMismatch, type GroundingConfig } from '../src/model/index.ts';
 import { InferenceModel, saveParams, writeSafetensors } from '../src/engine/index.ts';
 import { readManifest, goldReport } from '../src/eval/index.ts';
 import { readVolume } from '../src/volume/index.ts';
@@ -80,6 +80,37 @@ test('the head in two halves (L_t once per anomaly, logits per grid) gives the o
   assert.ok(worst < 1e-4, `max difference ${worst}`);
   // the three queries differ: a batch-row mix-up would show
   assert.ok(Math.abs(two[0]! - two[2 * G ** 3]!) > 1e-4);
+});
+
+test('the image encoder and the logits half as one graph give the two runs\' logits and each map\'s peak', async () => {
+  const cfg = JSON.parse(readFileSync(join(good, 'config.json'), 'utf8')).model as GroundingConfig;
+  const weights = readWeights(join(good, 'model.safetensors'));
+  const B = 3, G = cfg.crop.grid, n = G ** 3;
+  const image = new Float32Array(inputChannels(cfg) * n).map((_, i) => (Math.sin(0.7 * i) + 1) / 2);
+  const position = positionChannels(G, [0.05, 0.04, 0.06], [0.1, -0.2, 0]);
+  const L = new Float32Array(B * cfg.lstmHidden).map((_, i) => Math.cos(0.3 * i));
+  const img = buildImageGraph(cfg, weights);
+  const shapes = Object.fromEntries(Object.entries(img.outputs).map(([k, t]) => [k, t.shape]));
+  const im = await InferenceModel.create(img.graph, img.outputs);
+  const keys = (await im.run({ image, position })) as Record<string, Float32Array>;
+  await im.dispose();
+  const half = buildLogitsGraph(cfg, weights, shapes, B);
+  const hm = await InferenceModel.create(half.graph, { out: half.output });
+  const ref = (await hm.run({ L, ...keys })).out as Float32Array;
+  await hm.dispose();
+  const one = buildImageLogitsGraph(cfg, weights, B);
+  const om = await InferenceModel.create(one.graph, { out: one.output, peak: one.peak });
+  const got = (await om.run({ image, position, L })) as Record<string, Float32Array>;
+  await om.dispose();
+  assert.equal(got.out!.length, B * n);
+  let worst = 0;
+  for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(ref[i]! - got.out![i]!));
+  assert.ok(worst < 1e-4, `max difference ${worst}`);
+  for (let b = 0; b < B; b++) {
+    const want = ref.subarray(b * n, (b + 1) * n).reduce((m, v) => Math.max(m, v), -Infinity);
+    assert.ok(Math.abs(got.peak![b]! - want) < 1e-4, `peak ${b}: ${got.peak![b]} vs ${want}`);
+  }
+  assert.ok(Math.abs(got.peak![0]! - got.peak![2]!) > 1e-5, 'the queries differ: a batch-row mix-up would show');
 });
 
 test('a CT window added to a trained model starts at zero weight: the widened encoder gives the old keys whatever the new channel holds', async () => {

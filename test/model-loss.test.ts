@@ -82,6 +82,19 @@ test('mapFromLogits with a temperature: p = sigmoid(z / T + shift), the lift and
   assert.ok(above(faint) < above(plain) && above(faint) > 0, `${above(faint)} vs ${above(plain)}`);
 });
 
+test('applyCalibration\'s sigmoid is within 1e-7 of Math.exp\'s over the whole logit range, and 0 exactly under the floor logit', () => {
+  const z = Float32Array.from({ length: 400001 }, (_, i) => -40 + i * 2e-4);
+  for (const c of [{ scale: 1, shift: 0, below: -Infinity }, { scale: 2, shift: 1.3, below: -3 }, { scale: 0.7, shift: -4.1, below: 2 }]) {
+    const p = applyCalibration(z, c);
+    let worst = 0;
+    for (let i = 0; i < z.length; i++) {
+      if (z[i]! < c.below) { assert.equal(p[i], 0); continue; }
+      worst = Math.max(worst, Math.abs(p[i]! - 1 / (1 + Math.exp(-(z[i]! * c.scale + c.shift)))));
+    }
+    assert.ok(worst < 1e-7, `scale ${c.scale} shift ${c.shift}: worst ${worst}`);
+  }
+});
+
 test('statedDiameterMm reads the sizes reports write; words without a number and unit state none', () => {
   const cases: [string, number | undefined][] = [
     ['12 mm', 12], ['1.2 cm', 12], ['4x4 mm', 4], ['28 x 20 mm', Math.sqrt(28 * 20)], ['1.2 x 0.8 cm', Math.sqrt(12 * 8)],

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRng } from '../src/common/index.ts';
 import {
-  DEFAULT_CROP, anomalyBox, anomalyTiles, cropKey, cropTiles, defaultConfig, isTiled, mapFromLogits, organCrop, pasteToGrid, positionChannels, tileNear,
+  DEFAULT_CROP, anomalyBox, anomalyTiles, cropKey, cropLabels, cropTiles, maskWorldBox, defaultConfig, isTiled, mapFromLogits, organCrop, pasteToGrid, positionChannels, tileNear,
   type CropGeometry, type GroundingConfig,
 } from '../src/model/index.ts';
 import { freshTextEncoder, prepareSamples } from '../src/train/index.ts';
@@ -128,6 +128,31 @@ test('training samples of a tiled organ: the tile around the lesion holds it; va
     await enc.dispose();
   } finally {
     rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('organ boxes from one scan of the label map equal the box of each organ\'s mask, on a flipped grid, for sides, the body and a missing organ', () => {
+  const size: V3 = [30, 26, 22], n = size[0] * size[1] * size[2];
+  const scheme = loadOrganScheme();
+  const v = (name: string) => scheme.byName.get(name)!.value;
+  const labels: Volume<Uint8Array> = { data: new Uint8Array(n), size, spacing: [2, 3, 4], origin: [5, -7, 11], direction: [-1, 0, 0, 0, 0, 1, 0, -1, 0] };
+  const rng = createRng(31);
+  const blob = (value: number) => {
+    const c = [rng.int(4, 25), rng.int(4, 21), rng.int(4, 17)], r = [rng.int(1, 4), rng.int(1, 4), rng.int(1, 4)];
+    for (let k = c[2]! - r[2]!; k <= c[2]! + r[2]!; k++) for (let j = c[1]! - r[1]!; j <= c[1]! + r[1]!; j++) for (let i = c[0]! - r[0]!; i <= c[0]! + r[0]!; i++) labels.data[i + size[0] * (j + size[1] * k)] = value;
+  };
+  for (const name of ['liver', 'kidney_left', 'kidney_right', 'spleen', 'liver']) blob(v(name));
+  const maskBoxOf = (values: number[]) => maskWorldBox(labels, Uint8Array.from(labels.data, (x) => (values.includes(x) ? 1 : 0)));
+  const a = (organ: string, words: string[] = []) => ({ id: 'a', organ, type: 'mass', certainty: 'present', spans: words.map((t) => ({ start: 0, end: t.length, text: t, class: 'location' })) });
+  for (const anomaly of [a('liver'), a('kidney'), a('kidney', ['left']), a('kidney', ['right']), a('spleen')]) {
+    const got = anomalyBox(labels, anomaly), want = maskBoxOf(cropLabels(anomaly))!;
+    assert.ok(got.organFound);
+    assert.deepEqual([got.min, got.max], [want.min, want.max], `${anomaly.organ} ${anomaly.spans.map((s) => s.text)}`);
+  }
+  const body = maskBoxOf([...new Set(labels.data)].filter((x) => x > 0))!;
+  for (const got of [anomalyBox(labels, a('pancreas')), anomalyBox(labels, a('liver'), 'body')]) {
+    assert.equal(got.organFound, false);
+    assert.deepEqual([got.min, got.max], [body.min, body.max]);
   }
 });
 

@@ -83,6 +83,39 @@ test('linear resampling matches an independent per-voxel trilinear computation o
   assert.ok(worst < 1e-3, `worst ${worst}`);
 });
 
+test('a small grid sampled from a large volume (inside, across its edge, clamped; flipped and rotated) matches per-voxel trilinear sampling', () => {
+  const rng = createRng(23);
+  const big = (direction: number[]): Volume<Float32Array> => ({ size: [40, 36, 30], spacing: [1.2, 1.5, 2], origin: [10, -20, 40], direction, data: Float32Array.from({ length: 40 * 36 * 30 }, () => rng.next() * 200 - 100) });
+  // naive reference: outside the voxel extent (half a voxel beyond the edge centres) the fill, else the clamped 8-neighbour blend
+  const reference = (vol: Volume<Float32Array>, t: Geometry, fill: number | 'clamp') => {
+    const out = new Float32Array(t.size[0] * t.size[1] * t.size[2]);
+    for (let k = 0, o = 0; k < t.size[2]; k++) for (let j = 0; j < t.size[1]; j++) for (let i = 0; i < t.size[0]; i++, o++) {
+      const raw = worldToIndex(vol, indexToWorld(t, [i, j, k]));
+      if (fill !== 'clamp' && raw.some((x, a) => x < -0.5 - 1e-4 || x > vol.size[a]! - 0.5 + 1e-4)) { out[o] = fill; continue; }
+      const q = raw.map((x, a) => Math.min(Math.max(x, 0), vol.size[a]! - 1));
+      const f = q.map(Math.floor).map((x, a) => Math.min(x, vol.size[a]! - 2));
+      const [tx, ty, tz] = q.map((x, a) => x - f[a]!) as Vec3;
+      let v = 0;
+      for (let c = 0; c < 8; c++) v += (c & 1 ? tx : 1 - tx) * (c & 2 ? ty : 1 - ty) * (c & 4 ? tz : 1 - tz) * voxelAt(vol, f[0]! + (c & 1), f[1]! + ((c >> 1) & 1), f[2]! + ((c >> 2) & 1));
+      out[o] = v;
+    }
+    return out;
+  };
+  for (const direction of [[-1, 0, 0, 0, -1, 0, 0, 0, 1], [0, 1, 0, -1, 0, 0, 0, 0, -1], rotation(0.2, -0.15, 0.3)]) {
+    const vol = big(direction);
+    const centre = indexToWorld(vol, [20, 18, 15]), corner = indexToWorld(vol, [0, 0, 0]);
+    const grid = (at: Vec3): Geometry => ({ size: [9, 8, 7], spacing: [1.1, 0.9, 1.3], origin: at, direction: [1, 0, 0, 0, 1, 0, 0, 0, 1] });
+    for (const [t, fill] of [[grid(centre), -1000], [grid([corner[0] - 4, corner[1] - 3, corner[2] - 5]), -1000], [grid([corner[0] - 4, corner[1] - 3, corner[2] - 5]), 'clamp']] as [Geometry, number | 'clamp'][]) {
+      const got = resampleToGrid(vol, t, 'linear', { fill }).data, want = reference(vol, t, fill);
+      let worst = 0, filled = 0;
+      for (let i = 0; i < want.length; i++) { worst = Math.max(worst, Math.abs(got[i]! - want[i]!)); if (want[i] === -1000) filled++; }
+      assert.ok(worst < 1e-3, `direction ${direction.map((v) => v.toFixed(2))}, fill ${fill}: worst ${worst}`);
+      if (t.origin === centre) assert.equal(filled, 0);
+      else if (fill !== 'clamp') assert.ok(filled > 0 && filled < want.length, `the edge grid straddles the volume: ${filled} of ${want.length} filled`);
+    }
+  }
+});
+
 test('resample covers the same field of view, centred on the old one', () => {
   const v: Volume<Uint8Array> = { ...src, data: new Uint8Array(20 * 16 * 12) };
   const out = resample(v, 1, 'nearest');

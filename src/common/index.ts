@@ -4,4 +4,4 @@ export { writeFileAtomic } from './fs.ts';
 export { Progress, formatSeconds } from './progress.ts';
 export { loadTaxonomy, type Taxonomy } from './taxonomy.ts';
 export { projectRoot } from './paths.ts';
-export { isThreshold, THRESHOLD_RULE } from './numbers.ts';
+export { isThreshold, selectKth, THRESHOLD_RULE } from './numbers.ts';

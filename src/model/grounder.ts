@@ -8,7 +8,7 @@ import { loadTextEncoder, type ReportTextEncoder } from './text/index.ts';
 import { checkConfig, usesAnatomy, type GroundingConfig } from './config.ts';
 import { cropChannels, positionChannels, POSITION_FEATURES, type CropGeometry } from './crop.ts';
 import { anomalyText, boxMap, placeText } from './feed.ts';
-import { applyCalibration, buildHeadGraph, buildImageGraph, buildLogitsGraph, buildQueryGraph, isBoxModel, sizeCappedCalibration } from './graphs.ts';
+import { applyCalibration, buildHeadGraph, buildImageGraph, buildImageLogitsGraph, buildQueryGraph, isBoxModel, sizeCappedCalibration } from './graphs.ts';
 import { statedVolumeMm3 } from './size.ts';
 import { anomalyTiles, cropKey } from './prepare.ts';
 import { WeightMismatch, type Weights } from './network.ts';
@@ -90,12 +90,19 @@ const MAP_FLOOR = 0.01;
  */
 export function pasteToGrid(crop: Volume<Float32Array>, ct: Geometry, mode: 'linear' | 'nearest', into?: Volume<Float32Array>): Volume<Float32Array> {
   const [n0, n1, n2] = crop.size;
-  const lo = [n0, n1, n2], hi = [-1, -1, -1];
-  for (let k = 0, o = 0; k < n2; k++) for (let j = 0; j < n1; j++) for (let i = 0; i < n0; i++, o++) {
-    if (crop.data[o]! < MAP_FLOOR) continue;
-    const p = [i, j, k];
-    for (let a = 0; a < 3; a++) { if (p[a]! < lo[a]!) lo[a] = p[a]!; if (p[a]! > hi[a]!) hi[a] = p[a]!; }
+  let i0 = n0, j0 = n1, k0 = n2, i1 = -1, j1 = -1, k1 = -1;
+  const m = crop.data;
+  for (let k = 0, o = 0; k < n2; k++) for (let j = 0; j < n1; j++, o += n0) {
+    // the row's first and last voxels at or over the floor
+    let a = 0, b = n0 - 1;
+    while (a < n0 && m[o + a]! < MAP_FLOOR) a++;
+    if (a === n0) continue;
+    while (m[o + b]! < MAP_FLOOR) b--;
+    if (a < i0) i0 = a; if (b > i1) i1 = b;
+    if (j < j0) j0 = j; if (j > j1) j1 = j;
+    if (k < k0) k0 = k; if (k > k1) k1 = k;
   }
+  const lo = [i0, j0, k0], hi = [i1, j1, k1];
   const out = into ?? volumeOn(ct, new Float32Array(ct.size[0] * ct.size[1] * ct.size[2]));
   if (hi[0]! < 0) return out;
   const vbox = { min: lo.map((v) => Math.max(0, v - 1)) as [number, number, number], max: hi.map((v, a) => Math.min(crop.size[a]! - 1, v + 1)) as [number, number, number] };
@@ -113,7 +120,7 @@ export function pasteToGrid(crop: Volume<Float32Array>, ct: Geometry, mode: 'lin
   return out;
 }
 
-/** Where one `ground` call spends its time, ms: text encoder, crop resampling, image encoder, heads, maps onto the CT grid. */
+/** Where one `ground` call spends its time, ms: text encoder, crop resampling, image encoder (with the map logits), text heads, maps onto the CT grid. */
 export interface GroundingPhases { text: number; crop: number; image: number; head: number; maps: number }
 
 /** The trained model behind `GroundingModel`: image once per grid, text once per report, a small head per anomaly. */
@@ -124,18 +131,22 @@ export class TrainedGrounder implements GroundingModel {
   private constructor(
     readonly name: string, readonly config: GroundingConfig, private readonly text: ReportTextEncoder, private readonly image: InferenceModel,
     private readonly weights: Weights, private readonly imageShapes: Record<string, readonly number[]>, private readonly opts: Pick<SessionOptions, 'threads' | 'spinning'>,
-    /** sessions by batch size (all anomalies of a crop go through one run): box models' whole head; mask models' query and logits halves */
+    /** sessions by batch size (all anomalies of a crop go through one run): box models' whole head; mask models' query half and image+logits graph */
     private readonly heads = new Map<string, Promise<InferenceModel>>(),
   ) {}
 
-  private head(part: 'whole' | 'query' | 'logits', batch: number): Promise<InferenceModel> {
+  private head(part: 'whole' | 'query' | 'imageLogits', batch: number): Promise<InferenceModel> {
     const key = `${part}${batch}`;
     let h = this.heads.get(key);
     if (!h) {
       const cfg = this.config, d = this.text.hiddenSize;
-      const built = part === 'whole' ? buildHeadGraph(cfg, d, this.weights, this.imageShapes, batch)
-        : part === 'query' ? buildQueryGraph(cfg, d, this.weights, batch) : buildLogitsGraph(cfg, this.weights, this.imageShapes, batch);
-      h = InferenceModel.create(built.graph, { out: built.output }, this.opts);
+      if (part === 'imageLogits') {
+        const built = buildImageLogitsGraph(cfg, this.weights, batch);
+        h = InferenceModel.create(built.graph, { out: built.output, peak: built.peak }, this.opts);
+      } else {
+        const built = part === 'whole' ? buildHeadGraph(cfg, d, this.weights, this.imageShapes, batch) : buildQueryGraph(cfg, d, this.weights, batch);
+        h = InferenceModel.create(built.graph, { out: built.output }, this.opts);
+      }
       this.heads.set(key, h);
     }
     return h;
@@ -179,7 +190,12 @@ export class TrainedGrounder implements GroundingModel {
 
   /** The image encoder's forward on one crop (exposed for the benchmark's reference timing). */
   async encodeCrop(channels: Float32Array, geom?: CropGeometry): Promise<Record<string, Float32Array>> {
-    const feeds: Record<string, Float32Array> = { image: channels };
+    return this.runOnCrop(this.image, channels, geom, {});
+  }
+
+  /** Runs a session whose inputs are one crop's image (and position features) plus `extra`. */
+  private async runOnCrop(session: InferenceModel, channels: Float32Array, geom: CropGeometry | undefined, extra: Record<string, Float32Array>): Promise<Record<string, Float32Array>> {
+    const feeds: Record<string, Float32Array> = { ...extra, image: channels };
     // One position buffer reused across forwards: allocating and collecting a fresh 2 MB array per
     // crop costs more than filling it. A concurrent call gets its own.
     let own = false;
@@ -190,7 +206,7 @@ export class TrainedGrounder implements GroundingModel {
       feeds.position = positionChannels(this.config.crop.grid, geom.positionScale, geom.positionOffset, own ? this.positionBuffer : undefined);
     }
     try {
-      return (await this.image.run(feeds)) as Record<string, Float32Array>;
+      return (await session.run(feeds)) as Record<string, Float32Array>;
     } finally {
       if (own) this.positionBusy = false;
     }
@@ -203,7 +219,7 @@ export class TrainedGrounder implements GroundingModel {
     const lap = (k: keyof GroundingPhases) => { if (phases) { const now = performance.now(); phases[k] += now - t; t = now; } };
     const { tokens, states } = await this.text.encode(study.report.text);
     lap('text');
-    const d = this.text.hiddenSize;
+    const d = this.text.hiddenSize, n = G * G * G;
     const out = new Map<string, Volume<Float32Array>>();
     const groups = new Map<string, typeof study.report.anomalies>();
     for (const a of study.report.anomalies) {
@@ -213,7 +229,6 @@ export class TrainedGrounder implements GroundingModel {
     for (const anomalies of groups.values()) {
       // a large organ is seen through several tiles; each anomaly's map is their union
       const tiles = anomalyTiles(study.anatomy, anomalies[0]!, cfg);
-      const logits: Float32Array[][] = anomalies.map(() => []);
       // text side once per anomaly: token rows, and for mask models L_t, shared by every tile
       const chunks: { from: number; B: number; feeds: Record<string, Float32Array | BigInt64Array> }[] = [];
       for (let c = 0; c < anomalies.length; c += HEAD_BATCH) {
@@ -228,32 +243,46 @@ export class TrainedGrounder implements GroundingModel {
         chunks.push({ from: c, B, feeds });
       }
       lap('head');
-      for (const geom of tiles) {
+      // per grid and chunk: the chunk's B maps' logits (B·n) and their highest values
+      const runs: { k: number; from: number; B: number; logits: Float32Array; peak: Float32Array }[] = [];
+      for (const [k, geom] of tiles.entries()) {
         const channels = cropChannels(study.ct, study.anatomy, geom, cfg.crop, usesAnatomy(cfg.variant));
         lap('crop');
-        const keys = await this.encodeCrop(channels, geom);
-        lap('image');
+        if (isBoxModel(cfg)) {
+          const keys = await this.encodeCrop(channels, geom);
+          lap('image');
+          for (const { from, B, feeds } of chunks) {
+            const box = (await (await this.head('whole', B)).run({ ...feeds, ...keys })).out as Float32Array;
+            anomalies.slice(from, from + B).forEach((a, b) => out.set(a.id, pasteToGrid(volumeOn(geom, boxMap(box.subarray(b * 6, b * 6 + 6), G)), study.ct, 'nearest')));
+            lap('head');
+          }
+          continue;
+        }
+        // image and logits in one run per grid (a second chunk of > HEAD_BATCH anomalies re-runs the image)
         for (const { from, B, feeds } of chunks) {
-          const res = (await (await this.head(isBoxModel(cfg) ? 'whole' : 'logits', B)).run({ ...feeds, ...keys })).out as Float32Array;
-          const per = isBoxModel(cfg) ? 6 : G * G * G;
-          for (let b = 0; b < B; b++) logits[from + b]!.push(res.slice(b * per, (b + 1) * per));
-          lap('head');
+          const r = await this.runOnCrop(await this.head('imageLogits', B), channels, geom, feeds as Record<string, Float32Array>);
+          runs.push({ k, from, B, logits: r.out!, peak: r.peak! });
+          lap('image');
         }
       }
-      const buf = new Float32Array(G * G * G);
-      anomalies.forEach((a, i) => {
-        if (isBoxModel(cfg)) { out.set(a.id, pasteToGrid(volumeOn(tiles[0]!, boxMap(logits[i]![0]!, G)), study.ct, 'nearest')); return; }
-        const tileMax = logits[i]!.map((l) => l.reduce((m, v) => (v > m ? v : m), -Infinity));
-        const peak = Math.max(...tileMax);
-        const calibration = sizeCappedCalibration(cfg, logits[i]!, tiles[0]!.spacing.reduce((p, v) => p * v, 1), peak, cfg.sizeCap ? statedVolumeMm3(a) : undefined, MAP_FLOOR);
-        // a tile whose every value maps under MAP_FLOOR adds nothing: skip its sigmoid and resampling
-        let map: Volume<Float32Array> | undefined;
-        logits[i]!.forEach((l, k) => {
-          if (tileMax[k]! < calibration.below) return;
-          map = pasteToGrid(volumeOn(tiles[k]!, applyCalibration(l, calibration, buf)), study.ct, 'linear', map);
-        });
-        out.set(a.id, map ?? volumeOn(study.ct, new Float32Array(study.ct.data.length)));
+      if (isBoxModel(cfg)) continue;
+      // each map's calibration from all of its grids: the peak over them, the size cap over their support
+      const voxelMm3 = tiles[0]!.spacing.reduce((p, v) => p * v, 1);
+      const calibrations = anomalies.map((a, i) => {
+        const mine = runs.filter((r) => i >= r.from && i < r.from + r.B);
+        const peak = Math.max(...mine.map((r) => r.peak[i - r.from]!));
+        const views = mine.map((r) => r.logits.subarray((i - r.from) * n, (i - r.from + 1) * n));
+        return sizeCappedCalibration(cfg, views, voxelMm3, peak, cfg.sizeCap ? statedVolumeMm3(a) : undefined, MAP_FLOOR);
       });
+      const maps: (Volume<Float32Array> | undefined)[] = anomalies.map(() => undefined);
+      const buf = new Float32Array(n);
+      for (const r of runs) for (let b = 0; b < r.B; b++) {
+        const i = r.from + b, cal = calibrations[i]!;
+        // a map whose every value on this grid is under MAP_FLOOR gains nothing from it: no sigmoid, no resampling
+        if (r.peak[b]! < cal.below) continue;
+        maps[i] = pasteToGrid(volumeOn(tiles[r.k]!, applyCalibration(r.logits.subarray(b * n, (b + 1) * n), cal, buf)), study.ct, 'linear', maps[i]);
+      }
+      anomalies.forEach((a, i) => out.set(a.id, maps[i] ?? volumeOn(study.ct, new Float32Array(study.ct.data.length))));
       lap('maps');
     }
     return out;

@@ -4,7 +4,7 @@ export type { GroundingModel, GroundingStudy, GroundingReport, GroundingAnomaly,
 export { defaultConfig, checkConfig, usesAnatomy, usesStructure, inputChannels, validGrid, validMaxSpacing, validWidths, validWindows, GRID_RULE, MAX_SPACING_RULE, WIDTHS_RULE, WINDOWS_RULE, VARIANTS, type GroundingConfig, type Variant } from './config.ts';
 export { DEFAULT_CROP, cropGeometry, cropChannels, cropTiles, isTiled, organCrop, tileNear, maskWorldBox, positionChannels, positionScale, POSITION_FEATURES, type CropConfig, type CropGeometry, type CropRegion } from './crop.ts';
 export { tokenClasses, aggregateSequence, namedStructures, anomalyBox, anomalyCrop, anomalyTiles, groundsThroughTiles, cropKey, cropLabels, namedSideLobe, type SeqItem, type TokenSpan } from './prepare.ts';
-export { buildTrainGraph, buildImageGraph, buildHeadGraph, buildQueryGraph, buildLogitsGraph, isBoxModel, localizationLoss, mapFromLogits, mapCalibration, applyCalibration, sizeCappedCalibration, SUPPORT_LEVEL, type MapCalibration, type TrainGraph } from './graphs.ts';
+export { buildTrainGraph, buildImageGraph, buildImageLogitsGraph, buildHeadGraph, buildQueryGraph, buildLogitsGraph, isBoxModel, localizationLoss, mapFromLogits, mapCalibration, applyCalibration, sizeCappedCalibration, SUPPORT_LEVEL, type MapCalibration, type TrainGraph } from './graphs.ts';
 export { statedDiameterMm, statedVolumeMm3 } from './size.ts';
 export { anomalyText, placeText, maskBox, boxMap, type AnomalyText } from './feed.ts';
 export { loadGroundingModel, pasteToGrid, readModelConfig, readWeights, resolveTextDir, textEncoderSha256, TrainedGrounder, DEFAULT_MODEL_DIR, MODEL_FILES, type GroundingPhases } from './grounder.ts';

@@ -2,7 +2,7 @@ import { loadTaxonomy } from '../common/index.ts';
 import type { Geometry, Volume } from '../volume/index.ts';
 import { loadOrganScheme, organsForReportClass } from '../anatomy/index.ts';
 import { usesStructure, type GroundingConfig } from './config.ts';
-import { cropTiles, isTiled, maskWorldBox, organCrop, type Box, type CropGeometry, type CropRegion } from './crop.ts';
+import { cropTiles, isTiled, labelsWorldBox, maskWorldBox, organCrop, type Box, type CropGeometry, type CropRegion } from './crop.ts';
 import { isBoxModel } from './graphs.ts';
 import type { GroundingAnomaly } from './types.ts';
 
@@ -114,13 +114,8 @@ export function cropKey(anomaly: GroundingAnomaly, region: CropRegion = 'organ')
  * whole grid. With region 'body', the body whatever the anomaly.
  */
 export function anomalyBox(anatomy: Volume, anomaly: GroundingAnomaly, region: CropRegion = 'organ'): Box & { organFound: boolean } {
-  const values = new Set(region === 'body' ? [] : cropLabels(anomaly));
-  const d = anatomy.data;
-  const mask = new Uint8Array(d.length);
-  let any = false;
-  for (let i = 0; i < d.length; i++) if (values.has(d[i]!)) { mask[i] = 1; any = true; }
-  if (!any) for (let i = 0; i < d.length; i++) if (d[i]! > 0) mask[i] = 1;
-  return { ...(maskWorldBox(anatomy, mask) ?? boxOfGrid(anatomy)), organFound: any };
+  const organ = region === 'body' ? null : labelsWorldBox(anatomy, cropLabels(anomaly));
+  return { ...(organ ?? labelsWorldBox(anatomy, 'any') ?? boxOfGrid(anatomy)), organFound: organ !== null };
 }
 
 /** The one cube around an anomaly's organ box (the crop of untiled models and of box models). */

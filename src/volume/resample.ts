@@ -1,4 +1,4 @@
-import { geometryOf, indexToWorldMatrix, invert3, mul3 } from './geometry.ts';
+import { geometryOf, indexToWorld, indexToWorldMatrix, invert3, mul3 } from './geometry.ts';
 import type { Geometry, Vec3, Volume, VoxelArray } from './types.ts';
 
 export type InterpMode = 'linear' | 'nearest';
@@ -180,6 +180,37 @@ function gridMap(vol: Geometry, ref: Geometry): { A: number[]; b: Vec3 } {
 }
 
 /**
+ * The part of `vol` that sampling it on `ref` can read: the input voxels around where ref's corner
+ * centres land (an affine map keeps a box inside its corners' hull), plus one voxel for the
+ * interpolation's neighbour. A crop of a large CT reads a small box of it, and every pass after
+ * this one (axis permutation, the separable passes) then runs over that box, not the whole scan.
+ * Edges the box shares with `vol` stay edges, so fill and clamping decide as they would on `vol`.
+ */
+function sourceWindow(vol: Volume, ref: Geometry): Volume {
+  const { A, b } = gridMap(vol, ref);
+  const lo = [Infinity, Infinity, Infinity], hi = [-Infinity, -Infinity, -Infinity];
+  for (let c = 0; c < 8; c++) {
+    const o = [c & 1 ? ref.size[0] - 1 : 0, c & 2 ? ref.size[1] - 1 : 0, c & 4 ? ref.size[2] - 1 : 0];
+    for (let r = 0; r < 3; r++) {
+      const p = A[r * 3]! * o[0]! + A[r * 3 + 1]! * o[1]! + A[r * 3 + 2]! * o[2]! + b[r]!;
+      lo[r] = Math.min(lo[r]!, p); hi[r] = Math.max(hi[r]!, p);
+    }
+  }
+  const from = [0, 1, 2].map((r) => Math.max(0, Math.min(vol.size[r]! - 1, Math.floor(lo[r]!) - 1)));
+  const to = [0, 1, 2].map((r) => Math.min(vol.size[r]! - 1, Math.max(0, Math.ceil(hi[r]!) + 1)));
+  const size = [0, 1, 2].map((r) => to[r]! - from[r]! + 1) as Vec3;
+  // not worth a copy unless it saves most of the reading
+  if (size[0] * size[1] * size[2] * 2 > vol.size[0] * vol.size[1] * vol.size[2]) return vol;
+  const data = sameTypeArray(vol.data, size[0] * size[1] * size[2]);
+  const [nx, ny] = vol.size;
+  for (let k = 0; k < size[2]; k++) for (let j = 0; j < size[1]; j++) {
+    const src = from[0]! + nx * (from[1]! + j + ny * (from[2]! + k));
+    data.set(vol.data.subarray(src, src + size[0]) as never, size[0] * (j + size[1] * k));
+  }
+  return { data, size, spacing: [...vol.spacing] as Vec3, origin: indexToWorld(vol, from), direction: [...vol.direction] };
+}
+
+/**
  * Samples `vol` on another grid by world coordinates: each output voxel takes the input's value at
  * the same RAS point. Labels go with 'nearest' (values kept exactly), CT with 'linear'.
  * Axis-aligned grids (the usual case, including flipped or permuted axes) take a separable path
@@ -191,6 +222,7 @@ export function resampleToGrid(vol: Volume, ref: Geometry, mode: InterpMode, opt
 export function resampleToGrid(vol: Volume, ref: Geometry, mode: InterpMode, opts: ResampleOptions = {}): Volume {
   const fill = opts.fill ?? 0;
   const geom = geometryOf(ref);
+  vol = sourceWindow(vol, ref);
   let { A, b } = gridMap(vol, ref);
   // Which input axis each output axis moves along, if the map is a scaled signed permutation.
   const perm: number[] = [];
