@@ -55,6 +55,24 @@ test('the anomalies of one crop grounded in one batched head run give the maps e
   await model.dispose();
 });
 
+test('calibrated variants share the network\'s logits of a study object: the second grounds without a forward and gives the maps of a fresh run', async () => {
+  const model = await loadGroundingModel(good);
+  const s = readManifest(data)[0]!;
+  const study = { ct: await readVolume(join(data, s.ct)), anatomy: await readVolume(join(data, s.labels)), report: goldReport(data, s) };
+  const sharp = model.calibrated({ temperature: 0.25, minPeak: 0 });
+  const zero = () => ({ text: 0, crop: 0, image: 0, head: 0, maps: 0 });
+  const p1 = zero(), p2 = zero(), p3 = zero();
+  const base = await model.ground(study, p1);
+  const shared = await sharp.ground(study, p2);
+  const fresh = await sharp.ground({ ...study }, p3);
+  assert.ok(p1.image > 0 && p3.image > 0, 'a new study object runs the network');
+  assert.equal(p2.image + p2.text + p2.crop + p2.head, 0, 'the same object does not');
+  const id = study.report.anomalies[0]!.id;
+  assert.deepEqual(shared.get(id)!.data, fresh.get(id)!.data);
+  assert.ok(base.get(id)!.data.some((v, i) => Math.abs(v - shared.get(id)!.data[i]!) > 1e-4), 'the calibration changes the map');
+  await model.dispose();
+});
+
 test('the head in two halves (L_t once per anomaly, logits per grid) gives the one-graph head\'s logits', async () => {
   const cfg = JSON.parse(readFileSync(join(good, 'config.json'), 'utf8')).model as GroundingConfig;
   const weights = readWeights(join(good, 'model.safetensors'));

@@ -137,51 +137,78 @@ function count(mask: ArrayLike<number>): number {
   return n;
 }
 
-/**
- * Grounds every study of a split with `model` and scores each anomaly that has a ground-truth mask
- * (absent findings have nothing to find). The model sees the gold structured report from the
- * manifest, so the figures measure grounding, not structuring.
- */
 /** Mean IoU at each of MIOU_THRESHOLDS over some scored anomalies: where a model's maps are best cut. */
 export function meanIouAt(results: readonly { score: AnomalyScore }[]): number[] {
   return MIOU_THRESHOLDS.map((_, k) => mean(results.map((r) => r.score.ious[k]!)));
 }
 
-export async function evaluateStudies(model: GroundingModel, dir: string, studies: ManifestStudy[], opts: { read: VolumeReader; organs: OrganLookup; split: string; quiet?: boolean; groundingBox?: GroundingBox }): Promise<EvalResult> {
+type EvalOptions = { read: VolumeReader; organs: OrganLookup; split: string; quiet?: boolean; groundingBox?: GroundingBox };
+
+/**
+ * Grounds every study of a split with `model` and scores each anomaly that has a ground-truth mask
+ * (absent findings have nothing to find). The model sees the gold structured report from the
+ * manifest, so the figures measure grounding, not structuring.
+ */
+export async function evaluateStudies(model: GroundingModel, dir: string, studies: ManifestStudy[], opts: EvalOptions): Promise<EvalResult> {
+  return (await evaluateModels([model], dir, studies, opts))[0]!;
+}
+
+/**
+ * `evaluateStudies` for several models at once, studies outer: each study is read once and the
+ * models ground the same study object (calibrated variants of one network then share its logits).
+ */
+export async function evaluateModels(models: readonly GroundingModel[], dir: string, studies: ManifestStudy[], opts: EvalOptions): Promise<EvalResult[]> {
   const diffuseType = new Map(loadTaxonomy().anomalyTypes.map((t) => [t.id, t.diffuse]));
-  const results: AnomalyResult[] = [];
+  const results: AnomalyResult[][] = models.map(() => []);
   const reports: { text: string; anomalies: { organ: string; spans: { start: number; class: string }[] }[] }[] = [];
-  const progress = opts.quiet ? null : new Progress(`eval ${model.name}`, studies.length, 'studies');
+  const name = models.length === 1 ? models[0]!.name : `${models.length} models`;
+  const progress = opts.quiet ? null : new Progress(`eval ${name}`, studies.length, 'studies');
   for (const study of studies) {
     const ct = await opts.read(join(dir, study.ct));
     const anatomy = await opts.read(join(dir, study.labels));
     const report = goldReport(dir, study);
-    const maps = await model.ground({ ct, anatomy, report });
     const scored = study.anomalies.filter((a) => a.mask);
     reports.push({ text: report.text, anomalies: scored });
+    const v = voxelMm3(ct);
+    // what does not depend on the model, once per anomaly
+    const truths = [];
     for (const a of scored) {
       const gtPath = join(dir, a.mask!);
       const gt = await opts.read(gtPath);
       if (gt.data.length !== ct.data.length) throw fileError(gtPath, `mask is not on the CT grid of study ${study.id}`);
-      const map = maps.get(a.id);
-      if (!map) throw new Error(`${model.name} returned no map for anomaly ${a.id} of study ${study.id}`);
       const lesion = count(gt.data);
       const organValues = new Set(opts.organs(a.organ).map((o) => o.value));
       let organ = 0;
       for (let i = 0; i < anatomy.data.length; i++) if (organValues.has(anatomy.data[i]!)) organ++;
-      const v = voxelMm3(ct);
-      results.push({
-        study: study.id, id: a.id, organ: a.organ, type: a.type, diffuse: diffuseType.get(a.type) ?? false,
-        score: scoreAnomaly(map.data, gt.data), instances: instanceCounts(map.data, gt.data, ct.size),
-        lesionMm3: lesion * v, organMm3: organ * v, diameterMm: Math.cbrt((6 * lesion * v) / Math.PI),
-        peakDistanceMm: peakDistanceMm(map.data, gt.data, ct.size, ct.spacing),
-        organExtentMm: extentOf(opts.groundingBox?.(anatomy, a)),
-        cnr: a.synth ? lesionCnr(ct.data, anatomy.data, gt.data, ct.size, ct.spacing, loadOrganScheme().byName.get(a.synth.target)?.value ?? -1) : NaN,
+      truths.push({
+        a, gt, base: {
+          study: study.id, id: a.id, organ: a.organ, type: a.type, diffuse: diffuseType.get(a.type) ?? false,
+          lesionMm3: lesion * v, organMm3: organ * v, diameterMm: Math.cbrt((6 * lesion * v) / Math.PI),
+          organExtentMm: extentOf(opts.groundingBox?.(anatomy, a)),
+          cnr: a.synth ? lesionCnr(ct.data, anatomy.data, gt.data, ct.size, ct.spacing, loadOrganScheme().byName.get(a.synth.target)?.value ?? -1) : NaN,
+        },
       });
     }
-    progress?.tick(1, `acc ${(100 * mean(results.map((r) => (r.score.hit ? 1 : 0)))).toFixed(1)}%`);
+    const input = { ct, anatomy, report };
+    for (const [m, model] of models.entries()) {
+      const maps = await model.ground(input);
+      for (const { a, gt, base } of truths) {
+        const map = maps.get(a.id);
+        if (!map) throw new Error(`${model.name} returned no map for anomaly ${a.id} of study ${study.id}`);
+        const { study: sid, id, organ, type, diffuse, lesionMm3, organMm3, diameterMm, organExtentMm, cnr } = base;
+        results[m]!.push({
+          study: sid, id, organ, type, diffuse, score: scoreAnomaly(map.data, gt.data), instances: instanceCounts(map.data, gt.data, ct.size),
+          lesionMm3, organMm3, diameterMm, peakDistanceMm: peakDistanceMm(map.data, gt.data, ct.size, ct.spacing), organExtentMm, cnr,
+        });
+      }
+    }
+    progress?.tick(1, models.length === 1 ? `acc ${(100 * mean(results[0]!.map((r) => (r.score.hit ? 1 : 0)))).toFixed(1)}%` : '');
   }
   progress?.finish();
+  return models.map((model, m) => summarizeResults(model.name, dir, opts.split, results[m]!, reports));
+}
+
+function summarizeResults(model: string, dir: string, split: string, results: AnomalyResult[], reports: Parameters<typeof difficultyOf>[1]): EvalResult {
   const cells = new Map<string, AnomalyResult[]>();
   for (const r of results) {
     const k = `${r.organ}\u0000${r.type}`;
@@ -193,7 +220,7 @@ export async function evaluateStudies(model: GroundingModel, dir: string, studie
   }).sort((a, b) => a.organ.localeCompare(b.organ) || a.type.localeCompare(b.type));
   const sum = (rs: AnomalyResult[]) => summarize(rs.map((r) => ({ score: r.score, instances: r.instances })));
   return {
-    model: model.name, data: dir, split: opts.split,
+    model, data: dir, split,
     all: sum(results), focal: sum(results.filter((r) => !r.diffuse)), diffuse: sum(results.filter((r) => r.diffuse)),
     organType, difficulty: difficultyOf(results, reports), anomalies: results,
   };

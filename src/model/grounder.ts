@@ -123,6 +123,16 @@ export function pasteToGrid(crop: Volume<Float32Array>, ct: Geometry, mode: 'lin
 /** Where one `ground` call spends its time, ms: text encoder, crop resampling, image encoder (with the map logits), text heads, maps onto the CT grid. */
 export interface GroundingPhases { text: number; crop: number; image: number; head: number; maps: number }
 
+/** A chunk of at most HEAD_BATCH anomalies of one crop group and its text-side feeds. */
+type Chunk = { from: number; B: number; feeds: Record<string, Float32Array | BigInt64Array> };
+
+/** One crop group's map logits: per grid k and chunk, the B maps' logits (B·G³) and each one's peak. */
+interface GroupLogits {
+  anomalies: GroundingStudy['report']['anomalies'];
+  tiles: CropGeometry[];
+  runs: { k: number; from: number; B: number; logits: Float32Array; peak: Float32Array }[];
+}
+
 /** The trained model behind `GroundingModel`: image once per grid, text once per report, a small head per anomaly. */
 export class TrainedGrounder implements GroundingModel {
   private positionBuffer: Float32Array | undefined;
@@ -133,6 +143,11 @@ export class TrainedGrounder implements GroundingModel {
     private readonly weights: Weights, private readonly imageShapes: Record<string, readonly number[]>, private readonly opts: Pick<SessionOptions, 'threads' | 'spinning'>,
     /** sessions by batch size (all anomalies of a crop go through one run): box models' whole head; mask models' query half and image+logits graph */
     private readonly heads = new Map<string, Promise<InferenceModel>>(),
+    /**
+     * the map logits of the studies being grounded, by study object: the calibrated variants of one
+     * network share it, so a calibration grid grounds each study through the network once
+     */
+    private readonly logitCache = new WeakMap<GroundingStudy, Promise<GroupLogits[]>>(),
   ) {}
 
   private head(part: 'whole' | 'query' | 'imageLogits', batch: number): Promise<InferenceModel> {
@@ -154,11 +169,12 @@ export class TrainedGrounder implements GroundingModel {
 
   /**
    * The same network with other map calibration (minPeak, temperature, size cap, region threshold): it shares
-   * this one's sessions, so a calibration grid costs no new load. Dispose only the original.
+   * this one's sessions, so a calibration grid costs no new load, and its map logits: the same study
+   * object grounded by several variants runs the network once. Dispose only the original.
    */
   calibrated(c: Partial<Pick<GroundingConfig, 'minPeak' | 'temperature' | 'regionThreshold' | 'sizeCap'>>): TrainedGrounder {
     const cfg = checkConfig({ ...this.config, crop: { ...this.config.crop }, ...c }, `calibration of ${this.name}`);
-    return new TrainedGrounder(this.name, cfg, this.text, this.image, this.weights, this.imageShapes, this.opts, this.heads);
+    return new TrainedGrounder(this.name, cfg, this.text, this.image, this.weights, this.imageShapes, this.opts, this.heads, this.logitCache);
   }
 
   get threshold(): number | undefined {
@@ -212,60 +228,24 @@ export class TrainedGrounder implements GroundingModel {
     }
   }
 
-  /** `phases`, when given, gains the milliseconds spent in each part (the benchmark's breakdown). */
+  /**
+   * `phases`, when given, gains the milliseconds spent in each part (the benchmark's breakdown). A
+   * study object is taken as it is at its first call: its logits are kept while the object lives
+   * (see `calibrated`).
+   */
   async ground(study: GroundingStudy, phases?: GroundingPhases): Promise<Map<string, Volume<Float32Array>>> {
-    const cfg = this.config, G = cfg.crop.grid, A = cfg.maxAggregate;
-    let t = performance.now();
-    const lap = (k: keyof GroundingPhases) => { if (phases) { const now = performance.now(); phases[k] += now - t; t = now; } };
-    const { tokens, states } = await this.text.encode(study.report.text);
-    lap('text');
-    const d = this.text.hiddenSize, n = G * G * G;
-    const out = new Map<string, Volume<Float32Array>>();
-    const groups = new Map<string, typeof study.report.anomalies>();
-    for (const a of study.report.anomalies) {
-      const key = cropKey(a, cfg.crop.region), group = groups.get(key);
-      if (group) group.push(a); else groups.set(key, [a]);
+    const cfg = this.config, n = cfg.crop.grid ** 3;
+    if (isBoxModel(cfg)) return this.groundBoxes(study, phases);
+    let pending = this.logitCache.get(study);
+    if (!pending) {
+      pending = this.gridLogits(study, phases);
+      this.logitCache.set(study, pending);
     }
-    for (const anomalies of groups.values()) {
-      // a large organ is seen through several tiles; each anomaly's map is their union
-      const tiles = anomalyTiles(study.anatomy, anomalies[0]!, cfg);
-      // text side once per anomaly: token rows, and for mask models L_t, shared by every tile
-      const chunks: { from: number; B: number; feeds: Record<string, Float32Array | BigInt64Array> }[] = [];
-      for (let c = 0; c < anomalies.length; c += HEAD_BATCH) {
-        const chunk = anomalies.slice(c, c + HEAD_BATCH), B = chunk.length;
-        const rows = new Float32Array(B * A * d), ids = new BigInt64Array(B * A), lengths = new BigInt64Array(B), rowMask = new Float32Array(B * A);
-        chunk.forEach((a, b) => {
-          const t = anomalyText(cfg, a, tokens, states, d);
-          rows.set(t.rows, b * A * d);
-          placeText(cfg, t, b, B, ids, lengths, rowMask);
-        });
-        const feeds: Record<string, Float32Array | BigInt64Array> = isBoxModel(cfg) ? { rows, rowMask } : { L: (await (await this.head('query', B)).run({ rows, ids, lengths })).out as Float32Array };
-        chunks.push({ from: c, B, feeds });
-      }
-      lap('head');
-      // per grid and chunk: the chunk's B maps' logits (B·n) and their highest values
-      const runs: { k: number; from: number; B: number; logits: Float32Array; peak: Float32Array }[] = [];
-      for (const [k, geom] of tiles.entries()) {
-        const channels = cropChannels(study.ct, study.anatomy, geom, cfg.crop, usesAnatomy(cfg.variant));
-        lap('crop');
-        if (isBoxModel(cfg)) {
-          const keys = await this.encodeCrop(channels, geom);
-          lap('image');
-          for (const { from, B, feeds } of chunks) {
-            const box = (await (await this.head('whole', B)).run({ ...feeds, ...keys })).out as Float32Array;
-            anomalies.slice(from, from + B).forEach((a, b) => out.set(a.id, pasteToGrid(volumeOn(geom, boxMap(box.subarray(b * 6, b * 6 + 6), G)), study.ct, 'nearest')));
-            lap('head');
-          }
-          continue;
-        }
-        // image and logits in one run per grid (a second chunk of > HEAD_BATCH anomalies re-runs the image)
-        for (const { from, B, feeds } of chunks) {
-          const r = await this.runOnCrop(await this.head('imageLogits', B), channels, geom, feeds as Record<string, Float32Array>);
-          runs.push({ k, from, B, logits: r.out!, peak: r.peak! });
-          lap('image');
-        }
-      }
-      if (isBoxModel(cfg)) continue;
+    const groups = await pending;
+    const t = performance.now();
+    const out = new Map<string, Volume<Float32Array>>();
+    const buf = new Float32Array(n);
+    for (const { anomalies, tiles, runs } of groups) {
       // each map's calibration from all of its grids: the peak over them, the size cap over their support
       const voxelMm3 = tiles[0]!.spacing.reduce((p, v) => p * v, 1);
       const calibrations = anomalies.map((a, i) => {
@@ -275,7 +255,6 @@ export class TrainedGrounder implements GroundingModel {
         return sizeCappedCalibration(cfg, views, voxelMm3, peak, cfg.sizeCap ? statedVolumeMm3(a) : undefined, MAP_FLOOR);
       });
       const maps: (Volume<Float32Array> | undefined)[] = anomalies.map(() => undefined);
-      const buf = new Float32Array(n);
       for (const r of runs) for (let b = 0; b < r.B; b++) {
         const i = r.from + b, cal = calibrations[i]!;
         // a map whose every value on this grid is under MAP_FLOOR gains nothing from it: no sigmoid, no resampling
@@ -283,6 +262,89 @@ export class TrainedGrounder implements GroundingModel {
         maps[i] = pasteToGrid(volumeOn(tiles[r.k]!, applyCalibration(r.logits.subarray(b * n, (b + 1) * n), cal, buf)), study.ct, 'linear', maps[i]);
       }
       anomalies.forEach((a, i) => out.set(a.id, maps[i] ?? volumeOn(study.ct, new Float32Array(study.ct.data.length))));
+    }
+    if (phases) phases.maps += performance.now() - t;
+    return out;
+  }
+
+  /** The text side once per anomaly (token rows; for mask models L_t), in chunks of at most HEAD_BATCH. */
+  private async textFeeds(cfg: GroundingConfig, anomalies: GroundingStudy['report']['anomalies'], tokens: Parameters<typeof anomalyText>[2], states: Float32Array): Promise<Chunk[]> {
+    const A = cfg.maxAggregate, d = this.text.hiddenSize;
+    const chunks: Chunk[] = [];
+    for (let c = 0; c < anomalies.length; c += HEAD_BATCH) {
+      const chunk = anomalies.slice(c, c + HEAD_BATCH), B = chunk.length;
+      const rows = new Float32Array(B * A * d), ids = new BigInt64Array(B * A), lengths = new BigInt64Array(B), rowMask = new Float32Array(B * A);
+      chunk.forEach((a, b) => {
+        const t = anomalyText(cfg, a, tokens, states, d);
+        rows.set(t.rows, b * A * d);
+        placeText(cfg, t, b, B, ids, lengths, rowMask);
+      });
+      const feeds: Record<string, Float32Array | BigInt64Array> = isBoxModel(cfg) ? { rows, rowMask } : { L: (await (await this.head('query', B)).run({ rows, ids, lengths })).out as Float32Array };
+      chunks.push({ from: c, B, feeds });
+    }
+    return chunks;
+  }
+
+  /** The anomalies sharing a crop (one organ, or the body), in report order. */
+  private cropGroups(study: GroundingStudy): GroundingStudy['report']['anomalies'][] {
+    const groups = new Map<string, GroundingStudy['report']['anomalies']>();
+    for (const a of study.report.anomalies) {
+      const key = cropKey(a, this.config.crop.region), group = groups.get(key);
+      if (group) group.push(a); else groups.set(key, [a]);
+    }
+    return [...groups.values()];
+  }
+
+  /** A mask model's map logits on every grid of every crop group: the network's whole part of grounding. */
+  private async gridLogits(study: GroundingStudy, phases?: GroundingPhases): Promise<GroupLogits[]> {
+    const cfg = this.config;
+    let t = performance.now();
+    const lap = (k: keyof GroundingPhases) => { if (phases) { const now = performance.now(); phases[k] += now - t; t = now; } };
+    const { tokens, states } = await this.text.encode(study.report.text);
+    lap('text');
+    const groups: GroupLogits[] = [];
+    for (const anomalies of this.cropGroups(study)) {
+      // a large organ is seen through several tiles; each anomaly's map is their union
+      const tiles = anomalyTiles(study.anatomy, anomalies[0]!, cfg);
+      const chunks = await this.textFeeds(cfg, anomalies, tokens, states);
+      lap('head');
+      const runs: GroupLogits['runs'] = [];
+      for (const [k, geom] of tiles.entries()) {
+        const channels = cropChannels(study.ct, study.anatomy, geom, cfg.crop, usesAnatomy(cfg.variant));
+        lap('crop');
+        // image and logits in one run per grid (a second chunk of > HEAD_BATCH anomalies re-runs the image)
+        for (const { from, B, feeds } of chunks) {
+          const r = await this.runOnCrop(await this.head('imageLogits', B), channels, geom, feeds as Record<string, Float32Array>);
+          runs.push({ k, from, B, logits: r.out!, peak: r.peak! });
+          lap('image');
+        }
+      }
+      groups.push({ anomalies, tiles, runs });
+    }
+    return groups;
+  }
+
+  /** transvg3d: a box per anomaly from its crop's visual tokens, painted on the CT grid. */
+  private async groundBoxes(study: GroundingStudy, phases?: GroundingPhases): Promise<Map<string, Volume<Float32Array>>> {
+    const cfg = this.config, G = cfg.crop.grid;
+    let t = performance.now();
+    const lap = (k: keyof GroundingPhases) => { if (phases) { const now = performance.now(); phases[k] += now - t; t = now; } };
+    const { tokens, states } = await this.text.encode(study.report.text);
+    lap('text');
+    const out = new Map<string, Volume<Float32Array>>();
+    for (const anomalies of this.cropGroups(study)) {
+      const geom = anomalyTiles(study.anatomy, anomalies[0]!, cfg)[0]!;
+      const chunks = await this.textFeeds(cfg, anomalies, tokens, states);
+      lap('head');
+      const channels = cropChannels(study.ct, study.anatomy, geom, cfg.crop, usesAnatomy(cfg.variant));
+      lap('crop');
+      const keys = await this.encodeCrop(channels, geom);
+      lap('image');
+      for (const { from, B, feeds } of chunks) {
+        const box = (await (await this.head('whole', B)).run({ ...feeds, ...keys })).out as Float32Array;
+        anomalies.slice(from, from + B).forEach((a, b) => out.set(a.id, pasteToGrid(volumeOn(geom, boxMap(box.subarray(b * 6, b * 6 + 6), G)), study.ct, 'nearest')));
+        lap('head');
+      }
       lap('maps');
     }
     return out;

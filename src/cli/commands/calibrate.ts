@@ -5,7 +5,7 @@ import { numListFlag, parseFlags, requireFlag } from '../args.ts';
 import { readVolume } from '../../volume/index.ts';
 import { anomalyBox, loadGroundingModel } from '../../model/index.ts';
 import {
-  calibrationPoint, chooseCalibration, evaluateStudies, readManifest, schemeOrganLookup, splitOf, MIOU_THRESHOLDS, type AnomalyResult, type CalibrationPoint,
+  calibrationPoint, chooseCalibration, evaluateModels, readManifest, schemeOrganLookup, splitOf, MIOU_THRESHOLDS, type AnomalyResult, type CalibrationPoint,
 } from '../../eval/index.ts';
 
 export const summary = "choose a model's map calibration (minPeak, temperature, size cap, region threshold) on validation data";
@@ -27,20 +27,22 @@ export async function run(argv: string[]): Promise<number> {
 
   const model = await loadGroundingModel(dir);
   const points: CalibrationPoint[] = [];
-  const score = async (minPeak: number, temperature: number, sizeCap: number) => {
+  // each stage's grid points in one pass over the studies: the variants share the network's logits per study
+  const score = async (grid: { minPeak: number; temperature: number; sizeCap: number }[]) => {
     // the region threshold does not change the maps: leave it out until one is chosen
-    const m = model.calibrated({ minPeak, temperature, sizeCap: sizeCap || undefined, regionThreshold: undefined });
-    const results: AnomalyResult[] = [];
+    const variants = grid.map((p) => model.calibrated({ minPeak: p.minPeak, temperature: p.temperature, sizeCap: p.sizeCap || undefined, regionThreshold: undefined }));
+    const results: AnomalyResult[][] = grid.map(() => []);
     for (const s of sets) {
-      const r = await evaluateStudies(m, s.dir, s.studies, { read: readVolume, organs: schemeOrganLookup, groundingBox: anomalyBox, split, quiet: false });
-      results.push(...r.anomalies);
+      const r = await evaluateModels(variants, s.dir, s.studies, { read: readVolume, organs: schemeOrganLookup, groundingBox: anomalyBox, split, quiet: false });
+      r.forEach((e, k) => results[k]!.push(...e.anomalies));
     }
-    points.push(calibrationPoint(minPeak, temperature, results, sizeCap));
+    grid.forEach((p, k) => points.push(calibrationPoint(p.minPeak, p.temperature, results[k]!, p.sizeCap)));
   };
   try {
-    for (const minPeak of minPeaks) for (const temperature of temperatures) await score(minPeak, temperature, 0);
+    await score(minPeaks.flatMap((minPeak) => temperatures.map((temperature) => ({ minPeak, temperature, sizeCap: 0 }))));
     const first = chooseCalibration(points).best;
-    for (const cap of sizeCaps) if (cap > 0) await score(first.minPeak, first.temperature, cap);
+    const caps = sizeCaps.filter((cap) => cap > 0);
+    if (caps.length) await score(caps.map((sizeCap) => ({ minPeak: first.minPeak, temperature: first.temperature, sizeCap })));
   } finally {
     await model.dispose();
   }
