@@ -38,9 +38,9 @@ test('the anomalies of one crop grounded in one batched head run give the maps e
   const s = readManifest(data)[0]!;
   const ct = await readVolume(join(data, s.ct)), anatomy = await readVolume(join(data, s.labels));
   const report = goldReport(data, s);
-  // three anomalies of the same organ share a crop: one head run of batch 3
+  // five anomalies of the same organ share a crop: one run of batch 6, the sixth row padding
   const a0 = report.anomalies[0]!;
-  const same = [0, 1, 2].map((i) => ({ ...a0, id: `x${i}`, spans: a0.spans.slice(0, a0.spans.length - (i % a0.spans.length)) }));
+  const same = [0, 1, 2, 3, 4].map((i) => ({ ...a0, id: `x${i}`, spans: a0.spans.slice(0, a0.spans.length - (i % a0.spans.length)) }));
   const together = await model.ground({ ct, anatomy, report: { ...report, anomalies: same } });
   // the three texts differ, so do their maps: a mix-up of batch rows would show
   const m0 = together.get('x0')!.data, m2 = together.get('x2')!.data;
