@@ -127,7 +127,11 @@ export function buildQueryGraph(cfg: GroundingConfig, textDim: number, weights: 
   return { graph: g, output: aggregator(g, cfg, ops.reshape(rows, [B * A, textDim]), ids, lengths, weights, true) };
 }
 
-/** The image half: L_t (B, lstmHidden) and one grid's keys → map logits; `buildHeadGraph` = this after `buildQueryGraph`. */
+/**
+ * The image half: L_t (B, lstmHidden) and one grid's keys → map logits; `buildHeadGraph` = this after
+ * `buildQueryGraph`. Grounding runs `buildImageLogitsGraph` instead; this two-run form is the
+ * reference that graph is tested against (test/model-load).
+ */
 export function buildLogitsGraph(cfg: GroundingConfig, weights: Weights, imageShapes: Record<string, readonly number[]>, batch = 1): { graph: Graph; output: Tensor } {
   const g = new Graph({ seed: 0 });
   const L = g.input('L', [batch, cfg.lstmHidden]);
