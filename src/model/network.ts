@@ -153,12 +153,13 @@ export function aggregator(g: Graph, cfg: GroundingConfig, tokenRows: Tensor, id
 export function attentionLogits(g: Graph, cfg: GroundingConfig, L: Tensor, keys: { coarse: Tensor; fine: Tensor | null }, weights?: Weights): Tensor {
   const B = L.shape[0]!, dn = cfg.attnDim, G = cfg.crop.grid;
   const one = (k: Tensor, name: string) => {
-    const q = ops.linear(L, param(g, `${name}.w`, [L.shape[1]!, dn], { kind: 'xavier' }, weights), param(g, `${name}.b`, [dn], { kind: 'zeros' }, weights));
+    // the 1/√d_n scale on q (B·d_n values), not on the product (B·G³)
+    const q = ops.mul(ops.linear(L, param(g, `${name}.w`, [L.shape[1]!, dn], { kind: 'xavier' }, weights), param(g, `${name}.b`, [dn], { kind: 'zeros' }, weights)), 1 / Math.sqrt(dn));
     // q·k as one MatMul over dn: a broadcast product summed over dn made a (B, dn, G³) tensor, the
     // head's largest by far. Keys of one image serve every query (inference), else one image each.
     const sp = k.shape.slice(2), N = sp.reduce((a, b) => a * b, 1), kb = k.shape[0]!;
     const qk = ops.reshape(kb === 1 ? ops.matmul(q, ops.reshape(k, [dn, N])) : ops.matmul(ops.reshape(q, [B, 1, dn]), ops.reshape(k, [kb, dn, N])), [B, 1, ...sp]);
-    return ops.resizeLinear(ops.mul(qk, 1 / Math.sqrt(dn)), [G, G, G]);
+    return ops.resizeLinear(qk, [G, G, G]);
   };
   let logits = one(keys.coarse, 'attn.wq');
   if (keys.fine) logits = ops.add(logits, one(keys.fine, 'attn.wq_fine'));
