@@ -323,8 +323,8 @@ export class TrainedGrounder implements GroundingModel {
         for (const { from, B, feeds } of chunks) {
           // the batch rounded up to one of FUSED_BATCHES, padded with zero queries: each size is a session holding a copy of the image encoder
           const Bp = FUSED_BATCHES.find((b) => b >= B)!, L = feeds.L as Float32Array;
-          const padded = Bp === B ? L : new Float32Array(Bp * cfg.lstmHidden);
-          if (padded !== L) padded.set(L);
+          const padded = new Float32Array(Bp * cfg.lstmHidden);
+          padded.set(L);
           const r = await this.runOnCrop(await this.head('imageLogits', Bp), channels, geom, { L: padded });
           runs.push({ k, from, B, logits: r.out!, peak: r.peak! });
           lap('image');
