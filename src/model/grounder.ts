@@ -80,9 +80,9 @@ function volumeOn(geom: Geometry, data: Float32Array): Volume<Float32Array> {
 const HEAD_BATCH = 16;
 
 /**
- * Batch sizes of the image+logits sessions: each is a copy of the image encoder (~45 MB, ~0.4 s to
- * build), so B anomalies run at the next size up (at most a third of the rows padding) rather than
- * one session per B.
+ * Batch sizes of the image+logits sessions: each is a copy of the image encoder with its own memory
+ * arena and build time, so B anomalies run at the next size up (at most a third of the rows
+ * padding) rather than one session per B.
  */
 const FUSED_BATCHES = [1, 2, 3, 4, 6, 8, 12, HEAD_BATCH];
 
