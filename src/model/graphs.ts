@@ -194,7 +194,7 @@ export function sizeCappedCalibration(cfg: GroundingConfig, tiles: readonly Floa
 
 // The sigmoid on [−SIG_RANGE, SIG_RANGE] tabulated every 1/SIG_STEPS, read with linear
 // interpolation: error ≤ h²/8 · max|σ''| < 5e-8, under float32's resolution of a map value, at a
-// fifth of Math.exp's cost (a diffuse map sends every voxel of four tiles through it).
+// fraction of Math.exp's cost (a diffuse map sends every voxel of four tiles through it).
 const SIG_RANGE = 16, SIG_STEPS = 512;
 const SIG_TABLE = Float64Array.from({ length: 2 * SIG_RANGE * SIG_STEPS + 2 }, (_, i) => 1 / (1 + Math.exp(-(i / SIG_STEPS - SIG_RANGE))));
 
