@@ -195,10 +195,9 @@ export async function evaluateModels(models: readonly GroundingModel[], dir: str
       for (const { a, gt, base } of truths) {
         const map = maps.get(a.id);
         if (!map) throw new Error(`${model.name} returned no map for anomaly ${a.id} of study ${study.id}`);
-        const { study: sid, id, organ, type, diffuse, lesionMm3, organMm3, diameterMm, organExtentMm, cnr } = base;
         results[m]!.push({
-          study: sid, id, organ, type, diffuse, score: scoreAnomaly(map.data, gt.data), instances: instanceCounts(map.data, gt.data, ct.size),
-          lesionMm3, organMm3, diameterMm, peakDistanceMm: peakDistanceMm(map.data, gt.data, ct.size, ct.spacing), organExtentMm, cnr,
+          ...base, score: scoreAnomaly(map.data, gt.data), instances: instanceCounts(map.data, gt.data, ct.size),
+          peakDistanceMm: peakDistanceMm(map.data, gt.data, ct.size, ct.spacing),
         });
       }
     }
