@@ -1,4 +1,4 @@
-import { resampleToGrid, type Geometry, type Volume } from '../volume/index.ts';
+import { resampleToGrid, voxelBoxToWorld, type Geometry, type Volume } from '../volume/index.ts';
 import { normalizedAnatomyChannel } from '../anatomy/index.ts';
 
 /**
@@ -54,17 +54,9 @@ export function maskWorldBox(vol: Geometry, mask: ArrayLike<number>): Box | null
   return i1 < 0 ? null : indexBoxWorld(vol, [i0, j0, k0], [i1, j1, k1]);
 }
 
-/** World (RAS mm) box of the voxel centres of an index box (inclusive corners). */
+/** World (RAS mm) box of the voxel centres of an index box (inclusive corners), as a `Box`. */
 function indexBoxWorld(vol: Geometry, lo: readonly number[], hi: readonly number[]): Box {
-  const min: Vec3 = [Infinity, Infinity, Infinity], max: Vec3 = [-Infinity, -Infinity, -Infinity];
-  const d = vol.direction, s = vol.spacing;
-  for (const i of [lo[0]!, hi[0]!]) for (const j of [lo[1]!, hi[1]!]) for (const k of [lo[2]!, hi[2]!]) {
-    for (let r = 0; r < 3; r++) {
-      const w = vol.origin[r]! + d[r * 3]! * i * s[0] + d[r * 3 + 1]! * j * s[1] + d[r * 3 + 2]! * k * s[2];
-      if (w < min[r]!) min[r] = w;
-      if (w > max[r]!) max[r] = w;
-    }
-  }
+  const [min, max] = voxelBoxToWorld(vol, { min: lo as Vec3, max: hi as Vec3 });
   return { min, max };
 }
 

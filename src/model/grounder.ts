@@ -353,10 +353,10 @@ export class TrainedGrounder implements GroundingModel {
       lap('image');
       for (const { from, B, feeds } of chunks) {
         const box = (await (await this.head('whole', B)).run({ ...feeds, ...keys })).out as Float32Array;
-        anomalies.slice(from, from + B).forEach((a, b) => out.set(a.id, pasteToGrid(volumeOn(geom, boxMap(box.subarray(b * 6, b * 6 + 6), G)), study.ct, 'nearest')));
         lap('head');
+        anomalies.slice(from, from + B).forEach((a, b) => out.set(a.id, pasteToGrid(volumeOn(geom, boxMap(box.subarray(b * 6, b * 6 + 6), G)), study.ct, 'nearest')));
+        lap('maps');
       }
-      lap('maps');
     }
     return out;
   }

@@ -1,8 +1,8 @@
 import { loadTaxonomy } from '../common/index.ts';
-import type { Geometry, Volume } from '../volume/index.ts';
+import { voxelBoxToWorld, type Geometry, type Volume } from '../volume/index.ts';
 import { loadOrganScheme, organsForReportClass } from '../anatomy/index.ts';
 import { usesStructure, type GroundingConfig } from './config.ts';
-import { cropTiles, isTiled, labelsWorldBox, maskWorldBox, organCrop, type Box, type CropGeometry, type CropRegion } from './crop.ts';
+import { cropTiles, isTiled, labelsWorldBox, organCrop, type Box, type CropGeometry, type CropRegion } from './crop.ts';
 import { isBoxModel } from './graphs.ts';
 import type { GroundingAnomaly } from './types.ts';
 
@@ -139,10 +139,7 @@ export function anomalyTiles(anatomy: Volume, anomaly: GroundingAnomaly, cfg: Gr
   return groundsThroughTiles(box, cfg) ? cropTiles(box, cfg.crop, pad) : [organCrop(box, cfg.crop, pad)];
 }
 
-function boxOfGrid(v: Geometry): { min: [number, number, number]; max: [number, number, number] } {
-  // the first and last voxels span the whole grid's box
-  const m = new Uint8Array(v.size[0] * v.size[1] * v.size[2]);
-  m[0] = 1;
-  m[m.length - 1] = 1;
-  return maskWorldBox(v, m)!;
+function boxOfGrid(v: Geometry): Box {
+  const [min, max] = voxelBoxToWorld(v);
+  return { min, max };
 }
