@@ -18,50 +18,55 @@ const cli = (...args: string[]) => spawnSync(process.execPath, [join(projectRoot
 
 test('calibrate scores every grid point on the validation split as eval does with the config edited, picks the most hits, and --write stores it', async () => {
   const data = join(root, 'data'), text = join(root, 'text'), model = join(root, 'model');
-  await makeToyDataset(data, { studies: 7, seed: 12, split: (i) => (i < 4 ? 'train' : 'val') });
+  await makeToyDataset(data, { studies: 7, seed: 12, split: (i) => (i < 4 ? 'train' : 'val'), places: true });
   freshTextEncoder(text, readManifest(data).map((s) => readFileSync(join(data, s.report), 'utf8')), 1);
   const tr = cli('train', '--data', data, '--out', model, '--steps', '6', '--grid', '16', '--widths', '4,8,8,8', '--text', text, '--lr', '3e-3');
   assert.equal(tr.status, 0, tr.stderr);
-  const r = cli('calibrate', '--model', model, '--data', data, '--min-peaks', '0,0.6', '--temperatures', '1,0.3', '--size-caps', '0,2', '--write');
+  const r = cli('calibrate', '--model', model, '--data', data, '--min-peaks', '0,0.6', '--temperatures', '1,0.3', '--size-caps', '0,2', '--place-priors', '0,6', '--write');
   assert.equal(r.status, 0, r.stderr);
   const rows = r.stdout.split('\n').filter((l) => /^\| [\d.]+ \| [\d.]+ \|/.test(l)).map((l) => l.split('|').map((c) => c.trim()));
-  assert.equal(rows.length, 5, r.stdout);
+  assert.equal(rows.length, 7, r.stdout);
 
   // the same numbers from `eval`'s code on a copy of the model with the config edited by hand
   const studies = splitOf(readManifest(data), 'val');
-  const expected: { minPeak: number; temperature: number; sizeCap: number; hits: number; miou: number }[] = [];
-  const score = async (minPeak: number, temperature: number, sizeCap: number) => {
-    const dir = join(root, `m${minPeak}-${temperature}-${sizeCap}`);
+  const expected: { minPeak: number; temperature: number; sizeCap: number; placePrior: number; hits: number; miou: number }[] = [];
+  const score = async (minPeak: number, temperature: number, sizeCap: number, placePrior = 0) => {
+    const dir = join(root, `m${minPeak}-${temperature}-${sizeCap}-${placePrior}`);
     cpSync(model, dir, { recursive: true });
     const cfgPath = join(dir, 'config.json'), raw = JSON.parse(readFileSync(cfgPath, 'utf8'));
     raw.model.textEncoder = text;
-    writeFileSync(cfgPath, JSON.stringify({ ...raw, model: { ...raw.model, minPeak, temperature, sizeCap: sizeCap || undefined } }));
+    writeFileSync(cfgPath, JSON.stringify({ ...raw, model: { ...raw.model, minPeak, temperature, sizeCap: sizeCap || undefined, placePrior: placePrior || undefined } }));
     const m = await loadGroundingModel(dir);
     const res = await evaluateStudies(m, data, studies, { read: readVolume, organs: schemeOrganLookup, groundingBox: anomalyBox, split: 'val', quiet: true });
     await m.dispose();
     const hits = res.anomalies.filter((a) => a.score.hit).length, miou = res.anomalies.reduce((s, a) => s + a.score.miou, 0) / res.anomalies.length;
-    expected.push({ minPeak, temperature, sizeCap, hits, miou });
-    const row = rows.find((c) => Number(c[1]) === minPeak && Number(c[2]) === temperature && c[3] === (sizeCap ? String(sizeCap) : '-'))!;
-    assert.ok(row, `no row for ${minPeak}, ${temperature}, ${sizeCap}`);
-    assert.equal(row[4], `${hits}/${res.anomalies.length}`, `hits at minPeak ${minPeak}, temperature ${temperature}, cap ${sizeCap}`);
-    assert.equal(row[6], (100 * miou).toFixed(1));
+    expected.push({ minPeak, temperature, sizeCap, placePrior, hits, miou });
+    const row = rows.find((c) => Number(c[1]) === minPeak && Number(c[2]) === temperature && c[3] === (sizeCap ? String(sizeCap) : '-') && c[4] === (placePrior ? String(placePrior) : '-'))!;
+    assert.ok(row, `no row for ${minPeak}, ${temperature}, ${sizeCap}, ${placePrior}`);
+    assert.equal(row[5], `${hits}/${res.anomalies.length}`, `hits at minPeak ${minPeak}, temperature ${temperature}, cap ${sizeCap}, prior ${placePrior}`);
+    assert.equal(row[7], (100 * miou).toFixed(1));
   };
   for (const minPeak of [0, 0.6]) for (const temperature of [1, 0.3]) await score(minPeak, temperature, 0);
   // the minPeak rule must matter here, or the test could not tell the grid points apart
   assert.ok(new Set(expected.map((e) => e.miou.toFixed(6))).size > 1, JSON.stringify(expected));
   const first = expected.reduce((b, e) => (e.hits > b.hits || (e.hits === b.hits && e.miou > b.miou) ? e : b));
-  // the cap is tried at the best uncapped point
+  // caps × priors are tried at the best uncapped point
   await score(first.minPeak, first.temperature, 2);
   // and the cap must change the maps here, or its row could not tell a cap ignored from a cap applied
   assert.notEqual(expected.at(-1)!.miou, first.miou, 'the size cap changed nothing on this data');
+  await score(first.minPeak, first.temperature, 0, 6);
+  // likewise the place prior
+  assert.notEqual(expected.at(-1)!.miou, first.miou, 'the place prior changed nothing on this data');
+  await score(first.minPeak, first.temperature, 2, 6);
   const best = expected.reduce((b, e) => (e.hits > b.hits || (e.hits === b.hits && e.miou > b.miou) ? e : b));
   const written = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8'));
   assert.equal(written.model.minPeak, best.minPeak);
   assert.equal(written.model.temperature, best.temperature);
   assert.equal(written.model.sizeCap, best.sizeCap || undefined);
+  assert.equal(written.model.placePrior, best.placePrior || undefined);
   if (best.minPeak > 0 && written.model.regionThreshold !== undefined) assert.ok(written.model.regionThreshold < best.minPeak);
   assert.match(written.calibration.command, /^ctground calibrate --model /);
-  assert.equal(written.calibration.grid.length, 5);
+  assert.equal(written.calibration.grid.length, 7);
   // and the written folder still loads
   const m = await loadGroundingModel(model);
   await m.dispose();

@@ -10,7 +10,8 @@ import { organValue } from '../src/anatomy/index.ts';
  * (bright "mass" or dark "cyst") in named organs, and a two-sentence report whose spans point at
  * them. Returns the folder.
  */
-export async function makeToyDataset(dir: string, opts: { studies: number; seed: number; split?: (i: number) => string }): Promise<string> {
+/** `places`: a liver finding names its lobe ("the right lobe of the liver"), as places.json draws it. */
+export async function makeToyDataset(dir: string, opts: { studies: number; seed: number; split?: (i: number) => string; places?: boolean }): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const N = 32, sp = 4;
   const geom = { size: [N, N, N] as [number, number, number], spacing: [sp, sp, sp] as [number, number, number], origin: [0, 0, 0] as [number, number, number], direction: [1, 0, 0, 0, 1, 0, 0, 0, 1] };
@@ -42,7 +43,9 @@ export async function makeToyDataset(dir: string, opts: { studies: number; seed:
       for (let k = 0, o = 0; k < N; k++) for (let j = 0; j < N; j++) for (let i = 0; i < N; i++, o++) {
         if (labels[o] && inside(at(i, j, k), c, [radius, radius, radius])) { mask[o] = 1; ct[o] = kind === 'mass' ? 130 : -20; }
       }
-      const sentence = `There is a ${Math.round(2 * radius)} mm ${kind} in the ${org.phrase}.`;
+      // the liver box's x fraction: 1 = patient right (+x here)
+      const lobe = opts.places && org.name === 'liver' ? ((c[0]! - org.c[0]! + org.r[0]!) / (2 * org.r[0]!) > 0.45 ? 'right lobe' : 'left lobe') : null;
+      const sentence = `There is a ${Math.round(2 * radius)} mm ${kind} in the ${lobe ? `${lobe} of the ` : ''}${org.phrase}.`;
       const start = text.length + (text ? 1 : 0);
       text += (text ? ' ' : '') + sentence;
       const span = (t: string, cls: string) => { const b = text.indexOf(t, start); return { start: b, end: b + t.length, text: t, class: cls }; };
@@ -50,7 +53,7 @@ export async function makeToyDataset(dir: string, opts: { studies: number; seed:
       const maskPath = `masks/s${s}_${id}.nii.gz`;
       mkdirSync(join(dir, 'masks'), { recursive: true });
       await writeNifti(join(dir, maskPath), { ...geom, data: mask } as Volume);
-      anomalies.push({ id, organ: org.cls, type: kind, certainty: 'present', spans: [span(kind, 'anomaly'), span(org.phrase, 'anatomy'), span(`${Math.round(2 * radius)} mm`, 'size')], mask: maskPath });
+      anomalies.push({ id, organ: org.cls, type: kind, certainty: 'present', spans: [span(kind, 'anomaly'), span(org.phrase, 'anatomy'), span(`${Math.round(2 * radius)} mm`, 'size'), ...(lobe ? [span(lobe, 'location')] : [])], mask: maskPath });
       sentences.push(sentence);
     }
     mkdirSync(join(dir, 'ct'), { recursive: true });

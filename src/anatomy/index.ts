@@ -4,4 +4,5 @@ export { loadOrganScheme, organValue, organsForReportClass, organEntriesForRepor
 export { fromTotalSegmentator, totalSegmentatorLut } from './totalsegmentator.ts';
 export { fallbackAnatomy } from './fallback.ts';
 export { normalizedAnatomyChannel } from './channel.ts';
+export { loadPlaces, placeRegion, type PlaceRegion } from './places.ts';
 export { connectedComponents, connectedToBorder, insideDistance, maskBounds, type Size3 } from './morph.ts';

@@ -3,6 +3,7 @@
 export { synthStudy, splitOf, studyId, studyDifficulty, findSlab, loadRealBackground, type SynthOptions, type SynthStudy, type SynthAnomaly, type Background, type Difficulty } from './synth.ts';
 export { buildPhantom, type Phantom, type PhantomOptions, type PhantomModifiers } from './phantom.ts';
 export { insertLesion, loadLesionKinds, type LesionKind, type InsertedLesion, type Canvas3 } from './lesions.ts';
+export { describePlace, OrganBoxes, type Place, type PlaceHints } from './location.ts';
 export { writeReport, type Span, type Finding, type GeneratedReport } from './report.ts';
 export { writeStudy, writeManifest, readRecord, studyPaths, checkOrWriteOptions, type ManifestStudy, type ManifestAnomaly } from './dataset.ts';
 export { writePreviews, drawText, drawAxial, newCanvas, encodePng } from './preview.ts';

@@ -7,6 +7,8 @@ export interface CalibrationPoint {
   temperature: number;
   /** 0: no size cap */
   sizeCap: number;
+  /** 0: no place prior */
+  placePrior: number;
   /** anomalies grounded by the paper's criterion (IoU > 0.1 at threshold 0.1) */
   hits: number;
   n: number;
@@ -15,9 +17,9 @@ export interface CalibrationPoint {
   iouAt: number[];
 }
 
-export function calibrationPoint(minPeak: number, temperature: number, results: readonly AnomalyResult[], sizeCap = 0): CalibrationPoint {
+export function calibrationPoint(minPeak: number, temperature: number, results: readonly AnomalyResult[], sizeCap = 0, placePrior = 0): CalibrationPoint {
   return {
-    minPeak, temperature, sizeCap, n: results.length, hits: results.filter((r) => r.score.hit).length,
+    minPeak, temperature, sizeCap, placePrior, n: results.length, hits: results.filter((r) => r.score.hit).length,
     miou: mean(results.map((r) => r.score.miou)), iouAt: meanIouAt(results),
   };
 }

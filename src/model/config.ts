@@ -85,6 +85,13 @@ export interface GroundingConfig {
    * on the loss and minPeak). Absent: 0.5.
    */
   regionThreshold?: number;
+  /**
+   * The place prior: where the report names a part of the organ (data/anatomy/places.json: "segment
+   * 7", "upper pole", "ascending colon"), map logits beyond that part of the organ box lose up to
+   * this much (full at the table's margin past the part's faces). Chosen on validation data
+   * (`ctground calibrate`). Absent: no prior — the maps are the network's alone.
+   */
+  placePrior?: number;
   /** transformer size of transvg3d */
   transformer: { dim: number; layers: number; heads: number };
 }
@@ -163,6 +170,7 @@ export function checkConfig(c: GroundingConfig, file: string): GroundingConfig {
   if (!(c.minPeak >= 0 && c.minPeak < 1)) throw fileError(file, 'minPeak must be in [0, 1)');
   if (c.temperature !== undefined && !positiveNumber(c.temperature)) throw fileError(file, 'temperature must be a positive number');
   if (c.sizeCap !== undefined && !positiveNumber(c.sizeCap)) throw fileError(file, 'sizeCap must be a positive number');
+  if (c.placePrior !== undefined && !positiveNumber(c.placePrior)) throw fileError(file, 'placePrior must be a positive number');
   if (c.regionThreshold !== undefined && !isThreshold(c.regionThreshold)) throw fileError(file, `regionThreshold ${THRESHOLD_RULE}`);
   // a map lifted by the minPeak rule peaks at minPeak on the crop grid and a little under it on the CT grid
   if (c.regionThreshold !== undefined && c.minPeak > 0 && c.regionThreshold >= c.minPeak) throw fileError(file, `regionThreshold ${c.regionThreshold} must be below minPeak ${c.minPeak} (else a described finding whose map was lifted can get no region)`);

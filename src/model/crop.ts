@@ -259,3 +259,32 @@ export function positionChannels(G: number, scale: Vec3, offset: Vec3, into?: Fl
   }
   return out;
 }
+
+/**
+ * A map's logits on one crop with the place prior: voxels beyond `region` (fractions of the organ
+ * box the crop was cut around; the crop's positionScale/positionOffset say where each voxel is in
+ * it) lose `penalty` × min(1, distance past the region's nearest face / margin), distance in box
+ * fractions, largest over the axes. Returns new logits and their peak.
+ */
+export function placePenalized(logits: Float32Array, crop: CropGeometry, region: Partial<Record<'x' | 'y' | 'z', [number, number]>>, penalty: number, margin: number): { logits: Float32Array; peak: number } {
+  const [nx, ny, nz] = crop.size;
+  // per axis, each index's share of the penalty (the farthest axis decides)
+  const axisCost = (['x', 'y', 'z'] as const).map((name, a) => Float32Array.from({ length: crop.size[a]! }, (_, i) => {
+    const r = region[name];
+    if (!r) return 0;
+    const f = ((i + crop.positionOffset[a]!) * crop.positionScale[a]! + 1) / 2;
+    return penalty * Math.min(1, Math.max(0, r[0] - f, f - r[1]) / margin);
+  }));
+  const [cx, cy, cz] = axisCost as [Float32Array, Float32Array, Float32Array];
+  const out = new Float32Array(logits.length);
+  let peak = -Infinity;
+  for (let k = 0, p = 0; k < nz; k++) for (let j = 0; j < ny; j++) {
+    const cjk = Math.max(cy[j]!, cz[k]!);
+    for (let i = 0; i < nx; i++, p++) {
+      const z = logits[p]! - Math.max(cjk, cx[i]!);
+      out[p] = z;
+      if (z > peak) peak = z;
+    }
+  }
+  return { logits: out, peak };
+}

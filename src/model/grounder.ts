@@ -4,13 +4,14 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { fileError, projectRoot } from '../common/index.ts';
 import { InferenceModel, readSafetensors, type Graph, type SessionOptions } from '../engine/index.ts';
 import { indexToWorld, resampleToGrid, voxelBoxToWorld, worldBoxToVoxel, type Geometry, type Volume } from '../volume/index.ts';
+import { loadPlaces } from '../anatomy/index.ts';
 import { loadTextEncoder, type ReportTextEncoder } from './text/index.ts';
 import { checkConfig, usesAnatomy, type GroundingConfig } from './config.ts';
-import { cropChannels, positionChannels, POSITION_FEATURES, type CropGeometry } from './crop.ts';
+import { cropChannels, placePenalized, positionChannels, POSITION_FEATURES, type CropGeometry } from './crop.ts';
 import { anomalyText, boxMap, placeText } from './feed.ts';
 import { applyCalibration, buildHeadGraph, buildImageGraph, buildImageLogitsGraph, buildQueryGraph, isBoxModel, sizeCappedCalibration } from './graphs.ts';
 import { statedVolumeMm3 } from './size.ts';
-import { anomalyTiles, cropKey } from './prepare.ts';
+import { anomalyPlace, anomalyTiles, cropKey } from './prepare.ts';
 import { WeightMismatch, type Weights } from './network.ts';
 import type { GroundingModel, GroundingStudy } from './types.ts';
 
@@ -179,7 +180,7 @@ export class TrainedGrounder implements GroundingModel {
    * this one's sessions, so a calibration grid costs no new load, and its map logits: the same study
    * object grounded by several variants runs the network once. Dispose only the original.
    */
-  calibrated(c: Partial<Pick<GroundingConfig, 'minPeak' | 'temperature' | 'regionThreshold' | 'sizeCap'>>): TrainedGrounder {
+  calibrated(c: Partial<Pick<GroundingConfig, 'minPeak' | 'temperature' | 'regionThreshold' | 'sizeCap' | 'placePrior'>>): TrainedGrounder {
     const cfg = checkConfig({ ...this.config, crop: { ...this.config.crop }, ...c }, `calibration of ${this.name}`);
     return new TrainedGrounder(this.name, cfg, this.text, this.image, this.weights, this.imageShapes, this.opts, this.heads, this.logitCache);
   }
@@ -252,21 +253,25 @@ export class TrainedGrounder implements GroundingModel {
     const t = performance.now();
     const out = new Map<string, Volume<Float32Array>>();
     const buf = new Float32Array(n);
+    const margin = cfg.placePrior ? loadPlaces().marginFraction : 0;
     for (const { anomalies, tiles, runs } of groups) {
+      // per anomaly, its logits and peak on each of its runs' grids (the place prior applied where the report names a part of the organ)
+      const views = anomalies.map((a, i) => {
+        const region = cfg.placePrior ? anomalyPlace(study.anatomy, a, cfg) : null;
+        return runs.filter((r) => i >= r.from && i < r.from + r.B).map((r) => {
+          const b = i - r.from, z = r.logits.subarray(b * n, (b + 1) * n);
+          return { r, ...(region ? placePenalized(z, tiles[r.k]!, region, cfg.placePrior!, margin) : { logits: z, peak: r.peak[b]! }) };
+        });
+      });
       // each map's calibration from all of its grids: the peak over them, the size cap over their support
       const voxelMm3 = tiles[0]!.spacing.reduce((p, v) => p * v, 1);
-      const calibrations = anomalies.map((a, i) => {
-        const mine = runs.filter((r) => i >= r.from && i < r.from + r.B);
-        const peak = Math.max(...mine.map((r) => r.peak[i - r.from]!));
-        const views = mine.map((r) => r.logits.subarray((i - r.from) * n, (i - r.from + 1) * n));
-        return sizeCappedCalibration(cfg, views, voxelMm3, peak, cfg.sizeCap ? statedVolumeMm3(a) : undefined, MAP_FLOOR);
-      });
+      const calibrations = anomalies.map((a, i) => sizeCappedCalibration(cfg, views[i]!.map((v) => v.logits), voxelMm3, Math.max(...views[i]!.map((v) => v.peak)), cfg.sizeCap ? statedVolumeMm3(a) : undefined, MAP_FLOOR));
       const maps: (Volume<Float32Array> | undefined)[] = anomalies.map(() => undefined);
-      for (const r of runs) for (let b = 0; b < r.B; b++) {
-        const i = r.from + b, cal = calibrations[i]!;
+      for (const [i, mine] of views.entries()) for (const v of mine) {
+        const cal = calibrations[i]!;
         // a map whose every value on this grid is under MAP_FLOOR gains nothing from it: no sigmoid, no resampling
-        if (r.peak[b]! < cal.below) continue;
-        maps[i] = pasteToGrid(volumeOn(tiles[r.k]!, applyCalibration(r.logits.subarray(b * n, (b + 1) * n), cal, buf)), study.ct, 'linear', maps[i]);
+        if (v.peak < cal.below) continue;
+        maps[i] = pasteToGrid(volumeOn(tiles[v.r.k]!, applyCalibration(v.logits, cal, buf)), study.ct, 'linear', maps[i]);
       }
       anomalies.forEach((a, i) => out.set(a.id, maps[i] ?? volumeOn(study.ct, new Float32Array(study.ct.data.length))));
     }

@@ -2,8 +2,8 @@
 // configuration and variants, graphs for training and inference, and loading a trained folder.
 export type { GroundingModel, GroundingStudy, GroundingReport, GroundingAnomaly, GroundingSpan } from './types.ts';
 export { defaultConfig, checkConfig, usesAnatomy, usesStructure, inputChannels, validGrid, validMaxSpacing, validWidths, validWindows, GRID_RULE, MAX_SPACING_RULE, WIDTHS_RULE, WINDOWS_RULE, VARIANTS, type GroundingConfig, type Variant } from './config.ts';
-export { DEFAULT_CROP, cropGeometry, cropChannels, cropTiles, isTiled, organCrop, tileNear, maskWorldBox, positionChannels, positionScale, POSITION_FEATURES, type CropConfig, type CropGeometry, type CropRegion } from './crop.ts';
-export { tokenClasses, aggregateSequence, namedStructures, anomalyBox, anomalyCrop, anomalyTiles, groundsThroughTiles, cropKey, cropLabels, namedSideLobe, type SeqItem, type TokenSpan } from './prepare.ts';
+export { DEFAULT_CROP, cropGeometry, cropChannels, cropTiles, isTiled, organCrop, placePenalized, tileNear, maskWorldBox, positionChannels, positionScale, POSITION_FEATURES, type CropConfig, type CropGeometry, type CropRegion } from './crop.ts';
+export { tokenClasses, aggregateSequence, namedStructures, anomalyBox, anomalyPlace, anomalyCrop, anomalyTiles, groundsThroughTiles, cropKey, cropLabels, namedSideLobe, type SeqItem, type TokenSpan } from './prepare.ts';
 export { buildTrainGraph, buildImageGraph, buildImageLogitsGraph, buildHeadGraph, buildQueryGraph, buildLogitsGraph, isBoxModel, localizationLoss, mapFromLogits, mapCalibration, applyCalibration, sizeCappedCalibration, SUPPORT_LEVEL, type MapCalibration, type TrainGraph } from './graphs.ts';
 export { statedDiameterMm, statedVolumeMm3 } from './size.ts';
 export { anomalyText, placeText, maskBox, boxMap, type AnomalyText } from './feed.ts';

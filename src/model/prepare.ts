@@ -1,6 +1,6 @@
 import { loadTaxonomy } from '../common/index.ts';
 import { voxelBoxToWorld, type Geometry, type Volume } from '../volume/index.ts';
-import { loadOrganScheme, organsForReportClass } from '../anatomy/index.ts';
+import { loadOrganScheme, organsForReportClass, placeRegion, type PlaceRegion } from '../anatomy/index.ts';
 import { usesStructure, type GroundingConfig } from './config.ts';
 import { cropTiles, isTiled, labelsWorldBox, organCrop, type Box, type CropGeometry, type CropRegion } from './crop.ts';
 import { isBoxModel } from './graphs.ts';
@@ -71,7 +71,9 @@ export function namedSideLobe(anomaly: GroundingAnomaly): { side?: string; lobe?
   const text = anomaly.spans.filter((s) => s.class === 'anatomy' || s.class === 'location').map((s) => s.text.toLowerCase()).join(' ');
   const right = /\bright\b/.test(text), left = /\bleft\b/.test(text);
   const side = right && !left ? 'right' : left && !right ? 'left' : undefined;
-  const lobe = /\b(upper|superior)\b/.test(text) ? 'upper' : /\b(middle|lingula)/.test(text) ? 'middle' : /\b(lower|inferior)\b/.test(text) ? 'lower' : undefined;
+  // "the superior segment of the right lower lobe" names the lower lobe: an explicit "<x> lobe" first
+  const lobeWord = /\b(upper|middle|lower)\s+lobe\b/.exec(text)?.[1];
+  const lobe = lobeWord ? lobeWord : /\b(upper|superior)\b/.test(text) ? 'upper' : /\b(middle|lingula)/.test(text) ? 'middle' : /\b(lower|inferior)\b/.test(text) ? 'lower' : undefined;
   return { side, lobe };
 }
 
@@ -142,4 +144,17 @@ export function anomalyTiles(anatomy: Volume, anomaly: GroundingAnomaly, cfg: Gr
 function boxOfGrid(v: Geometry): Box {
   const [min, max] = voxelBoxToWorld(v);
   return { min, max };
+}
+
+/**
+ * The part of its crop's organ box an anomaly's place words name (`placeRegion` of the one label
+ * the crop was cut around), or null: no such words, a crop around several labels or the body, or
+ * an organ the label map lacks (then the box is not the organ's and its fractions mean nothing).
+ */
+export function anomalyPlace(anatomy: Volume, anomaly: GroundingAnomaly, cfg: GroundingConfig): PlaceRegion | null {
+  if (cfg.crop.region === 'body' || !anomalyBox(anatomy, anomaly).organFound) return null;
+  const labels = cropLabels(anomaly);
+  if (labels.length !== 1) return null;
+  const text = anomaly.spans.filter((s) => s.class === 'anatomy' || s.class === 'location').map((s) => s.text).join(' ');
+  return placeRegion(loadOrganScheme().byValue.get(labels[0]!)!.name, text);
 }

@@ -8,12 +8,12 @@ import {
   calibrationPoint, chooseCalibration, evaluateModels, readManifest, schemeOrganLookup, splitOf, MIOU_THRESHOLDS, type AnomalyResult, type CalibrationPoint,
 } from '../../eval/index.ts';
 
-export const summary = "choose a model's map calibration (minPeak, temperature, size cap, region threshold) on validation data";
+export const summary = "choose a model's map calibration (minPeak, temperature, size cap, place prior, region threshold) on validation data";
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     model: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' },
-    'min-peaks': { type: 'string' }, temperatures: { type: 'string' }, 'size-caps': { type: 'string' }, write: { type: 'boolean' },
+    'min-peaks': { type: 'string' }, temperatures: { type: 'string' }, 'size-caps': { type: 'string' }, 'place-priors': { type: 'string' }, write: { type: 'boolean' },
   }, false);
   const dir = requireFlag(values.model, 'model');
   const data = requireFlag(values.data, 'data').split(',').filter(Boolean);
@@ -23,35 +23,46 @@ export async function run(argv: string[]): Promise<number> {
   const temperatures = numListFlag(values.temperatures, 'temperatures', [1, 0.5, 0.33], (v) => v > 0, 'above 0');
   // 0 = no cap; the caps are tried at the best minPeak × temperature (a second, smaller grid)
   const sizeCaps = numListFlag(values['size-caps'], 'size-caps', [0, 2, 4, 8], (v) => v >= 0, 'at least 0 (0: no cap)');
+  // 0 = no prior; tried with the caps, at the best minPeak × temperature
+  const placePriors = numListFlag(values['place-priors'], 'place-priors', [0, 2, 4, 8], (v) => v >= 0, 'at least 0 (0: no place prior)');
   const sets = data.map((d) => ({ dir: d, studies: splitOf(readManifest(d), split, join(d, 'manifest.jsonl')) }));
 
   const model = await loadGroundingModel(dir);
   const points: CalibrationPoint[] = [];
   // each stage's grid points in one pass over the studies: the variants share the network's logits per study
-  const score = async (grid: { minPeak: number; temperature: number; sizeCap: number }[]) => {
+  type GridPoint = { minPeak: number; temperature: number; sizeCap: number; placePrior: number };
+  const score = async (grid: GridPoint[]) => {
     // the region threshold does not change the maps: leave it out until one is chosen
-    const variants = grid.map((p) => model.calibrated({ minPeak: p.minPeak, temperature: p.temperature, sizeCap: p.sizeCap || undefined, regionThreshold: undefined }));
+    const variants = grid.map((p) => model.calibrated({ minPeak: p.minPeak, temperature: p.temperature, sizeCap: p.sizeCap || undefined, placePrior: p.placePrior || undefined, regionThreshold: undefined }));
     const results: AnomalyResult[][] = grid.map(() => []);
     for (const s of sets) {
       const r = await evaluateModels(variants, s.dir, s.studies, { read: readVolume, organs: schemeOrganLookup, groundingBox: anomalyBox, split, quiet: false });
       r.forEach((e, k) => results[k]!.push(...e.anomalies));
     }
-    grid.forEach((p, k) => points.push(calibrationPoint(p.minPeak, p.temperature, results[k]!, p.sizeCap)));
+    grid.forEach((p, k) => points.push(calibrationPoint(p.minPeak, p.temperature, results[k]!, p.sizeCap, p.placePrior)));
   };
+  const first: GridPoint[] = minPeaks.flatMap((minPeak) => temperatures.map((temperature) => ({ minPeak, temperature, sizeCap: 0, placePrior: 0 })));
+  // the second stage: caps × priors at one minPeak × temperature
+  const second = (at: { minPeak: number; temperature: number }): GridPoint[] => [0, ...sizeCaps.filter((c) => c > 0)]
+    .flatMap((sizeCap) => [0, ...placePriors.filter((p) => p > 0)].map((placePrior) => ({ ...at, sizeCap, placePrior })))
+    .filter((p) => p.sizeCap > 0 || p.placePrior > 0);
   try {
-    await score(minPeaks.flatMap((minPeak) => temperatures.map((temperature) => ({ minPeak, temperature, sizeCap: 0 }))));
-    const first = chooseCalibration(points).best;
-    const caps = sizeCaps.filter((cap) => cap > 0);
-    if (caps.length) await score(caps.map((sizeCap) => ({ minPeak: first.minPeak, temperature: first.temperature, sizeCap })));
+    // with one first-stage point both stages share one pass over the studies
+    if (first.length === 1) await score([...first, ...second(first[0]!)]);
+    else {
+      await score(first);
+      const later = second(chooseCalibration(points).best);
+      if (later.length) await score(later);
+    }
   } finally {
     await model.dispose();
   }
   const { best, regionThreshold } = chooseCalibration(points);
-  const rows = points.map((p) => `| ${p.minPeak} | ${p.temperature} | ${p.sizeCap || '-'} | ${p.hits}/${p.n} | ${(100 * p.hits / p.n).toFixed(1)} | ${(100 * p.miou).toFixed(1)} | ${p.iouAt.map((v) => (100 * v).toFixed(1)).join(' | ')} |${p === best ? ' chosen' : ''}`);
-  console.log(`| minPeak | temperature | size cap | hits | accuracy % | mIoU % | ${MIOU_THRESHOLDS.map((t) => `IoU@${t} %`).join(' | ')} |`);
-  console.log(`|---|---|---|---|---|---|${MIOU_THRESHOLDS.map(() => '---').join('|')}|`);
+  const rows = points.map((p) => `| ${p.minPeak} | ${p.temperature} | ${p.sizeCap || '-'} | ${p.placePrior || '-'} | ${p.hits}/${p.n} | ${(100 * p.hits / p.n).toFixed(1)} | ${(100 * p.miou).toFixed(1)} | ${p.iouAt.map((v) => (100 * v).toFixed(1)).join(' | ')} |${p === best ? ' chosen' : ''}`);
+  console.log(`| minPeak | temperature | size cap | place prior | hits | accuracy % | mIoU % | ${MIOU_THRESHOLDS.map((t) => `IoU@${t} %`).join(' | ')} |`);
+  console.log(`|---|---|---|---|---|---|---|${MIOU_THRESHOLDS.map(() => '---').join('|')}|`);
   for (const r of rows) console.log(r);
-  const choice = `minPeak ${best.minPeak}, temperature ${best.temperature}, sizeCap ${best.sizeCap || 'none'}, regionThreshold ${regionThreshold ?? 'none (no evaluated threshold is below minPeak)'}`;
+  const choice = `minPeak ${best.minPeak}, temperature ${best.temperature}, sizeCap ${best.sizeCap || 'none'}, placePrior ${best.placePrior || 'none'}, regionThreshold ${regionThreshold ?? 'none (no evaluated threshold is below minPeak)'}`;
   console.log(`chosen: ${choice} (most ${split} anomalies grounded, ties to mIoU; region threshold = best mean IoU below minPeak)`);
   if (values.write) {
     const path = join(dir, 'config.json');
@@ -59,10 +70,11 @@ export async function run(argv: string[]): Promise<number> {
     raw.model.minPeak = best.minPeak;
     raw.model.temperature = best.temperature;
     if (best.sizeCap) raw.model.sizeCap = best.sizeCap; else delete raw.model.sizeCap;
+    if (best.placePrior) raw.model.placePrior = best.placePrior; else delete raw.model.placePrior;
     if (regionThreshold === undefined) delete raw.model.regionThreshold; else raw.model.regionThreshold = regionThreshold;
     raw.calibration = {
       command: ['ctground', 'calibrate', ...argv].join(' '), data, split, chosen: choice,
-      grid: points.map((p) => ({ minPeak: p.minPeak, temperature: p.temperature, sizeCap: p.sizeCap, hits: p.hits, n: p.n, miou: p.miou, iouAt: p.iouAt })),
+      grid: points.map((p) => ({ minPeak: p.minPeak, temperature: p.temperature, sizeCap: p.sizeCap, placePrior: p.placePrior, hits: p.hits, n: p.n, miou: p.miou, iouAt: p.iouAt })),
     };
     writeFileAtomic(path, JSON.stringify(raw, null, 2) + '\n');
     console.log(`written to ${path}`);
