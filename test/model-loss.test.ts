@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph, InferenceModel } from '../src/engine/index.ts';
-import { applyCalibration, defaultConfig, localizationLoss, mapCalibration, mapFromLogits, sizeCappedCalibration, statedDiameterMm, statedVolumeMm3, SUPPORT_LEVEL, type GroundingConfig } from '../src/model/index.ts';
+import { applyCalibration, defaultConfig, localizationLoss, mapCalibration, mapCapMm3, mapFromLogits, sizeCappedCalibration, statedDiameterMm, statedVolumeMm3, SUPPORT_LEVEL, type GroundingAnomaly, type GroundingConfig } from '../src/model/index.ts';
 import { cropHits } from '../src/train/index.ts';
 
 const cfg = (minPeak: number): GroundingConfig => ({ ...defaultConfig('full'), minPeak });
@@ -122,7 +122,7 @@ test('sizeCappedCalibration: a map whose support exceeds sizeCap × the stated v
   const support = (m: Float32Array) => m.filter((v) => v >= SUPPORT_LEVEL).length;
   const base = mapFromLogits(c, z);
   const stated = 100; // mm³: the cap holds 300 mm³ = 37 voxels
-  const capped = applyCalibration(z, sizeCappedCalibration(c, tiles, 8, peak, stated));
+  const capped = applyCalibration(z, sizeCappedCalibration(c, tiles, 8, peak, 3 * stated));
   assert.ok(support(base) > 200, `the test needs a broad map (${support(base)} voxels)`);
   const keep = Math.floor((3 * stated) / 8);
   // ties of the radial blob: the support is the shells up to the cut, at least `keep` voxels and not a whole next shell more
@@ -130,8 +130,22 @@ test('sizeCappedCalibration: a map whose support exceeds sizeCap × the stated v
   assert.ok(Math.abs(Math.max(...capped) - Math.max(...base)) < 1e-6, 'the peak keeps its probability');
   // the order of voxels is kept (a monotone map of the same logits; far tails may both underflow to 0)
   for (let i = 1; i < z.length; i += 7) assert.ok(Math.sign(capped[i]! - capped[i - 1]!) * Math.sign(base[i]! - base[i - 1]!) >= 0, `voxel ${i}`);
-  // a large stated size, no stated size or no cap: exactly the plain calibration
-  for (const [cfgX, st] of [[c, 1e6], [c, undefined], [{ ...c, sizeCap: undefined }, stated]] as const) {
-    assert.deepEqual(sizeCappedCalibration(cfgX, tiles, 8, peak, st), mapCalibration(cfgX, peak));
-  }
+  // a large bound or none: exactly the plain calibration
+  for (const cap of [3e6, undefined]) assert.deepEqual(sizeCappedCalibration(c, tiles, 8, peak, cap), mapCalibration(c, peak));
+});
+
+test('mapCapMm3: sizeCap × a stated size; without one, typicalSizeCap × the typical volume of the organ and type, else of the type', () => {
+  const a = (organ: string, type: string, size?: string): GroundingAnomaly => ({ id: 'a', organ, type, certainty: 'present', spans: size ? [{ class: 'size', text: size, start: 0, end: size.length }] : [] });
+  const typicalMm3 = { 'liver:cyst': 900, cyst: 500, duct_dilation: 300 };
+  const c = { ...defaultConfig('full'), sizeCap: 2, typicalSizeCap: 3, typicalMm3 };
+  const twoCm = (Math.PI / 6) * 8000;
+  assert.ok(Math.abs(mapCapMm3(c, a('liver', 'cyst', '2 cm'))! - 2 * twoCm) < 1e-6);
+  assert.equal(mapCapMm3(c, a('liver', 'cyst')), 3 * 900);
+  assert.equal(mapCapMm3(c, a('kidney', 'cyst')), 3 * 500);
+  // a duct's stated caliber is not its size: the typical volume bounds it
+  assert.equal(mapCapMm3(c, a('pancreas', 'duct_dilation', '5 mm')), 3 * 300);
+  assert.equal(mapCapMm3(c, a('liver', 'mass')), undefined);
+  // a stated size without sizeCap bounds nothing (the typical cap is for findings with no stated size)
+  assert.equal(mapCapMm3({ ...c, sizeCap: undefined }, a('liver', 'cyst', '2 cm')), undefined);
+  assert.equal(mapCapMm3({ ...c, typicalSizeCap: undefined }, a('liver', 'cyst')), undefined);
 });

@@ -10,7 +10,7 @@ import { organValue } from '../src/anatomy/index.ts';
  * (bright "mass" or dark "cyst") in named organs, and a two-sentence report whose spans point at
  * them. Returns the folder.
  */
-/** `places`: a liver finding names its lobe ("the right lobe of the liver"), as places.json draws it. */
+/** `places`: a liver finding names its lobe ("the right lobe of the liver"), as places.json draws it, and no size. */
 export async function makeToyDataset(dir: string, opts: { studies: number; seed: number; split?: (i: number) => string; places?: boolean }): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const N = 32, sp = 4;
@@ -45,7 +45,9 @@ export async function makeToyDataset(dir: string, opts: { studies: number; seed:
       }
       // the liver box's x fraction: 1 = patient right (+x here)
       const lobe = opts.places && org.name === 'liver' ? ((c[0]! - org.c[0]! + org.r[0]!) / (2 * org.r[0]!) > 0.45 ? 'right lobe' : 'left lobe') : null;
-      const sentence = `There is a ${Math.round(2 * radius)} mm ${kind} in the ${lobe ? `${lobe} of the ` : ''}${org.phrase}.`;
+      // and states no size: the typical-size cap's case
+      const size = lobe ? '' : `${Math.round(2 * radius)} mm `;
+      const sentence = `There is a ${size}${kind} in the ${lobe ? `${lobe} of the ` : ''}${org.phrase}.`;
       const start = text.length + (text ? 1 : 0);
       text += (text ? ' ' : '') + sentence;
       const span = (t: string, cls: string) => { const b = text.indexOf(t, start); return { start: b, end: b + t.length, text: t, class: cls }; };
@@ -53,7 +55,7 @@ export async function makeToyDataset(dir: string, opts: { studies: number; seed:
       const maskPath = `masks/s${s}_${id}.nii.gz`;
       mkdirSync(join(dir, 'masks'), { recursive: true });
       await writeNifti(join(dir, maskPath), { ...geom, data: mask } as Volume);
-      anomalies.push({ id, organ: org.cls, type: kind, certainty: 'present', spans: [span(kind, 'anomaly'), span(org.phrase, 'anatomy'), span(`${Math.round(2 * radius)} mm`, 'size'), ...(lobe ? [span(lobe, 'location')] : [])], mask: maskPath });
+      anomalies.push({ id, organ: org.cls, type: kind, certainty: 'present', spans: [span(kind, 'anomaly'), span(org.phrase, 'anatomy'), ...(size ? [span(size.trim(), 'size')] : []), ...(lobe ? [span(lobe, 'location')] : [])], mask: maskPath });
       sentences.push(sentence);
     }
     mkdirSync(join(dir, 'ct'), { recursive: true });

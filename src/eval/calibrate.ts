@@ -9,6 +9,8 @@ export interface CalibrationPoint {
   sizeCap: number;
   /** 0: no place prior */
   placePrior: number;
+  /** 0: no size cap for findings whose report states no size */
+  typicalSizeCap: number;
   /** anomalies grounded by the paper's criterion (IoU > 0.1 at threshold 0.1) */
   hits: number;
   n: number;
@@ -17,9 +19,9 @@ export interface CalibrationPoint {
   iouAt: number[];
 }
 
-export function calibrationPoint(minPeak: number, temperature: number, results: readonly AnomalyResult[], sizeCap = 0, placePrior = 0): CalibrationPoint {
+export function calibrationPoint(minPeak: number, temperature: number, results: readonly AnomalyResult[], sizeCap = 0, placePrior = 0, typicalSizeCap = 0): CalibrationPoint {
   return {
-    minPeak, temperature, sizeCap, placePrior, n: results.length, hits: results.filter((r) => r.score.hit).length,
+    minPeak, temperature, sizeCap, placePrior, typicalSizeCap, n: results.length, hits: results.filter((r) => r.score.hit).length,
     miou: mean(results.map((r) => r.score.miou)), iouAt: meanIouAt(results),
   };
 }

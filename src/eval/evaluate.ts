@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { fileError, loadTaxonomy, Progress } from '../common/index.ts';
 import type { Volume } from '../volume/types.ts';
-import type { GroundingModel } from '../model/index.ts';
+import { typicalKey, type GroundingModel } from '../model/index.ts';
 import { MIOU_THRESHOLDS, instanceCounts, mean, peakDistanceMm, quantile, scoreAnomaly, summarize, type AnomalyScore, type InstanceCounts, type Summary } from './metrics.ts';
 import { goldReport, type ManifestStudy } from './manifest.ts';
 import { lesionCnr } from '../data/index.ts';
@@ -237,6 +237,27 @@ export async function medianLesionMm3(dir: string, studies: ManifestStudy[], rea
     if (vols.length >= limit) break;
   }
   return quantile(vols, 0.5);
+}
+
+/**
+ * Median gold volume (mm³) of the findings of several datasets' studies with a mask, per
+ * "organ:type" (`typicalKey`) with at least `minCount` findings, and per type: what a map may
+ * cover when the report states no size (`model.typicalMm3`).
+ */
+export async function typicalLesionVolumes(sets: readonly { dir: string; studies: readonly ManifestStudy[] }[], read: VolumeReader, minCount = 5): Promise<Record<string, number>> {
+  const byKey = new Map<string, number[]>();
+  const add = (k: string, v: number) => { const l = byKey.get(k); if (l) l.push(v); else byKey.set(k, [v]); };
+  for (const { dir, studies } of sets) for (const s of studies) for (const a of s.anomalies) {
+    if (!a.mask) continue;
+    const m = await read(join(dir, a.mask));
+    const v = count(m.data) * voxelMm3(m);
+    if (v <= 0) continue;
+    add(typicalKey(a.organ, a.type), v);
+    add(a.type, v);
+  }
+  const out: Record<string, number> = {};
+  for (const [k, vols] of [...byKey].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) if (vols.length >= minCount || !k.includes(':')) out[k] = quantile(vols, 0.5);
+  return out;
 }
 
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : '–');

@@ -80,6 +80,14 @@ export interface GroundingConfig {
    */
   sizeCap?: number;
   /**
+   * The size cap for a finding whose report states no size: its support may hold at most this ×
+   * `typicalMm3` of its organ and type (`mapCapMm3`). Chosen on validation data with the typical
+   * volumes (`ctground calibrate`). Absent: no cap without a stated size.
+   */
+  typicalSizeCap?: number;
+  /** median gold volume, mm³, of the calibration data's findings per "organ:type" and per type */
+  typicalMm3?: Record<string, number>;
+  /**
    * where `ground`/`label` cut this model's maps into regions (boxes, label maps) unless the user
    * gives --threshold: chosen on validation data for a trained model (its maps' calibration depends
    * on the loss and minPeak). Absent: 0.5.
@@ -171,6 +179,9 @@ export function checkConfig(c: GroundingConfig, file: string): GroundingConfig {
   if (c.temperature !== undefined && !positiveNumber(c.temperature)) throw fileError(file, 'temperature must be a positive number');
   if (c.sizeCap !== undefined && !positiveNumber(c.sizeCap)) throw fileError(file, 'sizeCap must be a positive number');
   if (c.placePrior !== undefined && !positiveNumber(c.placePrior)) throw fileError(file, 'placePrior must be a positive number');
+  if (c.typicalSizeCap !== undefined && !positiveNumber(c.typicalSizeCap)) throw fileError(file, 'typicalSizeCap must be a positive number');
+  if (c.typicalMm3 !== undefined && !(typeof c.typicalMm3 === 'object' && c.typicalMm3 !== null && Object.values(c.typicalMm3).every(positiveNumber))) throw fileError(file, 'typicalMm3 must map "organ:type" and type to positive volumes');
+  if (c.typicalSizeCap !== undefined && c.typicalMm3 === undefined) throw fileError(file, 'typicalSizeCap needs typicalMm3');
   if (c.regionThreshold !== undefined && !isThreshold(c.regionThreshold)) throw fileError(file, `regionThreshold ${THRESHOLD_RULE}`);
   // a map lifted by the minPeak rule peaks at minPeak on the crop grid and a little under it on the CT grid
   if (c.regionThreshold !== undefined && c.minPeak > 0 && c.regionThreshold >= c.minPeak) throw fileError(file, `regionThreshold ${c.regionThreshold} must be below minPeak ${c.minPeak} (else a described finding whose map was lifted can get no region)`);

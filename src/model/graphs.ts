@@ -166,20 +166,20 @@ function withFloor(c: { scale: number; shift: number }, floor: number): MapCalib
 export const SUPPORT_LEVEL = 0.1;
 
 /**
- * The size cap (`model.sizeCap`): the report states how large the finding is, so a map whose
- * support (p ≥ SUPPORT_LEVEL) holds more than sizeCap × that volume is sharpened about its peak
- * until its support holds sizeCap × the stated volume, the peak's probability kept. Without a cap,
- * a stated size, or with a support already that small: `mapCalibration`. `tiles` are the map's
- * logits on each grid of one organ (they share a spacing: `voxelMm3`, so the cap is a voxel count);
- * `peak` their highest logit.
+ * The size cap: the report states how large the finding is (or, without a stated size, its kind
+ * has a typical size: `mapCapMm3`), so a map whose support (p ≥ SUPPORT_LEVEL) holds more than
+ * `capMm3` is sharpened about its peak until its support holds that volume, the peak's probability
+ * kept. Without a cap, or with a support already that small: `mapCalibration`. `tiles` are the
+ * map's logits on each grid of one organ (they share a spacing: `voxelMm3`, so the cap is a voxel
+ * count); `peak` their highest logit.
  */
-export function sizeCappedCalibration(cfg: GroundingConfig, tiles: readonly Float32Array[], voxelMm3: number, peak: number, statedMm3: number | undefined, floor = 0): MapCalibration {
+export function sizeCappedCalibration(cfg: GroundingConfig, tiles: readonly Float32Array[], voxelMm3: number, peak: number, capMm3: number | undefined, floor = 0): MapCalibration {
   const base = mapCalibration(cfg, peak, floor);
-  if (!cfg.sizeCap || statedMm3 === undefined) return base;
+  if (capMm3 === undefined) return base;
   const z0 = (logit(SUPPORT_LEVEL) - base.shift) / base.scale;
   let n = 0;
   for (const t of tiles) for (let i = 0; i < t.length; i++) if (t[i]! >= z0) n++;
-  const keep = Math.max(1, Math.floor((cfg.sizeCap * statedMm3) / voxelMm3));
+  const keep = Math.max(1, Math.floor(capMm3 / voxelMm3));
   if (n <= keep) return base;
   const support = new Float32Array(n);
   n = 0;

@@ -10,7 +10,7 @@ import { checkConfig, usesAnatomy, type GroundingConfig } from './config.ts';
 import { cropChannels, placePenalized, positionChannels, POSITION_FEATURES, type CropGeometry } from './crop.ts';
 import { anomalyText, boxMap, placeText } from './feed.ts';
 import { applyCalibration, buildHeadGraph, buildImageGraph, buildImageLogitsGraph, buildQueryGraph, isBoxModel, sizeCappedCalibration } from './graphs.ts';
-import { statedVolumeMm3 } from './size.ts';
+import { mapCapMm3 } from './size.ts';
 import { anomalyPlace, anomalyTiles, cropKey } from './prepare.ts';
 import { WeightMismatch, type Weights } from './network.ts';
 import type { GroundingModel, GroundingStudy } from './types.ts';
@@ -180,7 +180,7 @@ export class TrainedGrounder implements GroundingModel {
    * this one's sessions, so a calibration grid costs no new load, and its map logits: the same study
    * object grounded by several variants runs the network once. Dispose only the original.
    */
-  calibrated(c: Partial<Pick<GroundingConfig, 'minPeak' | 'temperature' | 'regionThreshold' | 'sizeCap' | 'placePrior'>>): TrainedGrounder {
+  calibrated(c: Partial<Pick<GroundingConfig, 'minPeak' | 'temperature' | 'regionThreshold' | 'sizeCap' | 'placePrior' | 'typicalSizeCap' | 'typicalMm3'>>): TrainedGrounder {
     const cfg = checkConfig({ ...this.config, crop: { ...this.config.crop }, ...c }, `calibration of ${this.name}`);
     return new TrainedGrounder(this.name, cfg, this.text, this.image, this.weights, this.imageShapes, this.opts, this.heads, this.logitCache);
   }
@@ -265,7 +265,7 @@ export class TrainedGrounder implements GroundingModel {
       });
       // each map's calibration from all of its grids: the peak over them, the size cap over their support
       const voxelMm3 = tiles[0]!.spacing.reduce((p, v) => p * v, 1);
-      const calibrations = anomalies.map((a, i) => sizeCappedCalibration(cfg, views[i]!.map((v) => v.logits), voxelMm3, Math.max(...views[i]!.map((v) => v.peak)), cfg.sizeCap ? statedVolumeMm3(a) : undefined, MAP_FLOOR));
+      const calibrations = anomalies.map((a, i) => sizeCappedCalibration(cfg, views[i]!.map((v) => v.logits), voxelMm3, Math.max(...views[i]!.map((v) => v.peak)), mapCapMm3(cfg, a), MAP_FLOOR));
       const maps: (Volume<Float32Array> | undefined)[] = anomalies.map(() => undefined);
       for (const [i, mine] of views.entries()) for (const v of mine) {
         const cal = calibrations[i]!;

@@ -5,7 +5,7 @@ export { defaultConfig, checkConfig, usesAnatomy, usesStructure, inputChannels, 
 export { DEFAULT_CROP, cropGeometry, cropChannels, cropTiles, isTiled, organCrop, placePenalized, tileNear, maskWorldBox, positionChannels, positionScale, POSITION_FEATURES, type CropConfig, type CropGeometry, type CropRegion } from './crop.ts';
 export { tokenClasses, aggregateSequence, namedStructures, anomalyBox, anomalyPlace, anomalyCrop, anomalyTiles, groundsThroughTiles, cropKey, cropLabels, namedSideLobe, type SeqItem, type TokenSpan } from './prepare.ts';
 export { buildTrainGraph, buildImageGraph, buildImageLogitsGraph, buildHeadGraph, buildQueryGraph, buildLogitsGraph, isBoxModel, localizationLoss, mapFromLogits, mapCalibration, applyCalibration, sizeCappedCalibration, SUPPORT_LEVEL, type MapCalibration, type TrainGraph } from './graphs.ts';
-export { statedDiameterMm, statedVolumeMm3 } from './size.ts';
+export { statedDiameterMm, statedVolumeMm3, mapCapMm3, typicalKey } from './size.ts';
 export { anomalyText, placeText, maskBox, boxMap, type AnomalyText } from './feed.ts';
 export { loadGroundingModel, pasteToGrid, readModelConfig, readWeights, resolveTextDir, textEncoderSha256, TrainedGrounder, DEFAULT_MODEL_DIR, MODEL_FILES, type GroundingPhases } from './grounder.ts';
 export { widenImageInput, WeightMismatch, type Weights } from './network.ts';

@@ -1,5 +1,6 @@
 import { loadTaxonomy } from '../common/index.ts';
 import type { GroundingAnomaly } from './types.ts';
+import type { GroundingConfig } from './config.ts';
 
 const UNIT_MM: Record<string, number> = { mm: 1, cm: 10 };
 
@@ -29,4 +30,22 @@ export function statedVolumeMm3(a: GroundingAnomaly): number | undefined {
     if (d !== undefined) return (Math.PI / 6) * d ** 3;
   }
   return undefined;
+}
+
+/** The key of `typicalMm3` for an anomaly of this organ class and type (the type alone is the fallback key). */
+export function typicalKey(organ: string, type: string): string {
+  return `${organ}:${type}`;
+}
+
+/**
+ * The volume a map's support may hold, mm³ (`sizeCappedCalibration`), or undefined for no bound:
+ * sizeCap × the stated volume when the report states one; else, with typicalSizeCap, that factor ×
+ * the typical volume of the organ's findings of this type (else of the type) on the calibration data.
+ */
+export function mapCapMm3(cfg: GroundingConfig, a: GroundingAnomaly): number | undefined {
+  const stated = statedVolumeMm3(a);
+  if (stated !== undefined) return cfg.sizeCap ? cfg.sizeCap * stated : undefined;
+  if (!cfg.typicalSizeCap || !cfg.typicalMm3) return undefined;
+  const typical = cfg.typicalMm3[typicalKey(a.organ, a.type)] ?? cfg.typicalMm3[a.type];
+  return typical === undefined ? undefined : cfg.typicalSizeCap * typical;
 }

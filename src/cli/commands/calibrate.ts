@@ -5,15 +5,15 @@ import { numListFlag, parseFlags, requireFlag } from '../args.ts';
 import { readVolume } from '../../volume/index.ts';
 import { anomalyBox, loadGroundingModel } from '../../model/index.ts';
 import {
-  calibrationPoint, chooseCalibration, evaluateModels, readManifest, schemeOrganLookup, splitOf, MIOU_THRESHOLDS, type AnomalyResult, type CalibrationPoint,
+  calibrationPoint, chooseCalibration, evaluateModels, typicalLesionVolumes, readManifest, schemeOrganLookup, splitOf, MIOU_THRESHOLDS, type AnomalyResult, type CalibrationPoint,
 } from '../../eval/index.ts';
 
-export const summary = "choose a model's map calibration (minPeak, temperature, size cap, place prior, region threshold) on validation data";
+export const summary = "choose a model's map calibration (minPeak, temperature, size caps, place prior, region threshold) on validation data";
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     model: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' },
-    'min-peaks': { type: 'string' }, temperatures: { type: 'string' }, 'size-caps': { type: 'string' }, 'place-priors': { type: 'string' }, write: { type: 'boolean' },
+    'min-peaks': { type: 'string' }, temperatures: { type: 'string' }, 'size-caps': { type: 'string' }, 'place-priors': { type: 'string' }, 'typical-caps': { type: 'string' }, write: { type: 'boolean' },
   }, false);
   const dir = requireFlag(values.model, 'model');
   const data = requireFlag(values.data, 'data').split(',').filter(Boolean);
@@ -25,27 +25,31 @@ export async function run(argv: string[]): Promise<number> {
   const sizeCaps = numListFlag(values['size-caps'], 'size-caps', [0, 2, 4, 8], (v) => v >= 0, 'at least 0 (0: no cap)');
   // 0 = no prior; tried with the caps, at the best minPeak × temperature
   const placePriors = numListFlag(values['place-priors'], 'place-priors', [0, 2, 4, 8], (v) => v >= 0, 'at least 0 (0: no place prior)');
+  // 0 = no cap without a stated size; the caps are × the typical volume of the finding's organ and type on these splits
+  const typicalCaps = numListFlag(values['typical-caps'], 'typical-caps', [0, 2, 4], (v) => v >= 0, 'at least 0 (0: no cap without a stated size)');
   const sets = data.map((d) => ({ dir: d, studies: splitOf(readManifest(d), split, join(d, 'manifest.jsonl')) }));
 
+  const typicalMm3 = typicalCaps.some((c) => c > 0) ? await typicalLesionVolumes(sets, readVolume) : undefined;
   const model = await loadGroundingModel(dir);
   const points: CalibrationPoint[] = [];
   // each stage's grid points in one pass over the studies: the variants share the network's logits per study
-  type GridPoint = { minPeak: number; temperature: number; sizeCap: number; placePrior: number };
+  type GridPoint = { minPeak: number; temperature: number; sizeCap: number; placePrior: number; typicalSizeCap: number };
   const score = async (grid: GridPoint[]) => {
     // the region threshold does not change the maps: leave it out until one is chosen
-    const variants = grid.map((p) => model.calibrated({ minPeak: p.minPeak, temperature: p.temperature, sizeCap: p.sizeCap || undefined, placePrior: p.placePrior || undefined, regionThreshold: undefined }));
+    const variants = grid.map((p) => model.calibrated({ minPeak: p.minPeak, temperature: p.temperature, sizeCap: p.sizeCap || undefined, placePrior: p.placePrior || undefined, typicalSizeCap: p.typicalSizeCap || undefined, typicalMm3: p.typicalSizeCap ? typicalMm3 : undefined, regionThreshold: undefined }));
     const results: AnomalyResult[][] = grid.map(() => []);
     for (const s of sets) {
       const r = await evaluateModels(variants, s.dir, s.studies, { read: readVolume, organs: schemeOrganLookup, groundingBox: anomalyBox, split, quiet: false });
       r.forEach((e, k) => results[k]!.push(...e.anomalies));
     }
-    grid.forEach((p, k) => points.push(calibrationPoint(p.minPeak, p.temperature, results[k]!, p.sizeCap, p.placePrior)));
+    grid.forEach((p, k) => points.push(calibrationPoint(p.minPeak, p.temperature, results[k]!, p.sizeCap, p.placePrior, p.typicalSizeCap)));
   };
-  const first: GridPoint[] = minPeaks.flatMap((minPeak) => temperatures.map((temperature) => ({ minPeak, temperature, sizeCap: 0, placePrior: 0 })));
-  // the second stage: caps × priors at one minPeak × temperature
-  const second = (at: { minPeak: number; temperature: number }): GridPoint[] => [0, ...sizeCaps.filter((c) => c > 0)]
-    .flatMap((sizeCap) => [0, ...placePriors.filter((p) => p > 0)].map((placePrior) => ({ ...at, sizeCap, placePrior })))
-    .filter((p) => p.sizeCap > 0 || p.placePrior > 0);
+  const first: GridPoint[] = minPeaks.flatMap((minPeak) => temperatures.map((temperature) => ({ minPeak, temperature, sizeCap: 0, placePrior: 0, typicalSizeCap: 0 })));
+  // the second stage: caps × priors × typical caps at one minPeak × temperature
+  const positive = (l: number[]) => [0, ...l.filter((v) => v > 0)];
+  const second = (at: { minPeak: number; temperature: number }): GridPoint[] => positive(sizeCaps)
+    .flatMap((sizeCap) => positive(placePriors).flatMap((placePrior) => positive(typicalCaps).map((typicalSizeCap) => ({ ...at, sizeCap, placePrior, typicalSizeCap }))))
+    .filter((p) => p.sizeCap > 0 || p.placePrior > 0 || p.typicalSizeCap > 0);
   try {
     // with one first-stage point both stages share one pass over the studies
     if (first.length === 1) await score([...first, ...second(first[0]!)]);
@@ -58,11 +62,11 @@ export async function run(argv: string[]): Promise<number> {
     await model.dispose();
   }
   const { best, regionThreshold } = chooseCalibration(points);
-  const rows = points.map((p) => `| ${p.minPeak} | ${p.temperature} | ${p.sizeCap || '-'} | ${p.placePrior || '-'} | ${p.hits}/${p.n} | ${(100 * p.hits / p.n).toFixed(1)} | ${(100 * p.miou).toFixed(1)} | ${p.iouAt.map((v) => (100 * v).toFixed(1)).join(' | ')} |${p === best ? ' chosen' : ''}`);
-  console.log(`| minPeak | temperature | size cap | place prior | hits | accuracy % | mIoU % | ${MIOU_THRESHOLDS.map((t) => `IoU@${t} %`).join(' | ')} |`);
-  console.log(`|---|---|---|---|---|---|---|${MIOU_THRESHOLDS.map(() => '---').join('|')}|`);
+  const rows = points.map((p) => `| ${p.minPeak} | ${p.temperature} | ${p.sizeCap || '-'} | ${p.placePrior || '-'} | ${p.typicalSizeCap || '-'} | ${p.hits}/${p.n} | ${(100 * p.hits / p.n).toFixed(1)} | ${(100 * p.miou).toFixed(1)} | ${p.iouAt.map((v) => (100 * v).toFixed(1)).join(' | ')} |${p === best ? ' chosen' : ''}`);
+  console.log(`| minPeak | temperature | size cap | place prior | typical cap | hits | accuracy % | mIoU % | ${MIOU_THRESHOLDS.map((t) => `IoU@${t} %`).join(' | ')} |`);
+  console.log(`|---|---|---|---|---|---|---|---|${MIOU_THRESHOLDS.map(() => '---').join('|')}|`);
   for (const r of rows) console.log(r);
-  const choice = `minPeak ${best.minPeak}, temperature ${best.temperature}, sizeCap ${best.sizeCap || 'none'}, placePrior ${best.placePrior || 'none'}, regionThreshold ${regionThreshold ?? 'none (no evaluated threshold is below minPeak)'}`;
+  const choice = `minPeak ${best.minPeak}, temperature ${best.temperature}, sizeCap ${best.sizeCap || 'none'}, placePrior ${best.placePrior || 'none'}, typicalSizeCap ${best.typicalSizeCap || 'none'}, regionThreshold ${regionThreshold ?? 'none (no evaluated threshold is below minPeak)'}`;
   console.log(`chosen: ${choice} (most ${split} anomalies grounded, ties to mIoU; region threshold = best mean IoU below minPeak)`);
   if (values.write) {
     const path = join(dir, 'config.json');
@@ -71,10 +75,11 @@ export async function run(argv: string[]): Promise<number> {
     raw.model.temperature = best.temperature;
     if (best.sizeCap) raw.model.sizeCap = best.sizeCap; else delete raw.model.sizeCap;
     if (best.placePrior) raw.model.placePrior = best.placePrior; else delete raw.model.placePrior;
+    if (best.typicalSizeCap) { raw.model.typicalSizeCap = best.typicalSizeCap; raw.model.typicalMm3 = typicalMm3; } else { delete raw.model.typicalSizeCap; delete raw.model.typicalMm3; }
     if (regionThreshold === undefined) delete raw.model.regionThreshold; else raw.model.regionThreshold = regionThreshold;
     raw.calibration = {
       command: ['ctground', 'calibrate', ...argv].join(' '), data, split, chosen: choice,
-      grid: points.map((p) => ({ minPeak: p.minPeak, temperature: p.temperature, sizeCap: p.sizeCap, placePrior: p.placePrior, hits: p.hits, n: p.n, miou: p.miou, iouAt: p.iouAt })),
+      grid: points.map((p) => ({ minPeak: p.minPeak, temperature: p.temperature, sizeCap: p.sizeCap, placePrior: p.placePrior, typicalSizeCap: p.typicalSizeCap, hits: p.hits, n: p.n, miou: p.miou, iouAt: p.iouAt })),
     };
     writeFileAtomic(path, JSON.stringify(raw, null, 2) + '\n');
     console.log(`written to ${path}`);
