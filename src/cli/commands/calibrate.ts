@@ -24,7 +24,7 @@ export async function run(argv: string[]): Promise<number> {
   // 0 = no cap; the caps are tried at the best minPeak × temperature (a second, smaller grid)
   const sizeCaps = numListFlag(values['size-caps'], 'size-caps', [0, 2, 4, 8], (v) => v >= 0, 'at least 0 (0: no cap)');
   // 0 = no prior; tried with the caps, at the best minPeak × temperature
-  const placePriors = numListFlag(values['place-priors'], 'place-priors', [0, 2, 4, 8], (v) => v >= 0, 'at least 0 (0: no place prior)');
+  const placePriors = numListFlag(values['place-priors'], 'place-priors', [0, 6, 12], (v) => v >= 0, 'at least 0 (0: no place prior)');
   // 0 = no cap without a stated size; the caps are × the typical volume of the finding's organ and type on these splits
   const typicalCaps = numListFlag(values['typical-caps'], 'typical-caps', [0, 2, 4], (v) => v >= 0, 'at least 0 (0: no cap without a stated size)');
   const sets = data.map((d) => ({ dir: d, studies: splitOf(readManifest(d), split, join(d, 'manifest.jsonl')) }));
