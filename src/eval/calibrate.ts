@@ -1,8 +1,8 @@
 import { MIOU_THRESHOLDS, mean } from './metrics.ts';
 import { meanIouAt, type AnomalyResult } from './evaluate.ts';
 
-/** One point of a map-calibration grid, scored over the pooled validation anomalies. */
-export interface CalibrationPoint {
+/** The calibration settings of one grid point (0: that step off). */
+export interface CalibrationSettings {
   minPeak: number;
   temperature: number;
   /** 0: no size cap */
@@ -11,6 +11,10 @@ export interface CalibrationPoint {
   placePrior: number;
   /** 0: no size cap for findings whose report states no size */
   typicalSizeCap: number;
+}
+
+/** One point of a map-calibration grid, scored over the pooled validation anomalies. */
+export interface CalibrationPoint extends CalibrationSettings {
   /** anomalies grounded by the paper's criterion (IoU > 0.1 at threshold 0.1) */
   hits: number;
   n: number;
@@ -19,9 +23,9 @@ export interface CalibrationPoint {
   iouAt: number[];
 }
 
-export function calibrationPoint(minPeak: number, temperature: number, results: readonly AnomalyResult[], sizeCap = 0, placePrior = 0, typicalSizeCap = 0): CalibrationPoint {
+export function calibrationPoint(settings: CalibrationSettings, results: readonly AnomalyResult[]): CalibrationPoint {
   return {
-    minPeak, temperature, sizeCap, placePrior, typicalSizeCap, n: results.length, hits: results.filter((r) => r.score.hit).length,
+    ...settings, n: results.length, hits: results.filter((r) => r.score.hit).length,
     miou: mean(results.map((r) => r.score.miou)), iouAt: meanIouAt(results),
   };
 }

@@ -225,15 +225,20 @@ function summarizeResults(model: string, dir: string, split: string, results: An
   };
 }
 
+/** Each finding with a mask among `studies` and its gold volume, mm³ (the mask read from disk). */
+async function* maskVolumesMm3(dir: string, studies: readonly ManifestStudy[], read: VolumeReader): AsyncGenerator<{ a: ManifestStudy['anomalies'][number]; mm3: number }> {
+  for (const s of studies) for (const a of s.anomalies) {
+    if (!a.mask) continue;
+    const m = await read(join(dir, a.mask));
+    yield { a, mm3: count(m.data) * voxelMm3(m) };
+  }
+}
+
 /** Median lesion volume (mm³) over a split's masks: the `prior` oracle's blob size. */
 export async function medianLesionMm3(dir: string, studies: ManifestStudy[], read: VolumeReader, limit = 200): Promise<number> {
   const vols: number[] = [];
-  for (const s of studies) {
-    for (const a of s.anomalies) {
-      if (!a.mask || vols.length >= limit) continue;
-      const m = await read(join(dir, a.mask));
-      vols.push(count(m.data) * voxelMm3(m));
-    }
+  for await (const { mm3 } of maskVolumesMm3(dir, studies, read)) {
+    vols.push(mm3);
     if (vols.length >= limit) break;
   }
   return quantile(vols, 0.5);
@@ -247,13 +252,12 @@ export async function medianLesionMm3(dir: string, studies: ManifestStudy[], rea
 export async function typicalLesionVolumes(sets: readonly { dir: string; studies: readonly ManifestStudy[] }[], read: VolumeReader, minCount = 5): Promise<Record<string, number>> {
   const byKey = new Map<string, number[]>();
   const add = (k: string, v: number) => { const l = byKey.get(k); if (l) l.push(v); else byKey.set(k, [v]); };
-  for (const { dir, studies } of sets) for (const s of studies) for (const a of s.anomalies) {
-    if (!a.mask) continue;
-    const m = await read(join(dir, a.mask));
-    const v = count(m.data) * voxelMm3(m);
-    if (v <= 0) continue;
-    add(typicalKey(a.organ, a.type), v);
-    add(a.type, v);
+  for (const { dir, studies } of sets) {
+    for await (const { a, mm3 } of maskVolumesMm3(dir, studies, read)) {
+      if (mm3 <= 0) continue;
+      add(typicalKey(a.organ, a.type), mm3);
+      add(a.type, mm3);
+    }
   }
   const out: Record<string, number> = {};
   for (const [k, vols] of [...byKey].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) if (vols.length >= minCount || !k.includes(':')) out[k] = quantile(vols, 0.5);

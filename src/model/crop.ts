@@ -1,5 +1,5 @@
 import { resampleToGrid, voxelBoxToWorld, type Geometry, type Volume } from '../volume/index.ts';
-import { normalizedAnatomyChannel } from '../anatomy/index.ts';
+import { normalizedAnatomyChannel, type PlaceRegion } from '../anatomy/index.ts';
 
 /**
  * The anatomy-guided crop. A whole CT at a CPU-affordable spacing leaves a 1 cm lesion under one
@@ -266,7 +266,7 @@ export function positionChannels(G: number, scale: Vec3, offset: Vec3, into?: Fl
  * it) lose `penalty` × min(1, distance past the region's nearest face / margin), distance in box
  * fractions, largest over the axes. Returns new logits and their peak.
  */
-export function placePenalized(logits: Float32Array, crop: CropGeometry, region: Partial<Record<'x' | 'y' | 'z', [number, number]>>, penalty: number, margin: number): { logits: Float32Array; peak: number } {
+export function placePenalized(logits: Float32Array, crop: CropGeometry, region: PlaceRegion, penalty: number, margin: number): { logits: Float32Array; peak: number } {
   const [nx, ny, nz] = crop.size;
   // per axis, each index's share of the penalty (the farthest axis decides)
   const axisCost = (['x', 'y', 'z'] as const).map((name, a) => Float32Array.from({ length: crop.size[a]! }, (_, i) => {

@@ -78,7 +78,7 @@ export function buildImageGraph(cfg: GroundingConfig, weights: Weights): { graph
   return { graph: g, outputs: keys.fine ? { keys: keys.coarse, keysFine: keys.fine } : { keys: keys.coarse } };
 }
 
-/** Per-anomaly head for inference: token rows + the crop's keys → map logits (or box); `mapFromLogits` makes the map. */
+/** Per-anomaly head for inference: token rows + the crop's keys → map logits (or box); `sizeCappedCalibration` + `applyCalibration` make the map. */
 export function buildHeadGraph(cfg: GroundingConfig, textDim: number, weights: Weights, imageShapes: Record<string, readonly number[]>, batch = 1): { graph: Graph; output: Tensor } {
   const g = new Graph({ seed: 0 });
   const A = cfg.maxAggregate, B = batch;

@@ -66,9 +66,14 @@ export function organLabels(cls: string): { value: number; side?: string; lobe?:
   return values.map((v) => ({ value: v, side: scheme.byValue.get(v)!.side, lobe: scheme.byValue.get(v)!.lobe }));
 }
 
+/** The anomaly's anatomy and location phrases, lower case, in one string: where its place words are. */
+function placeWords(anomaly: GroundingAnomaly): string {
+  return anomaly.spans.filter((s) => s.class === 'anatomy' || s.class === 'location').map((s) => s.text.toLowerCase()).join(' ');
+}
+
 /** Side and lobe named by the anomaly's anatomy/location phrases. */
 export function namedSideLobe(anomaly: GroundingAnomaly): { side?: string; lobe?: string } {
-  const text = anomaly.spans.filter((s) => s.class === 'anatomy' || s.class === 'location').map((s) => s.text.toLowerCase()).join(' ');
+  const text = placeWords(anomaly);
   const right = /\bright\b/.test(text), left = /\bleft\b/.test(text);
   const side = right && !left ? 'right' : left && !right ? 'left' : undefined;
   // "the superior segment of the right lower lobe" names the lower lobe: an explicit "<x> lobe" first
@@ -152,9 +157,8 @@ function boxOfGrid(v: Geometry): Box {
  * an organ the label map lacks (then the box is not the organ's and its fractions mean nothing).
  */
 export function anomalyPlace(anatomy: Volume, anomaly: GroundingAnomaly, cfg: GroundingConfig): PlaceRegion | null {
-  if (cfg.crop.region === 'body' || !anomalyBox(anatomy, anomaly).organFound) return null;
+  if (cfg.crop.region === 'body') return null;
   const labels = cropLabels(anomaly);
-  if (labels.length !== 1) return null;
-  const text = anomaly.spans.filter((s) => s.class === 'anatomy' || s.class === 'location').map((s) => s.text).join(' ');
-  return placeRegion(loadOrganScheme().byValue.get(labels[0]!)!.name, text);
+  if (labels.length !== 1 || !labelsWorldBox(anatomy, labels)) return null;
+  return placeRegion(loadOrganScheme().byValue.get(labels[0]!)!.name, placeWords(anomaly));
 }

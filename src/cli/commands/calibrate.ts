@@ -5,7 +5,7 @@ import { numListFlag, parseFlags, requireFlag } from '../args.ts';
 import { readVolume } from '../../volume/index.ts';
 import { anomalyBox, loadGroundingModel } from '../../model/index.ts';
 import {
-  calibrationPoint, chooseCalibration, evaluateModels, typicalLesionVolumes, readManifest, schemeOrganLookup, splitOf, MIOU_THRESHOLDS, type AnomalyResult, type CalibrationPoint,
+  calibrationPoint, chooseCalibration, evaluateModels, typicalLesionVolumes, readManifest, schemeOrganLookup, splitOf, MIOU_THRESHOLDS, type AnomalyResult, type CalibrationPoint, type CalibrationSettings,
 } from '../../eval/index.ts';
 
 export const summary = "choose a model's map calibration (minPeak, temperature, size caps, place prior, region threshold) on validation data";
@@ -33,8 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   const model = await loadGroundingModel(dir);
   const points: CalibrationPoint[] = [];
   // each stage's grid points in one pass over the studies: the variants share the network's logits per study
-  type GridPoint = { minPeak: number; temperature: number; sizeCap: number; placePrior: number; typicalSizeCap: number };
-  const score = async (grid: GridPoint[]) => {
+  const score = async (grid: CalibrationSettings[]) => {
     // the region threshold does not change the maps: leave it out until one is chosen
     const variants = grid.map((p) => model.calibrated({ minPeak: p.minPeak, temperature: p.temperature, sizeCap: p.sizeCap || undefined, placePrior: p.placePrior || undefined, typicalSizeCap: p.typicalSizeCap || undefined, typicalMm3: p.typicalSizeCap ? typicalMm3 : undefined, regionThreshold: undefined }));
     const results: AnomalyResult[][] = grid.map(() => []);
@@ -42,13 +41,13 @@ export async function run(argv: string[]): Promise<number> {
       const r = await evaluateModels(variants, s.dir, s.studies, { read: readVolume, organs: schemeOrganLookup, groundingBox: anomalyBox, split, quiet: false });
       r.forEach((e, k) => results[k]!.push(...e.anomalies));
     }
-    grid.forEach((p, k) => points.push(calibrationPoint(p.minPeak, p.temperature, results[k]!, p.sizeCap, p.placePrior, p.typicalSizeCap)));
+    grid.forEach((p, k) => points.push(calibrationPoint(p, results[k]!)));
   };
-  const first: GridPoint[] = minPeaks.flatMap((minPeak) => temperatures.map((temperature) => ({ minPeak, temperature, sizeCap: 0, placePrior: 0, typicalSizeCap: 0 })));
+  const first: CalibrationSettings[] = minPeaks.flatMap((minPeak) => temperatures.map((temperature) => ({ minPeak, temperature, sizeCap: 0, placePrior: 0, typicalSizeCap: 0 })));
   // the second stage: caps × priors × typical caps at one minPeak × temperature
   const positive = (l: number[]) => [0, ...l.filter((v) => v > 0)];
-  const second = (at: { minPeak: number; temperature: number }): GridPoint[] => positive(sizeCaps)
-    .flatMap((sizeCap) => positive(placePriors).flatMap((placePrior) => positive(typicalCaps).map((typicalSizeCap) => ({ ...at, sizeCap, placePrior, typicalSizeCap }))))
+  const second = (at: { minPeak: number; temperature: number }): CalibrationSettings[] => positive(sizeCaps)
+    .flatMap((sizeCap) => positive(placePriors).flatMap((placePrior) => positive(typicalCaps).map((typicalSizeCap) => ({ minPeak: at.minPeak, temperature: at.temperature, sizeCap, placePrior, typicalSizeCap }))))
     .filter((p) => p.sizeCap > 0 || p.placePrior > 0 || p.typicalSizeCap > 0);
   try {
     // with one first-stage point both stages share one pass over the studies
