@@ -198,12 +198,17 @@ export function sizeCappedCalibration(cfg: GroundingConfig, tiles: readonly Floa
 const SIG_RANGE = 16, SIG_STEPS = 512;
 const SIG_TABLE = Float64Array.from({ length: 2 * SIG_RANGE * SIG_STEPS + 2 }, (_, i) => 1 / (1 + Math.exp(-(i / SIG_STEPS - SIG_RANGE))));
 
-/** p = sigmoid(z · scale + shift) per logit, 0 under the calibration's `below` (not computed for those). */
-export function applyCalibration<T extends Float32Array>(logits: Float32Array, c: MapCalibration, out?: T): T {
+/**
+ * p = sigmoid(z · scale + shift) per logit, 0 under the calibration's `below` (not computed for those).
+ * With `at`, only those indices are written (a map's few voxels that can reach the floor; the
+ * caller's `out` holds the rest).
+ */
+export function applyCalibration<T extends Float32Array>(logits: Float32Array, c: MapCalibration, out?: T, at?: Int32Array): T {
   const o = (out ?? new Float32Array(logits.length)) as T;
   const a = c.scale * SIG_STEPS, b = (c.shift + SIG_RANGE) * SIG_STEPS, top = 2 * SIG_RANGE * SIG_STEPS;
-  for (let i = 0; i < logits.length; i++) {
-    const z = logits[i]!;
+  const n = at ? at.length : logits.length;
+  for (let q = 0; q < n; q++) {
+    const i = at ? at[q]! : q, z = logits[i]!;
     if (z < c.below) { o[i] = 0; continue; }
     const u = z * a + b;
     if (u >= 0 && u < top) {

@@ -9,7 +9,7 @@ import { loadTextEncoder, type ReportTextEncoder } from './text/index.ts';
 import { checkConfig, usesAnatomy, type GroundingConfig } from './config.ts';
 import { cropChannels, placePenalized, positionChannels, POSITION_FEATURES, type CropGeometry } from './crop.ts';
 import { anomalyText, boxMap, placeText } from './feed.ts';
-import { applyCalibration, buildHeadGraph, buildImageGraph, buildImageLogitsGraph, buildQueryGraph, isBoxModel, sizeCappedCalibration } from './graphs.ts';
+import { applyCalibration, buildHeadGraph, mapCalibration, buildImageGraph, buildImageLogitsGraph, buildQueryGraph, isBoxModel, sizeCappedCalibration } from './graphs.ts';
 import { mapCapMm3 } from './size.ts';
 import { anomalyPlace, anomalyTiles, cropKey } from './prepare.ts';
 import { WeightMismatch, type Weights } from './network.ts';
@@ -96,11 +96,20 @@ const MAP_FLOOR = 0.01;
  * focal findings cover a small part of a crop, so this is most of the per-anomaly cost saved.
  * With `into` (a map on the CT grid, e.g. from another tile) the two are merged by maximum.
  */
-export function pasteToGrid(crop: Volume<Float32Array>, ct: Geometry, mode: 'linear' | 'nearest', into?: Volume<Float32Array>): Volume<Float32Array> {
+export function pasteToGrid(crop: Volume<Float32Array>, ct: Geometry, mode: 'linear' | 'nearest', into?: Volume<Float32Array>, candidates?: Int32Array): Volume<Float32Array> {
   const [n0, n1, n2] = crop.size;
   let i0 = n0, j0 = n1, k0 = n2, i1 = -1, j1 = -1, k1 = -1;
   const m = crop.data;
-  for (let k = 0, o = 0; k < n2; k++) for (let j = 0; j < n1; j++, o += n0) {
+  // `candidates`: the only crop voxels that may be at or over the floor (the box comes from them alone)
+  if (candidates) for (let q = 0; q < candidates.length; q++) {
+    const o = candidates[q]!;
+    if (m[o]! < MAP_FLOOR) continue;
+    const i = o % n0, j = ((o - i) / n0) % n1, k = (o - i - n0 * j) / (n0 * n1);
+    if (i < i0) i0 = i; if (i > i1) i1 = i;
+    if (j < j0) j0 = j; if (j > j1) j1 = j;
+    if (k < k0) k0 = k; if (k > k1) k1 = k;
+  }
+  else for (let k = 0, o = 0; k < n2; k++) for (let j = 0; j < n1; j++, o += n0) {
     // the row's first and last voxels at or over the floor
     let a = 0, b = n0 - 1;
     while (a < n0 && m[o + a]! < MAP_FLOOR) a++;
@@ -125,6 +134,23 @@ export function pasteToGrid(crop: Volume<Float32Array>, ct: Geometry, mode: 'lin
     if (!into) { out.data.set(part.subarray(src, src + size[0]), dst); continue; }
     for (let i = 0; i < size[0]; i++) if (part[src + i]! > out.data[dst + i]!) out.data[dst + i] = part[src + i]!;
   }
+  return out;
+}
+
+const NONE = new Int32Array(0);
+
+/** Indices of the values at or over `t`, in order. */
+function indicesAtOrOver(z: Float32Array, t: number): Int32Array {
+  let n = 0;
+  for (let i = 0; i < z.length; i++) if (z[i]! >= t) n++;
+  const out = new Int32Array(n);
+  for (let i = 0, q = 0; q < n; i++) if (z[i]! >= t) out[q++] = i;
+  return out;
+}
+
+function gather(z: Float32Array, at: Int32Array): Float32Array {
+  const out = new Float32Array(at.length);
+  for (let q = 0; q < at.length; q++) out[q] = z[at[q]!]!;
   return out;
 }
 
@@ -252,6 +278,7 @@ export class TrainedGrounder implements GroundingModel {
     const groups = await pending;
     const t = performance.now();
     const out = new Map<string, Volume<Float32Array>>();
+    // zero but for the voxels one map is writing (reset after each)
     const buf = new Float32Array(n);
     const margin = cfg.placePrior ? loadPlaces().marginFraction : 0;
     for (const { anomalies, tiles, runs } of groups) {
@@ -263,17 +290,26 @@ export class TrainedGrounder implements GroundingModel {
           return { r, ...(region ? placePenalized(z, tiles[r.k]!, region, cfg.placePrior!, margin) : { logits: z, peak: r.peak[b]! }) };
         });
       });
-      // each map's calibration from all of its grids: the peak over them, the size cap over their support
       const voxelMm3 = tiles[0]!.spacing.reduce((p, v) => p * v, 1);
-      const calibrations = anomalies.map((a, i) => sizeCappedCalibration(cfg, views[i]!.map((v) => v.logits), voxelMm3, Math.max(...views[i]!.map((v) => v.peak)), mapCapMm3(cfg, a), MAP_FLOOR));
-      const maps: (Volume<Float32Array> | undefined)[] = anomalies.map(() => undefined);
-      for (const [i, mine] of views.entries()) for (const v of mine) {
-        const cal = calibrations[i]!;
-        // a map whose every value on this grid is under MAP_FLOOR gains nothing from it: no sigmoid, no resampling
-        if (v.peak < cal.below) continue;
-        maps[i] = pasteToGrid(volumeOn(tiles[v.r.k]!, applyCalibration(v.logits, cal, buf)), study.ct, 'linear', maps[i]);
+      for (const [i, a] of anomalies.entries()) {
+        const mine = views[i]!, peak = Math.max(...mine.map((v) => v.peak));
+        // Only logits at or over the uncapped map's floor logit can come out at MAP_FLOOR or more (a
+        // size cap only sharpens the map, raising that logit; its support level is higher still):
+        // one pass per grid picks them, and the calibration, sigmoid and box see those alone.
+        const reach = mapCalibration(cfg, peak, MAP_FLOOR).below;
+        const near = mine.map((v) => (v.peak < reach ? NONE : indicesAtOrOver(v.logits, reach)));
+        // the calibration from all of its grids: the peak over them, the size cap over their support
+        const cal = sizeCappedCalibration(cfg, mine.map((v, k) => gather(v.logits, near[k]!)), voxelMm3, peak, mapCapMm3(cfg, a), MAP_FLOOR);
+        let map: Volume<Float32Array> | undefined;
+        for (const [k, v] of mine.entries()) {
+          // a map whose every value on this grid is under MAP_FLOOR gains nothing from it: no sigmoid, no resampling
+          if (v.peak < cal.below) continue;
+          applyCalibration(v.logits, cal, buf, near[k]);
+          map = pasteToGrid(volumeOn(tiles[v.r.k]!, buf), study.ct, 'linear', map, near[k]);
+          for (const j of near[k]!) buf[j] = 0;
+        }
+        out.set(a.id, map ?? volumeOn(study.ct, new Float32Array(study.ct.data.length)));
       }
-      anomalies.forEach((a, i) => out.set(a.id, maps[i] ?? volumeOn(study.ct, new Float32Array(study.ct.data.length))));
     }
     if (phases) phases.maps += performance.now() - t;
     return out;
