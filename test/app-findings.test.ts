@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PNG } from 'pngjs';
 import { summarizeMap, labelMapOf, maskOf, dominantAxes, renderOverview, wrapText } from '../src/pipeline/index.ts';
-import type { Volume, Vec3 } from '../src/volume/index.ts';
+import { boxedVolume, type Volume, type Vec3 } from '../src/volume/index.ts';
 
 function grid(size: Vec3, spacing: Vec3, origin: Vec3, direction = [1, 0, 0, 0, 1, 0, 0, 0, 1]): Volume<Float32Array> {
   return { data: new Float32Array(size[0] * size[1] * size[2]), size, spacing, origin, direction };
@@ -15,7 +15,7 @@ test('summarizeMap: box, volume in ml, peak and mean of a hand-made cuboid', () 
   for (let k = 2; k <= 5; k++) for (let j = 4; j <= 9; j++) for (let i = 3; i <= 7; i++) m.data[at(m, i, j, k)] = 0.6;
   m.data[at(m, 5, 6, 3)] = 0.9;
   m.data[at(m, 15, 1, 10)] = 0.3;
-  const s = summarizeMap(m, 0.5);
+  const s = summarizeMap(boxedVolume(m), 0.5);
   const n = 5 * 6 * 4;
   assert.equal(s.voxels, n);
   assert.ok(Math.abs(s.volumeMl - (n * 0.8 * 0.8 * 2.5) / 1000) < 1e-9);
@@ -33,8 +33,8 @@ test('summarizeMap: box, volume in ml, peak and mean of a hand-made cuboid', () 
   // the heaviest axial slice is the one holding the 0.9 voxel
   assert.equal(s.bestSlice.axial, 3);
   assert.deepEqual(s.focusVoxel, [5, 6, 3]);
-  assert.equal(summarizeMap(m, 0.95).box, null);
-  assert.equal(summarizeMap(m, 0.95).voxels, 0);
+  assert.equal(summarizeMap(boxedVolume(m), 0.95).box, null);
+  assert.equal(summarizeMap(boxedVolume(m), 0.95).voxels, 0);
 });
 
 test('summarizeMap: a permuted, flipped grid still names the axial slice along world z', () => {
@@ -43,7 +43,7 @@ test('summarizeMap: a permuted, flipped grid still names the axial slice along w
   const m = grid([10, 8, 6], [3, 1, 2], [0, 0, 0], dir);
   assert.deepEqual(dominantAxes(dir), { x: 1, y: 2, z: 0 });
   for (let k = 1; k <= 2; k++) for (let j = 2; j <= 4; j++) m.data[at(m, 7, j, k)] = j === 3 && k === 2 ? 1 : 0.6;
-  const s = summarizeMap(m, 0.5);
+  const s = summarizeMap(boxedVolume(m), 0.5);
   assert.equal(s.bestSlice.axial, 7);
   assert.equal(s.bestSlice.sagittal, 3);
   assert.equal(s.bestSlice.coronal, 2);
@@ -58,7 +58,7 @@ test('labelMapOf: one value per anomaly, the higher probability wins where maps 
   const a = grid([4, 1, 1], [1, 1, 1], [0, 0, 0]), b = grid([4, 1, 1], [1, 1, 1], [0, 0, 0]);
   a.data.set([0.9, 0.7, 0.2, 0]);
   b.data.set([0.6, 0.8, 0.6, 0.1]);
-  const l = labelMapOf([a, b], 0.5, a);
+  const l = labelMapOf([boxedVolume(a), boxedVolume(b)], 0.5, a);
   assert.deepEqual([...l.data], [1, 2, 2, 0]);
   assert.deepEqual([...maskOf(b, 0.5).data], [1, 1, 1, 0]);
   assert.deepEqual(l.origin, a.origin);
@@ -70,8 +70,8 @@ test('renderOverview: the map shows red, the box yellow, on the best slice in ra
   const map = grid([32, 32, 4], [1, 1, 1], [0, 0, 0]);
   // a blob on the patient's left (RAS: low x), anterior (high y), slice 2
   for (let j = 24; j <= 27; j++) for (let i = 4; i <= 7; i++) map.data[at(map, i, j, 2)] = 1;
-  const s = summarizeMap(map, 0.5);
-  const png = PNG.sync.read(renderOverview(ct, [{ title: 'a1 liver mass', caption: 'a 4 cm mass in the right lobe', map, summary: s }]));
+  const s = summarizeMap(boxedVolume(map), 0.5);
+  const png = PNG.sync.read(renderOverview(ct, [{ title: 'a1 liver mass', caption: 'a 4 cm mass in the right lobe', map: boxedVolume(map), summary: s }]));
   const px = (x: number, y: number): number[] => { const o = (y * png.width + x) * 4; return [png.data[o]!, png.data[o + 1]!, png.data[o + 2]!]; };
   const scale = 256 / 32;
   // radiological display: the patient's right (high x) on the image's left, anterior (high y) at the top

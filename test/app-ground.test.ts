@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { readImageNode } from '@itk-wasm/image-io';
 import { projectRoot } from '../src/common/index.ts';
-import { readVolume, type Vec3, type Volume } from '../src/volume/index.ts';
+import { boxedVolume, readVolume, type Vec3, type Volume } from '../src/volume/index.ts';
 import { DEFAULT_MODEL_DIR, type FindingsFile } from '../src/pipeline/index.ts';
 import { TS } from './helpers/shared.ts';
 
@@ -145,7 +145,7 @@ test('ground: regions are cut at the model\'s own threshold unless the user give
   };
   const grounder = {
     name: 'cube', threshold: 0.2,
-    ground: async (s: { ct: Volume; report: { anomalies: { id: string }[] } }) => new Map(s.report.anomalies.map((a) => [a.id, { ...s.ct, data: cube(s.ct) }])),
+    ground: async (s: { ct: Volume; report: { anomalies: { id: string }[] } }) => new Map(s.report.anomalies.map((a) => [a.id, boxedVolume({ ...s.ct, data: cube(s.ct) })])),
   };
   const study = { ct: TS('example_ct_sm.nii.gz'), totalSegmentator: TS('example_seg.nii.gz'), report: 'Liver: a 2 cm cyst in the liver.' };
   const own = await groundStudy(study, grounder as never);

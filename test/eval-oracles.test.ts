@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { oracleGrounder, namedPlace, iouAt, type OrganLookup } from '../src/eval/index.ts';
 import type { GroundingAnomaly } from '../src/model/index.ts';
-import type { Volume } from '../src/volume/types.ts';
+import { denseVolume, type Volume } from '../src/volume/index.ts';
 
 // A 20×10×10 grid at 2 mm, identity direction, origin 0: RAS x grows toward the patient's right.
 const size: [number, number, number] = [20, 10, 10];
@@ -40,8 +40,8 @@ test('namedPlace reads side and lobe from anatomy/location phrases only', () => 
 
 test('organ oracle returns the whole organ; organ-side picks the side label', async () => {
   const s = study([anomaly('k', 'kidney', 'right kidney')]);
-  const whole = (await oracleGrounder('organ', { organs }).ground(s)).get('k')!;
-  const side = (await oracleGrounder('organ-side', { organs }).ground(s)).get('k')!;
+  const whole = denseVolume((await oracleGrounder('organ', { organs }).ground(s)).get('k')!);
+  const side = denseVolume((await oracleGrounder('organ-side', { organs }).ground(s)).get('k')!);
   const right = new Uint8Array(n);
   for (let i = 0; i < n; i++) right[i] = s.anatomy.data[i] === 1 ? 1 : 0;
   assert.equal(whole.data.reduce((a, b) => a + b, 0), 2 * 125);
@@ -51,7 +51,7 @@ test('organ oracle returns the whole organ; organ-side picks the side label', as
 
 test('organ-side halves a single-label organ at its centroid when the report names side and lobe', async () => {
   const s = study([anomaly('l', 'lung', 'left upper lobe')]);
-  const m = (await oracleGrounder('organ-side', { organs }).ground(s)).get('l')!;
+  const m = denseVolume((await oracleGrounder('organ-side', { organs }).ground(s)).get('l')!);
   // lung centroid: x = 19 mm, z = 14 mm; left = x ≤ 19 (i ≤ 9), upper = z ≥ 14 (k ≥ 7, ties kept)
   let count = 0;
   for (let k = 0; k < 10; k++) for (let j = 0; j < 10; j++) for (let i = 0; i < 20; i++) {
@@ -66,7 +66,7 @@ test('prior oracle puts a ball of the given volume at the region centre', async 
   const s = study([anomaly('k', 'kidney', 'right kidney')]);
   // radius 4.5 mm on a 2 mm grid centred on voxel (15, 2, 2): offsets with d² ≤ 5.06 voxels²
   const volume = (4 / 3) * Math.PI * 4.5 ** 3;
-  const m = (await oracleGrounder('prior', { organs, priorVolumeMm3: volume }).ground(s)).get('k')!;
+  const m = denseVolume((await oracleGrounder('prior', { organs, priorVolumeMm3: volume }).ground(s)).get('k')!);
   let expected = 0;
   for (let dz = -3; dz <= 3; dz++) for (let dy = -3; dy <= 3; dy++) for (let dx = -3; dx <= 3; dx++) if (4 * (dx * dx + dy * dy + dz * dz) <= 4.5 ** 2) expected++;
   assert.equal(expected, 57);

@@ -9,7 +9,7 @@ import { freshTextEncoder } from '../src/train/index.ts';
 import { buildHeadGraph, buildImageGraph, buildImageLogitsGraph, buildLogitsGraph, buildQueryGraph, buildTrainGraph, defaultConfig, inputChannels, loadGroundingModel, loadTextEncoder, positionChannels, readWeights, widenImageInput, WeightMismatch, type GroundingConfig } from '../src/model/index.ts';
 import { InferenceModel, saveParams, writeSafetensors } from '../src/engine/index.ts';
 import { readManifest, goldReport } from '../src/eval/index.ts';
-import { readVolume } from '../src/volume/index.ts';
+import { denseVolume, readVolume } from '../src/volume/index.ts';
 import { UserError, projectRoot } from '../src/common/index.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ctg-load-'));
@@ -43,11 +43,11 @@ test('the anomalies of one crop grounded in one batched head run give the maps e
   const same = [0, 1, 2, 3, 4].map((i) => ({ ...a0, id: `x${i}`, spans: a0.spans.slice(0, a0.spans.length - (i % a0.spans.length)) }));
   const together = await model.ground({ ct, anatomy, report: { ...report, anomalies: same } });
   // the three texts differ, so do their maps: a mix-up of batch rows would show
-  const m0 = together.get('x0')!.data, m2 = together.get('x2')!.data;
+  const m0 = denseVolume(together.get('x0')!).data, m2 = denseVolume(together.get('x2')!).data;
   assert.ok(m0.some((v, i) => Math.abs(v - m2[i]!) > 1e-4), 'the test needs maps that differ');
   for (const a of same) {
-    const alone = (await model.ground({ ct, anatomy, report: { ...report, anomalies: [a] } })).get(a.id)!.data;
-    const t = together.get(a.id)!.data;
+    const alone = denseVolume((await model.ground({ ct, anatomy, report: { ...report, anomalies: [a] } })).get(a.id)!).data;
+    const t = denseVolume(together.get(a.id)!).data;
     let worst = 0;
     for (let i = 0; i < t.length; i++) worst = Math.max(worst, Math.abs(t[i]! - alone[i]!));
     assert.ok(worst < 1e-5, `${a.id}: max difference ${worst}`);
@@ -68,8 +68,9 @@ test('calibrated variants share the network\'s logits of a study object: the sec
   assert.ok(p1.image > 0 && p3.image > 0, 'a new study object runs the network');
   assert.equal(p2.image + p2.text + p2.crop + p2.head, 0, 'the same object does not');
   const id = study.report.anomalies[0]!.id;
-  assert.deepEqual(shared.get(id)!.data, fresh.get(id)!.data);
-  assert.ok(base.get(id)!.data.some((v, i) => Math.abs(v - shared.get(id)!.data[i]!) > 1e-4), 'the calibration changes the map');
+  const dense = (m: typeof base) => denseVolume(m.get(id)!).data;
+  assert.deepEqual(dense(shared), dense(fresh));
+  assert.ok(dense(base).some((v, i) => Math.abs(v - dense(shared)[i]!) > 1e-4), 'the calibration changes the map');
   await model.dispose();
 });
 
@@ -181,9 +182,12 @@ test('a model folder grounds every anomaly on the CT grid', async () => {
   const maps = await model.ground({ ct, anatomy, report: goldReport(data, s) });
   assert.deepEqual([...maps.keys()].sort(), s.anomalies.map((a) => a.id).sort());
   for (const m of maps.values()) {
-    assert.deepEqual(m.size, ct.size);
-    assert.deepEqual(m.origin, ct.origin);
+    assert.deepEqual(m.grid.size, ct.size);
+    assert.deepEqual(m.grid.origin, ct.origin);
     assert.ok(m.data.every((v) => v >= 0 && v <= 1));
+    // the box lies on the CT grid and holds every value
+    if (m.box) for (let a = 0; a < 3; a++) assert.ok(m.box.min[a]! >= 0 && m.box.max[a]! < ct.size[a]!);
+    assert.equal(m.data.length, m.box ? m.box.max.reduce((p, v, a) => p * (v - m.box!.min[a]! + 1), 1) : 0);
   }
   await model.dispose();
 });

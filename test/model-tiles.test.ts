@@ -10,7 +10,7 @@ import {
 } from '../src/model/index.ts';
 import { freshTextEncoder, prepareSamples } from '../src/train/index.ts';
 import { readManifest } from '../src/eval/index.ts';
-import type { Volume } from '../src/volume/index.ts';
+import { denseVolume, type Volume } from '../src/volume/index.ts';
 import { makeToyDataset } from './train-fixture.ts';
 import { loadOrganScheme } from '../src/anatomy/index.ts';
 
@@ -84,7 +84,7 @@ test('tiles of one map: pasting merges by maximum, and the minPeak lift follows 
   const ct = { ...geom, size: [6, 4, 4] as V3, origin: [0, 0, 0] as V3 };
   const a: Volume<Float32Array> = { ...geom, origin: [0, 0, 0], data: new Float32Array(64).fill(0.2) };
   const b: Volume<Float32Array> = { ...geom, origin: [4, 0, 0], data: new Float32Array(64).fill(0.6) };
-  const merged = pasteToGrid(b, ct, 'nearest', pasteToGrid(a, ct, 'nearest')).data;
+  const merged = denseVolume(pasteToGrid(b, ct, 'nearest', pasteToGrid(a, ct, 'nearest'))).data;
   for (let k = 0; k < 4; k++) for (let j = 0; j < 4; j++) for (let i = 0; i < 6; i++) {
     // x = 0, 1 only in a; 2, 3 in both; 4, 5 only in b
     assert.equal(merged[i + 6 * (j + 4 * k)], i < 2 ? Math.fround(0.2) : Math.fround(0.6));

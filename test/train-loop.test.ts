@@ -77,7 +77,7 @@ test('--max-spacing tiles the organs of an --init model: recorded in its config,
   const maps = await model.ground({ ct, anatomy: await readVolume(join(data, s.labels)), report: goldReport(data, s) });
   assert.equal(maps.size, s.anomalies.length);
   for (const m of maps.values()) {
-    assert.deepEqual(m.size, ct.size);
+    assert.deepEqual(m.grid.size, ct.size);
     assert.ok(Math.max(...m.data) >= saved.model.minPeak - 0.02, `peak ${Math.max(...m.data)} under minPeak ${saved.model.minPeak}`);
   }
   await model.dispose();

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { fileError, loadTaxonomy, Progress } from '../common/index.ts';
-import type { Volume } from '../volume/types.ts';
+import { denseVolume, type Volume } from '../volume/index.ts';
 import { typicalKey, type GroundingModel } from '../model/index.ts';
 import { MIOU_THRESHOLDS, instanceCounts, mean, peakDistanceMm, quantile, scoreAnomaly, summarize, type AnomalyScore, type InstanceCounts, type Summary } from './metrics.ts';
 import { goldReport, type ManifestStudy } from './manifest.ts';
@@ -193,8 +193,9 @@ export async function evaluateModels(models: readonly GroundingModel[], dir: str
     for (const [m, model] of models.entries()) {
       const maps = await model.ground(input);
       for (const { a, gt, base } of truths) {
-        const map = maps.get(a.id);
-        if (!map) throw new Error(`${model.name} returned no map for anomaly ${a.id} of study ${study.id}`);
+        const boxed = maps.get(a.id);
+        if (!boxed) throw new Error(`${model.name} returned no map for anomaly ${a.id} of study ${study.id}`);
+        const map = denseVolume(boxed);
         results[m]!.push({
           ...base, score: scoreAnomaly(map.data, gt.data), instances: instanceCounts(map.data, gt.data, ct.size),
           peakDistanceMm: peakDistanceMm(map.data, gt.data, ct.size, ct.spacing),

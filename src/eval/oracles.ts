@@ -1,5 +1,5 @@
-import type { Volume } from '../volume/types.ts';
-import type { GroundingAnomaly, GroundingModel, GroundingStudy } from '../model/index.ts';
+import { boxedVolume, type Volume } from '../volume/index.ts';
+import type { GroundingAnomaly, GroundingMap, GroundingModel, GroundingStudy } from '../model/index.ts';
 
 /**
  * No-learning answers that read the structured report and the label map but nothing learned. They
@@ -117,7 +117,7 @@ export function oracleGrounder(name: OracleName, opts: OracleOptions): Grounding
     async ground(study: GroundingStudy) {
       const { ct, anatomy, report } = study;
       if (!sameGrid(ct, anatomy)) throw new Error('oracle: the label map must be on the CT grid');
-      const out = new Map<string, Volume<Float32Array>>();
+      const out = new Map<string, GroundingMap>();
       for (const a of report.anomalies) {
         const map = emptyLike(ct);
         if (name === 'organ') {
@@ -132,7 +132,7 @@ export function oracleGrounder(name: OracleName, opts: OracleOptions): Grounding
             if (c) map.data.set(ballMap(ct, c, opts.priorVolumeMm3!));
           }
         }
-        out.set(a.id, map);
+        out.set(a.id, boxedVolume(map));
       }
       return out;
     },

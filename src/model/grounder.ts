@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileError, projectRoot } from '../common/index.ts';
 import { InferenceModel, readSafetensors, type Graph, type SessionOptions } from '../engine/index.ts';
-import { indexToWorld, resampleToGrid, voxelBoxToWorld, worldBoxToVoxel, type Geometry, type Volume } from '../volume/index.ts';
+import { emptyBoxed, indexToWorld, mergeBoxedMax, resampleToGrid, voxelBoxToWorld, worldBoxToVoxel, type BoxedVolume, type Geometry, type Volume } from '../volume/index.ts';
 import { loadPlaces } from '../anatomy/index.ts';
 import { loadTextEncoder, type ReportTextEncoder } from './text/index.ts';
 import { checkConfig, usesAnatomy, type GroundingConfig } from './config.ts';
@@ -13,7 +13,7 @@ import { applyCalibration, buildHeadGraph, mapCalibration, buildImageGraph, buil
 import { mapCapMm3 } from './size.ts';
 import { anomalyPlace, anomalyTiles, cropKey } from './prepare.ts';
 import { WeightMismatch, type Weights } from './network.ts';
-import type { GroundingModel, GroundingStudy } from './types.ts';
+import type { GroundingMap, GroundingModel, GroundingStudy } from './types.ts';
 
 export const DEFAULT_MODEL_DIR = join(projectRoot, 'models', 'grounding-default');
 
@@ -96,7 +96,7 @@ const MAP_FLOOR = 0.01;
  * focal findings cover a small part of a crop, so this is most of the per-anomaly cost saved.
  * With `into` (a map on the CT grid, e.g. from another tile) the two are merged by maximum.
  */
-export function pasteToGrid(crop: Volume<Float32Array>, ct: Geometry, mode: 'linear' | 'nearest', into?: Volume<Float32Array>, candidates?: Int32Array): Volume<Float32Array> {
+export function pasteToGrid(crop: Volume<Float32Array>, ct: Geometry, mode: 'linear' | 'nearest', into?: BoxedVolume, candidates?: Int32Array): BoxedVolume {
   const [n0, n1, n2] = crop.size;
   let i0 = n0, j0 = n1, k0 = n2, i1 = -1, j1 = -1, k1 = -1;
   const m = crop.data;
@@ -120,21 +120,14 @@ export function pasteToGrid(crop: Volume<Float32Array>, ct: Geometry, mode: 'lin
     if (k < k0) k0 = k; if (k > k1) k1 = k;
   }
   const lo = [i0, j0, k0], hi = [i1, j1, k1];
-  const out = into ?? volumeOn(ct, new Float32Array(ct.size[0] * ct.size[1] * ct.size[2]));
+  const out = into ?? emptyBoxed(ct);
   if (hi[0]! < 0) return out;
   const vbox = { min: lo.map((v) => Math.max(0, v - 1)) as [number, number, number], max: hi.map((v, a) => Math.min(crop.size[a]! - 1, v + 1)) as [number, number, number] };
   const box = worldBoxToVoxel(ct, voxelBoxToWorld(crop, vbox));
   if (!box) return out;
   const size = [0, 1, 2].map((a) => box.max[a]! - box.min[a]! + 1) as [number, number, number];
   const sub: Geometry = { size, spacing: [...ct.spacing], origin: indexToWorld(ct, box.min), direction: [...ct.direction] };
-  const part = resampleToGrid(crop, sub, mode, { fill: 0 }).data;
-  const [nx, ny] = ct.size;
-  for (let k = 0; k < size[2]; k++) for (let j = 0; j < size[1]; j++) {
-    const src = size[0] * (j + size[1] * k), dst = box.min[0] + nx * (box.min[1] + j + ny * (box.min[2] + k));
-    if (!into) { out.data.set(part.subarray(src, src + size[0]), dst); continue; }
-    for (let i = 0; i < size[0]; i++) if (part[src + i]! > out.data[dst + i]!) out.data[dst + i] = part[src + i]!;
-  }
-  return out;
+  return mergeBoxedMax(out, resampleToGrid(crop, sub, mode, { fill: 0 }).data as Float32Array, box);
 }
 
 const NONE = new Int32Array(0);
@@ -267,7 +260,7 @@ export class TrainedGrounder implements GroundingModel {
    * study object is taken as it is at its first call: its logits are kept while the object lives
    * (see `calibrated`).
    */
-  async ground(study: GroundingStudy, phases?: GroundingPhases): Promise<Map<string, Volume<Float32Array>>> {
+  async ground(study: GroundingStudy, phases?: GroundingPhases): Promise<Map<string, GroundingMap>> {
     const cfg = this.config, n = cfg.crop.grid ** 3;
     if (isBoxModel(cfg)) return this.groundBoxes(study, phases);
     let pending = this.logitCache.get(study);
@@ -277,7 +270,7 @@ export class TrainedGrounder implements GroundingModel {
     }
     const groups = await pending;
     const t = performance.now();
-    const out = new Map<string, Volume<Float32Array>>();
+    const out = new Map<string, GroundingMap>();
     // zero but for the voxels one map is writing (reset after each)
     const buf = new Float32Array(n);
     const margin = cfg.placePrior ? loadPlaces().marginFraction : 0;
@@ -300,7 +293,7 @@ export class TrainedGrounder implements GroundingModel {
         const near = mine.map((v) => (v.peak < reach ? NONE : indicesAtOrOver(v.logits, reach)));
         // the calibration from all of its grids: the peak over them, the size cap over their support
         const cal = sizeCappedCalibration(cfg, mine.map((v, k) => gather(v.logits, near[k]!)), voxelMm3, peak, mapCapMm3(cfg, a), MAP_FLOOR);
-        let map: Volume<Float32Array> | undefined;
+        let map: GroundingMap | undefined;
         for (const [k, v] of mine.entries()) {
           // a map whose every value on this grid is under MAP_FLOOR gains nothing from it: no sigmoid, no resampling
           if (v.peak < cal.below) continue;
@@ -308,7 +301,7 @@ export class TrainedGrounder implements GroundingModel {
           map = pasteToGrid(volumeOn(tiles[v.r.k]!, buf), study.ct, 'linear', map, near[k]);
           for (const j of near[k]!) buf[j] = 0;
         }
-        out.set(a.id, map ?? volumeOn(study.ct, new Float32Array(study.ct.data.length)));
+        out.set(a.id, map ?? emptyBoxed(study.ct));
       }
     }
     if (phases) phases.maps += performance.now() - t;
@@ -377,13 +370,13 @@ export class TrainedGrounder implements GroundingModel {
   }
 
   /** transvg3d: a box per anomaly from its crop's visual tokens, painted on the CT grid. */
-  private async groundBoxes(study: GroundingStudy, phases?: GroundingPhases): Promise<Map<string, Volume<Float32Array>>> {
+  private async groundBoxes(study: GroundingStudy, phases?: GroundingPhases): Promise<Map<string, GroundingMap>> {
     const cfg = this.config, G = cfg.crop.grid;
     let t = performance.now();
     const lap = (k: keyof GroundingPhases) => { if (phases) { const now = performance.now(); phases[k] += now - t; t = now; } };
     const { tokens, states } = await this.text.encode(study.report.text);
     lap('text');
-    const out = new Map<string, Volume<Float32Array>>();
+    const out = new Map<string, GroundingMap>();
     for (const anomalies of this.cropGroups(study)) {
       const geom = anomalyTiles(study.anatomy, anomalies[0]!, cfg)[0]!;
       const chunks = await this.textFeeds(cfg, anomalies, tokens, states);

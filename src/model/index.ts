@@ -1,6 +1,6 @@
 // Public API of model/: the grounding model (paper Sec. 3.4) — interface shared with eval/'s oracles,
 // configuration and variants, graphs for training and inference, and loading a trained folder.
-export type { GroundingModel, GroundingStudy, GroundingReport, GroundingAnomaly, GroundingSpan } from './types.ts';
+export type { GroundingMap, GroundingModel, GroundingStudy, GroundingReport, GroundingAnomaly, GroundingSpan } from './types.ts';
 export { defaultConfig, checkConfig, usesAnatomy, usesStructure, inputChannels, validGrid, validMaxSpacing, validWidths, validWindows, GRID_RULE, MAX_SPACING_RULE, WIDTHS_RULE, WINDOWS_RULE, VARIANTS, type GroundingConfig, type Variant } from './config.ts';
 export { DEFAULT_CROP, cropGeometry, cropChannels, cropTiles, isTiled, organCrop, placePenalized, tileNear, maskWorldBox, positionChannels, positionScale, POSITION_FEATURES, type CropConfig, type CropGeometry, type CropRegion } from './crop.ts';
 export { tokenClasses, aggregateSequence, namedStructures, anomalyBox, anomalyPlace, anomalyCrop, anomalyTiles, groundsThroughTiles, cropKey, cropLabels, namedSideLobe, type SeqItem, type TokenSpan } from './prepare.ts';

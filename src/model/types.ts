@@ -1,4 +1,4 @@
-import type { Volume } from '../volume/types.ts';
+import type { BoxedVolume, Volume } from '../volume/types.ts';
 
 /**
  * The part of a structured report that grounding reads. report/'s StructuredReport is assignable
@@ -13,13 +13,19 @@ export interface GroundingReport { text: string; anomalies: GroundingAnomaly[] }
 export interface GroundingStudy { ct: Volume; anatomy: Volume; report: GroundingReport }
 
 /**
+ * One anomaly's probability map on the CT's exact grid, stored over the box of its nonzero voxels
+ * (volume/'s `denseVolume` gives the whole grid).
+ */
+export type GroundingMap = BoxedVolume;
+
+/**
  * Anything that grounds every anomaly of a report: a trained model or a no-learning oracle. The
- * result holds one probability map per anomaly id, each on the CT's exact grid.
+ * result holds one probability map per anomaly id.
  */
 export interface GroundingModel {
   /** a short name for tables ("full", "oracle:organ", …) */
   readonly name: string;
   /** the probability at which this model's maps are meant to be cut into regions (boxes, labels); absent: 0.5 */
   readonly threshold?: number;
-  ground(study: GroundingStudy): Promise<Map<string, Volume<Float32Array>>>;
+  ground(study: GroundingStudy): Promise<Map<string, GroundingMap>>;
 }

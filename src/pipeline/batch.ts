@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { UserError, writeFileAtomic } from '../common/index.ts';
-import { writeNifti } from '../volume/index.ts';
+import { denseVolume, writeNifti } from '../volume/index.ts';
 import type { GroundingModel } from '../model/index.ts';
 import { groundStudy, writeGroundingOutputs, safeId, type StageTimes, type FindingsFile } from './study.ts';
 import { maskOf } from './findings.ts';
@@ -148,7 +148,7 @@ export async function labelOneStudy(s: BatchStudy, out: string, grounder: Ground
   r.times.io += (performance.now() - t0) / 1000;
   const findings: FindingsFile = await writeGroundingOutputs(join(dir, 'grounding'), r, { overview: false });
   const t1 = performance.now();
-  for (const f of findings.anomalies) if (f.box && f.certainty !== 'absent') await writeNifti(join(dir, 'masks', `${safeId(f.id)}.nii.gz`), maskOf(r.maps.get(f.id)!, r.threshold));
+  for (const f of findings.anomalies) if (f.box && f.certainty !== 'absent') await writeNifti(join(dir, 'masks', `${safeId(f.id)}.nii.gz`), maskOf(denseVolume(r.maps.get(f.id)!), r.threshold));
   const rel = (p: string): string => relative(out, join(dir, p)).split('\\').join('/');
   const record: ManifestRecord = {
     id: s.id, ct: rel(ctName), labels: rel(anatomyName), report: rel('report.txt'), split: s.split ?? 'unlabeled',

@@ -1,4 +1,4 @@
-import { indexToWorld, voxelBoxToWorld, type Volume, type Vec3 } from '../volume/index.ts';
+import { indexToWorld, voxelBoxToWorld, type BoxedVolume, type Volume, type Vec3 } from '../volume/index.ts';
 
 /** A voxel box, inclusive indices, and the same box as an axis-aligned RAS-mm world box. */
 export interface FindingBox {
@@ -51,20 +51,22 @@ export function dominantAxes(direction: readonly number[]): { x: number; y: numb
   return { x, y, z };
 }
 
-/** Summarises one probability map at a threshold. One pass over the voxels. */
-export function summarizeMap(map: Volume<Float32Array>, threshold: number): MapSummary {
-  const [nx, ny, nz] = map.size;
+/** Summarises one probability map at a threshold. One pass over the voxels of its box. */
+export function summarizeMap(map: BoxedVolume, threshold: number): MapSummary {
+  const grid = map.grid, [nx, ny, nz] = grid.size;
   const data = map.data;
-  const axes = dominantAxes(map.direction);
+  const axes = dominantAxes(grid.direction);
   const mass = [new Float64Array(nx), new Float64Array(ny), new Float64Array(nz)];
-  let peak = -Infinity, peakAt = 0, sum = 0, count = 0;
+  let peak = 0, peakAt: Vec3 = [0, 0, 0], sum = 0, count = 0;
   const min: Vec3 = [Infinity, Infinity, Infinity], max: Vec3 = [-Infinity, -Infinity, -Infinity];
+  const b = map.box ?? { min: [0, 0, 0], max: [-1, -1, -1] };
   let o = 0;
-  for (let k = 0; k < nz; k++) {
-    for (let j = 0; j < ny; j++) {
-      for (let i = 0; i < nx; i++, o++) {
+  for (let k = b.min[2]; k <= b.max[2]; k++) {
+    for (let j = b.min[1]; j <= b.max[1]; j++) {
+      for (let i = b.min[0]; i <= b.max[0]; i++, o++) {
         const p = data[o]!;
-        if (p > peak) { peak = p; peakAt = o; }
+        // the first voxel of the highest value; a map 0 everywhere peaks at voxel 0
+        if (p > peak) { peak = p; peakAt = [i, j, k]; }
         if (p > 0) { mass[0]![i] += p; mass[1]![j] += p; mass[2]![k] += p; }
         if (p >= threshold) {
           sum += p; count++;
@@ -75,7 +77,7 @@ export function summarizeMap(map: Volume<Float32Array>, threshold: number): MapS
       }
     }
   }
-  const peakVoxel: Vec3 = [peakAt % nx, Math.floor(peakAt / nx) % ny, Math.floor(peakAt / (nx * ny))];
+  const peakVoxel = peakAt;
   // slices without any mass fall back to the peak's slice, so a flat map still has a sensible view
   const argmax = (m: Float64Array, fallback: number): number => {
     let best = fallback, bv = 0;
@@ -83,18 +85,18 @@ export function summarizeMap(map: Volume<Float32Array>, threshold: number): MapS
     return best;
   };
   const bestIdx = [argmax(mass[0]!, peakVoxel[0]), argmax(mass[1]!, peakVoxel[1]), argmax(mass[2]!, peakVoxel[2])];
-  const voxelMl = (Math.abs(map.spacing[0] * map.spacing[1] * map.spacing[2]) * Math.abs(det3(map.direction))) / 1000;
+  const voxelMl = (Math.abs(grid.spacing[0] * grid.spacing[1] * grid.spacing[2]) * Math.abs(det3(grid.direction))) / 1000;
   return {
-    peak: Number.isFinite(peak) ? peak : 0,
+    peak,
     peakVoxel,
-    peakWorld: indexToWorld(map, peakVoxel),
+    peakWorld: indexToWorld(grid, peakVoxel),
     mean: count ? sum / count : 0,
     voxels: count,
     volumeMl: count * voxelMl,
-    box: count ? { voxel: { min, max }, world: voxelBoxToWorld(map, { min, max }) } : null,
+    box: count ? { voxel: { min, max }, world: voxelBoxToWorld(grid, { min, max }) } : null,
     bestSlice: { axial: bestIdx[axes.z]!, coronal: bestIdx[axes.y]!, sagittal: bestIdx[axes.x]! },
     focusVoxel: bestIdx as Vec3,
-    focusWorld: indexToWorld(map, bestIdx),
+    focusWorld: indexToWorld(grid, bestIdx),
     axisOfWorld: axes,
   };
 }
@@ -109,17 +111,19 @@ function det3(m: readonly number[]): number {
  * (a nodule inside a consolidation) from silently erasing each other by list order. A null map
  * (a negated finding) keeps its value unused.
  */
-export function labelMapOf(maps: (Volume<Float32Array> | null)[], threshold: number, like: Volume): Volume<Uint8Array> {
+export function labelMapOf(maps: (BoxedVolume | null)[], threshold: number, like: Volume): Volume<Uint8Array> {
   if (maps.length > 255) throw new Error('more than 255 anomalies do not fit one uint8 label map');
-  const n = like.size[0] * like.size[1] * like.size[2];
-  const out = new Uint8Array(n);
-  const best = new Float32Array(n);
+  const [nx, ny, nz] = like.size;
+  const out = new Uint8Array(nx * ny * nz);
+  const best = new Float32Array(out.length);
   maps.forEach((m, a) => {
-    if (!m) return;
-    const d = m.data;
-    for (let v = 0; v < n; v++) {
-      const p = d[v]!;
-      if (p >= threshold && p > best[v]!) { best[v] = p; out[v] = a + 1; }
+    if (!m?.box) return;
+    const d = m.data, { min, max } = m.box;
+    for (let k = min[2], o = 0; k <= max[2]; k++) for (let j = min[1]; j <= max[1]; j++) {
+      for (let i = min[0], v = i + nx * (j + ny * k); i <= max[0]; i++, v++, o++) {
+        const p = d[o]!;
+        if (p >= threshold && p > best[v]!) { best[v] = p; out[v] = a + 1; }
+      }
     }
   });
   return { data: out, size: [...like.size], spacing: [...like.spacing], origin: [...like.origin], direction: [...like.direction] };

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { projectRoot } from '../common/index.ts';
-import type { Volume } from '../volume/index.ts';
+import { boxedAt, type BoxedVolume, type Volume } from '../volume/index.ts';
 import type { MapSummary } from './findings.ts';
 
 interface Font { width: number; height: number; glyphs: Record<string, number[]> }
@@ -64,7 +64,7 @@ export function wrapText(s: string, cols: number): string[] {
 export interface OverviewItem {
   title: string;
   caption: string;
-  map: Volume<Float32Array>;
+  map: BoxedVolume;
   summary: MapSummary;
 }
 
@@ -117,7 +117,9 @@ function drawTile(canvas: Canvas, ct: Volume, item: OverviewItem, ox: number, oy
       const v = i * strides[ax.x]! + j * strides[ax.y]! + k * strides[ax.z]!;
       const g = Math.round(255 * Math.min(1, Math.max(0, (ct.data[v]! - lo) / (hi - lo))));
       canvas.blend(ox + c, oy + r, [g, g, g], 1);
-      const p = map.data[v]!;
+      const at = [0, 0, 0];
+      at[ax.x] = i; at[ax.y] = j; at[ax.z] = k;
+      const p = boxedAt(map, at[0]!, at[1]!, at[2]!);
       if (p > 0.05) canvas.blend(ox + c, oy + r, [255, 40, 40], Math.min(0.75, p * 0.75));
     }
   }

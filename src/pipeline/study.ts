@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { UserError, writeFileAtomic } from '../common/index.ts';
-import { readVolume, writeNifti, indexToWorld, worldToIndex, resampleToGrid, type Volume } from '../volume/index.ts';
+import { readVolume, writeNifti, indexToWorld, worldToIndex, resampleToGrid, denseVolume, type Geometry, type Volume } from '../volume/index.ts';
 import { fromTotalSegmentator, fallbackAnatomy } from '../anatomy/index.ts';
 import { structureReport, type StructuredReport } from '../report/index.ts';
-import type { GroundingModel } from '../model/index.ts';
+import type { GroundingMap, GroundingModel } from '../model/index.ts';
 import { summarizeMap, labelMapOf, type MapSummary, type FindingBox } from './findings.ts';
 import { renderOverview } from './overview.ts';
 
@@ -45,7 +45,7 @@ export interface GroundingResult {
   anatomy: Volume;
   anatomySource: AnatomySource;
   report: StructuredReport;
-  maps: Map<string, Volume<Float32Array>>;
+  maps: Map<string, GroundingMap>;
   findings: Finding[];
   threshold: number;
   model: string;
@@ -69,7 +69,7 @@ export const DEFAULT_THRESHOLD = 0.5;
 
 const now = (): number => performance.now() / 1000;
 
-function sameGeometry(a: Volume, b: Volume): string | null {
+function sameGeometry(a: Geometry, b: Geometry): string | null {
   for (let d = 0; d < 3; d++) if (a.size[d] !== b.size[d]) return `size ${b.size.join('×')} does not match the CT's ${a.size.join('×')}`;
   for (let d = 0; d < 3; d++) if (Math.abs(a.spacing[d] - b.spacing[d]) > 1e-3 * Math.max(1, Math.abs(a.spacing[d]))) return `spacing ${b.spacing.map((v) => v.toFixed(3)).join('×')} does not match the CT's ${a.spacing.map((v) => v.toFixed(3)).join('×')}`;
   for (let d = 0; d < 3; d++) if (Math.abs(a.origin[d] - b.origin[d]) > 1e-2) return `origin (${b.origin.map((v) => v.toFixed(2)).join(', ')}) does not match the CT's (${a.origin.map((v) => v.toFixed(2)).join(', ')})`;
@@ -144,7 +144,7 @@ export async function groundStudy(input: StudyInput, grounder: GroundingModel, o
   const findings: Finding[] = report.anomalies.map((a, n) => {
     const map = maps.get(a.id);
     if (!map) throw new Error(`grounder ${grounder.name} returned no map for anomaly ${a.id}`);
-    if (sameGeometry(ct, map)) throw new Error(`grounder ${grounder.name}: map of ${a.id} is not on the CT grid`);
+    if (sameGeometry(ct, map.grid)) throw new Error(`grounder ${grounder.name}: map of ${a.id} is not on the CT grid`);
     const s = summarizeMap(map, threshold);
     const spans = [...a.spans].sort((x, y) => x.start - y.start);
     return {
@@ -186,7 +186,8 @@ export async function writeGroundingOutputs(dir: string, r: GroundingResult, opt
   // "no ascites" is grounded like any anomaly, but a negated finding is no region to label or show
   const shown = r.findings.filter((f) => f.certainty !== 'absent');
   const order = r.findings.map((f) => (f.certainty === 'absent' ? null : r.maps.get(f.id)!));
-  for (const f of r.findings) await writeNifti(join(dir, f.map), r.maps.get(f.id)!);
+  // one whole-grid map at a time
+  for (const f of r.findings) await writeNifti(join(dir, f.map), denseVolume(r.maps.get(f.id)!));
   await writeNifti(join(dir, 'labels.nii.gz'), labelMapOf(order, r.threshold, r.ct));
   if (opts.overview !== false) {
     const items = shown.map((f) => ({

@@ -29,3 +29,14 @@ export interface VoxelBox {
   min: Vec3;
   max: Vec3;
 }
+
+/**
+ * A float volume on `grid` stored over an inclusive voxel box of it alone, 0 everywhere else: a
+ * grounding map covers a finding, not the CT (ten full-grid maps of a 512²×400 CT take 4 GB).
+ * `data` is box-sized, i fastest; `box` null: 0 everywhere (and `data` empty).
+ */
+export interface BoxedVolume {
+  grid: Geometry;
+  box: VoxelBox | null;
+  data: Float32Array;
+}

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { projectRoot, UserError } from '../../common/index.ts';
 import { parseFlags, thresholdFlag } from '../args.ts';
-import { readVolume } from '../../volume/index.ts';
+import { denseVolume, readVolume } from '../../volume/index.ts';
 import { iouAt, ACCURACY_THRESHOLD } from '../../eval/index.ts';
 import { groundStudy, writeGroundingOutputs, findingsTable, loadGrounderWithFallback } from '../../pipeline/index.ts';
 
@@ -41,7 +41,7 @@ export async function run(argv: string[]): Promise<number> {
       const mask = await readVolume(join(DEMO_DIR, g.mask!));
       let best = { iou: 0, id: '-' };
       for (const f of r.findings) {
-        const iou = iouAt(r.maps.get(f.id)!.data, mask.data, ACCURACY_THRESHOLD);
+        const iou = iouAt(denseVolume(r.maps.get(f.id)!).data, mask.data, ACCURACY_THRESHOLD);
         if (iou > best.iou) best = { iou, id: f.id };
       }
       console.log(`  ${g.organ} ${g.type.replace(/_/g, ' ')}: IoU ${best.iou.toFixed(2)} (finding ${best.id})${best.iou > 0.1 ? '' : '  NOT FOUND'}`);
