@@ -114,6 +114,7 @@ const cases: Case[] = [
   { name: 'upsampleNearest ×2', dtype: 'float32', tol: 2e-3, build: (g) => o.upsampleNearest(g.param('a', [1, 2, 2, 3, 2], N1), 2) },
   { name: 'resizeLinear ×2 (trilinear, borders)', dtype: 'float32', tol: 2e-3, build: (g) => o.resizeLinear(g.param('a', [1, 2, 3, 4, 2], N1), [6, 8, 4]) },
   { name: 'resizeLinear down 6→4, 5→3', dtype: 'float32', tol: 2e-3, build: (g) => o.resizeLinear(g.param('a', [1, 1, 6, 5, 2], N1), [4, 3, 2]) },
+  { name: 'resizeLinearSeparable ×8 along D, ×2/×3 in-plane', dtype: 'float32', tol: 2e-3, build: (g) => o.resizeLinearSeparable(g.param('a', [2, 1, 2, 3, 2], N1), [16, 6, 6]) },
 ];
 
 for (const c of cases) {
@@ -228,4 +229,20 @@ test('lstmLast (one ONNX LSTM node) gives the unrolled lstm\'s last valid state,
   for (let i = 0; i < a.r.length; i++) assert.ok(Math.abs(a.r[i]! - b.r[i]!) < 1e-5, `[${i}]: ${a.r[i]} vs ${b.r[i]}`);
   // the lengths matter: the shortest sequence's state is not its full-length one
   assert.ok(Math.abs(a.r[2 * H]! - a.r[0]!) > 1e-3);
+});
+
+test('resizeLinearSeparable gives ORT\'s 3-D linear Resize (half-pixel, clamped borders) at the attention\'s ×8 and at other factors', async () => {
+  for (const [shape, size] of [[[12, 1, 4, 4, 4], [32, 32, 32]], [[2, 3, 3, 5, 2], [7, 10, 6]], [[1, 2, 4, 4, 4], [4, 8, 8]]] as [number[], [number, number, number]][]) {
+    const g = new Graph({ seed: 0, dtype: 'float32' });
+    const x = g.input('x', shape);
+    const m = await InferenceModel.create(g, { a: o.resizeLinear(x, size), b: o.resizeLinearSeparable(x, size) }, { spinning: false });
+    const r = createRng(5);
+    const res = await m.run({ x: Float32Array.from({ length: shape.reduce((p, v) => p * v, 1) }, () => r.normal()) });
+    const a = res.a as Float32Array, b = res.b as Float32Array;
+    assert.equal(b.length, a.length);
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    assert.ok(worst < 1e-5, `${shape} → ${size}: max difference ${worst}`);
+    await m.dispose();
+  }
 });

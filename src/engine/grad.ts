@@ -6,7 +6,7 @@
  */
 import { shapeSize, type Node, type Tensor } from './graph.ts';
 import {
-  add, cast, compare, concat, div, erf, exp, expand, matmul, mean, mul, neg, pad, reshape, sqrt, slice, sub, sum, transpose, where,
+  add, cast, linearResizeMatrix, compare, concat, div, erf, exp, expand, matmul, mean, mul, neg, pad, reshape, sqrt, slice, sub, sum, transpose, where,
 } from './ops.ts';
 
 type Rule = (node: Node, dys: readonly (Tensor | null)[], need: readonly boolean[]) => (Tensor | null)[];
@@ -138,20 +138,6 @@ function convWeightGrad(node: Node, dy: Tensor): Tensor {
 }
 
 // ---- linear resize adjoint ----
-/** The (out × in) matrix of 1D linear interpolation with half-pixel centres, clamped at the borders like ORT. */
-export function linearResizeMatrix(inLen: number, outLen: number): Float64Array {
-  const m = new Float64Array(outLen * inLen);
-  const scale = outLen / inLen;
-  for (let o = 0; o < outLen; o++) {
-    const xc = Math.min(Math.max((o + 0.5) / scale - 0.5, 0), inLen - 1);
-    const x0 = Math.floor(xc), x1 = Math.min(x0 + 1, inLen - 1);
-    const f = xc - x0;
-    m[o * inLen + x0]! += 1 - f;
-    m[o * inLen + x1]! += f;
-  }
-  return m;
-}
-
 function resizeGrad(node: Node, dy: Tensor): Tensor {
   const x = inp(node, 0);
   const g = x.graph;

@@ -274,6 +274,37 @@ export function resizeLinear(x: Tensor, size: readonly number[]): Tensor {
   return g.node1('Resize', [x, null, null, g.ints(full)], { mode: 'linear', coordinate_transformation_mode: 'half_pixel' }, full);
 }
 
+/** The (out × in) matrix of 1D linear interpolation with half-pixel centres, clamped at the borders like ORT. */
+export function linearResizeMatrix(inLen: number, outLen: number): Float64Array {
+  const m = new Float64Array(outLen * inLen);
+  const scale = outLen / inLen;
+  for (let o = 0; o < outLen; o++) {
+    const xc = Math.min(Math.max((o + 0.5) / scale - 0.5, 0), inLen - 1);
+    const x0 = Math.floor(xc), x1 = Math.min(x0 + 1, inLen - 1);
+    const f = xc - x0;
+    m[o * inLen + x0]! += 1 - f;
+    m[o * inLen + x1]! += f;
+  }
+  return m;
+}
+
+/**
+ * `resizeLinear` of a 5-D (N, C, D, H, W) tensor done as a bilinear Resize over (H, W), D taken as
+ * channels, then one MatMul with the (out × in) interpolation matrix along D: the same half-pixel,
+ * border-clamped values up to float rounding. For a large factor (the attention's 4³ → 32³) it runs
+ * ~3× faster in ORT than the 3-D Resize; for ×2 it does not, so the decoder keeps `resizeLinear`.
+ */
+export function resizeLinearSeparable(x: Tensor, size: readonly [number, number, number]): Tensor {
+  if (x.rank !== 5) throw new Error('resizeLinearSeparable: expects (N, C, D, H, W)');
+  const [N, C, D, H, W] = x.shape as [number, number, number, number, number];
+  const g = x.graph;
+  const plane = resizeLinear(reshape(x, [N * C, D, H, W]), [size[1], size[2]]);
+  const along = D === size[0] ? null : linearResizeMatrix(D, size[0]);
+  const m = along ? g.constant(x.dtype === 'float64' ? along : Float32Array.from(along), [size[0], D]) : null;
+  const out = m ? matmul(m, reshape(plane, [N * C, D, size[1] * size[2]])) : plane;
+  return reshape(out, [N, C, ...size]);
+}
+
 // ---- normalization ----
 /**
  * Layer norm over the last axis with affine gamma/beta (D), as ONE ONNX LayerNormalization node

@@ -95,7 +95,7 @@ export function buildHeadGraph(cfg: GroundingConfig, textDim: number, weights: W
   // the keys have batch 1 (one crop) and broadcast against the B queries
   const keys = { coarse: g.input('keys', imageShapes.keys!), fine: imageShapes.keysFine ? g.input('keysFine', imageShapes.keysFine) : null };
   const L = aggregator(g, cfg, ops.reshape(rows, [B * A, textDim]), ids, lengths, weights, true);
-  return { graph: g, output: attentionLogits(g, cfg, L, keys, weights) };
+  return { graph: g, output: attentionLogits(g, cfg, L, keys, weights, true) };
 }
 
 /**
@@ -110,7 +110,7 @@ export function buildImageLogitsGraph(cfg: GroundingConfig, weights: Weights, ba
   const image = g.input('image', [1, inputChannels(cfg), G, G, G]);
   const keys = attentionKeys(g, cfg, imageEncoder(g, cfg, image, weights), weights, positionInput(g, cfg, 1));
   const L = g.input('L', [batch, cfg.lstmHidden]);
-  const logits = attentionLogits(g, cfg, L, keys, weights);
+  const logits = attentionLogits(g, cfg, L, keys, weights, true);
   return { graph: g, output: logits, peak: ops.max(logits, [1, 2, 3, 4]) };
 }
 
@@ -129,8 +129,8 @@ export function buildQueryGraph(cfg: GroundingConfig, textDim: number, weights: 
 
 /**
  * The image half: L_t (B, lstmHidden) and one grid's keys → map logits; `buildHeadGraph` = this after
- * `buildQueryGraph`. Grounding runs `buildImageLogitsGraph` instead; this two-run form is the
- * reference that graph is tested against (test/model-load).
+ * `buildQueryGraph`. Grounding runs `buildImageLogitsGraph` instead; this two-run form, with the
+ * plain 3-D Resize, is the reference that graph is tested against (test/model-load).
  */
 export function buildLogitsGraph(cfg: GroundingConfig, weights: Weights, imageShapes: Record<string, readonly number[]>, batch = 1): { graph: Graph; output: Tensor } {
   const g = new Graph({ seed: 0 });

@@ -148,9 +148,11 @@ export function aggregator(g: Graph, cfg: GroundingConfig, tokenRows: Tensor, id
 /**
  * Source-target attention (Eq. 1) as logits: L_t·W_Q against the keys, scaled by 1/√d_n, plus a
  * learned offset, upsampled (trilinear) to the crop grid. With fine keys the two scales' logits add.
- * `L` (B, H); keys (B, d_n, …); returns (B, 1, G, G, G) logits (sigmoid gives M_t).
+ * `L` (B, H); keys (B, d_n, …); returns (B, 1, G, G, G) logits (sigmoid gives M_t). `inference`:
+ * the upsampling as `resizeLinearSeparable` (same values, faster forward at B anomaly maps; in
+ * training, batch 2, the plain Resize's backward is the cheaper one).
  */
-export function attentionLogits(g: Graph, cfg: GroundingConfig, L: Tensor, keys: { coarse: Tensor; fine: Tensor | null }, weights?: Weights): Tensor {
+export function attentionLogits(g: Graph, cfg: GroundingConfig, L: Tensor, keys: { coarse: Tensor; fine: Tensor | null }, weights?: Weights, inference = false): Tensor {
   const B = L.shape[0]!, dn = cfg.attnDim, G = cfg.crop.grid;
   const one = (k: Tensor, name: string) => {
     // the 1/√d_n scale on q (B·d_n values), not on the product (B·G³)
@@ -159,7 +161,7 @@ export function attentionLogits(g: Graph, cfg: GroundingConfig, L: Tensor, keys:
     // head's largest by far. Keys of one image serve every query (inference), else one image each.
     const sp = k.shape.slice(2), N = sp.reduce((a, b) => a * b, 1), kb = k.shape[0]!;
     const qk = ops.reshape(kb === 1 ? ops.matmul(q, ops.reshape(k, [dn, N])) : ops.matmul(ops.reshape(q, [B, 1, dn]), ops.reshape(k, [kb, dn, N])), [B, 1, ...sp]);
-    return ops.resizeLinear(qk, [G, G, G]);
+    return inference ? ops.resizeLinearSeparable(qk, [G, G, G]) : ops.resizeLinear(qk, [G, G, G]);
   };
   let logits = one(keys.coarse, 'attn.wq');
   if (keys.fine) logits = ops.add(logits, one(keys.fine, 'attn.wq_fine'));
