@@ -4,11 +4,12 @@ import { loadOrganScheme } from './scheme.ts';
 /**
  * The anatomy channel the grounding model reads (paper Sec. 4.2): one label per voxel, scaled to
  * [0, 1] by the scheme's largest value so every organ keeps one fixed intensity across studies.
+ * `into` (as many values as the label map) is written instead of a new array.
  */
-export function normalizedAnatomyChannel(labels: Volume): Float32Array {
+export function normalizedAnatomyChannel(labels: Volume, into?: Float32Array): Float32Array {
   const max = loadOrganScheme().maxValue;
   const src = labels.data;
-  const out = new Float32Array(src.length);
+  const out = into ?? new Float32Array(src.length);
   const inv = 1 / max;
   for (let i = 0; i < src.length; i++) {
     const v = src[i]!;

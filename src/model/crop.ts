@@ -118,8 +118,7 @@ export function cropGeometry(box: Box, cfg: CropConfig, pad = 0): Geometry {
 }
 
 /** Scales HU into [0, 1] over a window (values outside clamp). */
-function windowed(src: Float32Array, lo: number, hi: number): Float32Array {
-  const out = new Float32Array(src.length);
+function windowed(src: Float32Array, lo: number, hi: number, out: Float32Array): Float32Array {
   const inv = 1 / (hi - lo);
   for (let i = 0; i < src.length; i++) {
     const v = (src[i]! - lo) * inv;
@@ -138,8 +137,9 @@ export function cropChannels(ct: Volume, labels: Volume, geom: Geometry, cfg: Cr
   const n = hu.length;
   const chans = cfg.windows.length + (withAnatomy ? 1 : 0);
   const out = new Float32Array(chans * n);
-  cfg.windows.forEach(([lo, hi], c) => out.set(windowed(hu, lo, hi), c * n));
-  if (withAnatomy) out.set(normalizedAnatomyChannel(resampleToGrid(labels, geom, 'nearest', { fill: 0 })), cfg.windows.length * n);
+  // each channel written in place: a crop per grid per study, so no temporaries
+  cfg.windows.forEach(([lo, hi], c) => windowed(hu, lo, hi, out.subarray(c * n, (c + 1) * n)));
+  if (withAnatomy) normalizedAnatomyChannel(resampleToGrid(labels, geom, 'nearest', { fill: 0 }), out.subarray(cfg.windows.length * n));
   return out;
 }
 

@@ -132,13 +132,14 @@ export function pasteToGrid(crop: Volume<Float32Array>, ct: Geometry, mode: 'lin
 
 const NONE = new Int32Array(0);
 
-/** Indices of the values at or over `t`, in order. */
+let scratch = new Int32Array(0);
+
+/** Indices of the values at or over `t`, in order (one pass into a reused buffer, then copied out). */
 function indicesAtOrOver(z: Float32Array, t: number): Int32Array {
+  if (scratch.length < z.length) scratch = new Int32Array(z.length);
   let n = 0;
-  for (let i = 0; i < z.length; i++) if (z[i]! >= t) n++;
-  const out = new Int32Array(n);
-  for (let i = 0, q = 0; q < n; i++) if (z[i]! >= t) out[q++] = i;
-  return out;
+  for (let i = 0; i < z.length; i++) if (z[i]! >= t) scratch[n++] = i;
+  return scratch.slice(0, n);
 }
 
 function gather(z: Float32Array, at: Int32Array): Float32Array {

@@ -154,19 +154,31 @@ export function aggregator(g: Graph, cfg: GroundingConfig, tokenRows: Tensor, id
  */
 export function attentionLogits(g: Graph, cfg: GroundingConfig, L: Tensor, keys: { coarse: Tensor; fine: Tensor | null }, weights?: Weights, inference = false): Tensor {
   const B = L.shape[0]!, dn = cfg.attnDim, G = cfg.crop.grid;
-  const one = (k: Tensor, name: string) => {
-    // the 1/√d_n scale on q (B·d_n values), not on the product (B·G³)
-    const q = ops.mul(ops.linear(L, param(g, `${name}.w`, [L.shape[1]!, dn], { kind: 'xavier' }, weights), param(g, `${name}.b`, [dn], { kind: 'zeros' }, weights)), 1 / Math.sqrt(dn));
-    // q·k as one MatMul over dn: a broadcast product summed over dn made a (B, dn, G³) tensor, the
-    // head's largest by far. Keys of one image serve every query (inference), else one image each.
+  // the 1/√d_n scale on q (B·d_n values), not on the product (B·G³)
+  const query = (name: string) => ops.mul(ops.linear(L, param(g, `${name}.w`, [L.shape[1]!, dn], { kind: 'xavier' }, weights), param(g, `${name}.b`, [dn], { kind: 'zeros' }, weights)), 1 / Math.sqrt(dn));
+  // q·k as one MatMul over dn: a broadcast product summed over dn made a (B, dn, G³) tensor, the
+  // head's largest by far. Keys of one image serve every query (inference), else one image each.
+  const product = (q: Tensor, k: Tensor) => {
     const sp = k.shape.slice(2), N = sp.reduce((a, b) => a * b, 1), kb = k.shape[0]!;
-    const qk = ops.reshape(kb === 1 ? ops.matmul(q, ops.reshape(k, [dn, N])) : ops.matmul(ops.reshape(q, [B, 1, dn]), ops.reshape(k, [kb, dn, N])), [B, 1, ...sp]);
-    return inference ? ops.resizeLinearSeparable(qk, [G, G, G]) : ops.resizeLinear(qk, [G, G, G]);
+    return ops.reshape(kb === 1 ? ops.matmul(q, ops.reshape(k, [dn, N])) : ops.matmul(ops.reshape(q, [B, 1, dn]), ops.reshape(k, [kb, dn, N])), [B, 1, ...sp]);
   };
-  let logits = one(keys.coarse, 'attn.wq');
-  if (keys.fine) logits = ops.add(logits, one(keys.fine, 'attn.wq_fine'));
+  const coarseQ = query('attn.wq');
   // Starts the maps mostly "off": lesions are a small part of any crop.
-  return ops.add(logits, param(g, 'attn.bias', [1], { kind: 'constant', value: -2 }, weights));
+  const bias = param(g, 'attn.bias', [1], { kind: 'constant', value: -2 }, weights);
+  const fineQ = keys.fine ? query('attn.wq_fine') : null;
+  if (!inference) {
+    let logits = ops.resizeLinear(product(coarseQ, keys.coarse), [G, G, G]);
+    if (keys.fine) logits = ops.add(logits, product(fineQ!, keys.fine));
+    return ops.add(logits, bias);
+  }
+  // The same sum, cheaper for B maps of one image: the bias joins the coarse map before its
+  // upsampling (the interpolation weights sum to 1), and the fine product and the coarse map add as
+  // 2-D tensors, which ORT fuses into one Gemm.
+  const coarse = ops.resizeLinearSeparable(ops.add(product(coarseQ, keys.coarse), bias), [G, G, G]);
+  if (!keys.fine || keys.fine.shape[0] !== 1) return keys.fine ? ops.add(coarse, product(fineQ!, keys.fine)) : coarse;
+  const N = G ** 3;
+  const fine = ops.matmul(fineQ!, ops.reshape(keys.fine, [dn, N]));
+  return ops.reshape(ops.add(fine, ops.reshape(coarse, [B, N])), [B, 1, G, G, G]);
 }
 
 /**
