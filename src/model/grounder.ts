@@ -91,10 +91,11 @@ const FUSED_BATCHES = [1, 2, 3, 4, 6, 8, 12, HEAD_BATCH];
 const MAP_FLOOR = 0.01;
 
 /**
- * A crop's map on the CT grid. Only the CT voxels under the part of the crop where the map is at
- * least MAP_FLOOR (plus one crop voxel for interpolation) are resampled; the rest stay 0. Maps of
- * focal findings cover a small part of a crop, so this is most of the per-anomaly cost saved.
- * With `into` (a map on the CT grid, e.g. from another tile) the two are merged by maximum.
+ * A crop's map on the CT grid, kept over the box it covers there. Only the CT voxels under the part
+ * of the crop where the map is at least MAP_FLOOR (plus one crop voxel for interpolation) are
+ * resampled; the rest are 0. Maps of focal findings cover a small part of a crop, so this is most
+ * of the per-anomaly cost saved. With `into` (a map on the CT grid, e.g. from another tile) the two
+ * are merged by maximum (in place when the new part lies inside its box).
  */
 export function pasteToGrid(crop: Volume<Float32Array>, ct: Geometry, mode: 'linear' | 'nearest', into?: BoxedVolume, candidates?: Int32Array): BoxedVolume {
   const [n0, n1, n2] = crop.size;
