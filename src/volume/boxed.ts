@@ -79,6 +79,7 @@ function copyInto(dst: BoxedVolume, values: Float32Array, at: VoxelBox, max: boo
 export function boxedAt(b: BoxedVolume, i: number, j: number, k: number): number {
   const box = b.box;
   if (!box || i < box.min[0] || j < box.min[1] || k < box.min[2] || i > box.max[0] || j > box.max[1] || k > box.max[2]) return 0;
-  const [bx, by] = boxSize(box);
+  // read per voxel of a drawn slice: no array per call
+  const bx = box.max[0] - box.min[0] + 1, by = box.max[1] - box.min[1] + 1;
   return b.data[i - box.min[0] + bx * (j - box.min[1] + by * (k - box.min[2]))]!;
 }
