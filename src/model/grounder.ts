@@ -82,10 +82,10 @@ const HEAD_BATCH = 16;
 
 /**
  * Batch sizes of the image+logits sessions: each is a copy of the image encoder with its own memory
- * arena and build time, so B anomalies run at the next size up (at most a third of the rows
+ * arena and build time, so B anomalies run at the next size up (at most a fifth of the rows
  * padding) rather than one session per B.
  */
-const FUSED_BATCHES = [1, 2, 3, 4, 6, 8, 12, HEAD_BATCH];
+const FUSED_BATCHES = [1, 2, 3, 4, 6, 8, 10, 12, HEAD_BATCH];
 
 /** Below this a map value is 0 on the CT grid: far under every evaluated threshold (≥ 0.1). */
 const MAP_FLOOR = 0.01;
