@@ -167,18 +167,22 @@ export function attentionLogits(g: Graph, cfg: GroundingConfig, L: Tensor, keys:
   const bias = param(g, 'attn.bias', [1], { kind: 'constant', value: -2 }, weights);
   const fineQ = keys.fine ? query('attn.wq_fine') : null;
   if (!inference) {
-    let logits = ops.resizeLinear(product(coarseQ, keys.coarse), [G, G, G]);
-    if (keys.fine) logits = ops.add(logits, product(fineQ!, keys.fine));
+    const upsampled = (x: Tensor) => ops.resizeLinear(x, [G, G, G]);
+    let logits = upsampled(product(coarseQ, keys.coarse));
+    if (keys.fine) logits = ops.add(logits, upsampled(product(fineQ!, keys.fine)));
     return ops.add(logits, bias);
   }
-  // The same sum, cheaper for B maps of one image: the bias joins the coarse map before its
-  // upsampling (the interpolation weights sum to 1), and the fine product and the coarse map add as
-  // 2-D tensors, which ORT fuses into one Gemm.
-  const coarse = ops.resizeLinearSeparable(ops.add(product(coarseQ, keys.coarse), bias), [G, G, G]);
-  if (!keys.fine || keys.fine.shape[0] !== 1) return keys.fine ? ops.add(coarse, product(fineQ!, keys.fine)) : coarse;
+  // The same sum, cheaper for B maps of one image (inference keys have batch 1): the bias joins the
+  // coarse map before its upsampling (the interpolation weights sum to 1), and the two scales add as
+  // (B, G³) tensors, which ORT fuses with the fine MatMul into one Gemm when the fine keys are at crop
+  // resolution (the decoder's; a model without it has them at half, upsampled like the coarse ones).
   const N = G ** 3;
-  const fine = ops.matmul(fineQ!, ops.reshape(keys.fine, [dn, N]));
-  return ops.reshape(ops.add(fine, ops.reshape(coarse, [B, N])), [B, 1, G, G, G]);
+  const upsampled = (x: Tensor) => ops.reshape(ops.resizeLinearSeparable(x, [G, G, G]), [B, N]);
+  const coarse = upsampled(ops.add(product(coarseQ, keys.coarse), bias));
+  const fine = !keys.fine ? null
+    : keys.fine.shape.slice(2).every((d) => d === G) ? ops.matmul(fineQ!, ops.reshape(keys.fine, [dn, N]))
+    : upsampled(product(fineQ!, keys.fine));
+  return ops.reshape(fine ? ops.add(fine, coarse) : coarse, [B, 1, G, G, G]);
 }
 
 /**
