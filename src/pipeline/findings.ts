@@ -57,7 +57,7 @@ export function summarizeMap(map: BoxedVolume, threshold: number): MapSummary {
   const data = map.data;
   const axes = dominantAxes(grid.direction);
   const mass = [new Float64Array(nx), new Float64Array(ny), new Float64Array(nz)];
-  let peak = 0, peakAt: Vec3 = [0, 0, 0], sum = 0, count = 0;
+  let peak = 0, peakVoxel: Vec3 = [0, 0, 0], sum = 0, count = 0;
   const min: Vec3 = [Infinity, Infinity, Infinity], max: Vec3 = [-Infinity, -Infinity, -Infinity];
   const b = map.box ?? { min: [0, 0, 0], max: [-1, -1, -1] };
   let o = 0;
@@ -66,7 +66,7 @@ export function summarizeMap(map: BoxedVolume, threshold: number): MapSummary {
       for (let i = b.min[0]; i <= b.max[0]; i++, o++) {
         const p = data[o]!;
         // the first voxel of the highest value; a map 0 everywhere peaks at voxel 0
-        if (p > peak) { peak = p; peakAt = [i, j, k]; }
+        if (p > peak) { peak = p; peakVoxel = [i, j, k]; }
         if (p > 0) { mass[0]![i] += p; mass[1]![j] += p; mass[2]![k] += p; }
         if (p >= threshold) {
           sum += p; count++;
@@ -77,7 +77,6 @@ export function summarizeMap(map: BoxedVolume, threshold: number): MapSummary {
       }
     }
   }
-  const peakVoxel = peakAt;
   // slices without any mass fall back to the peak's slice, so a flat map still has a sensible view
   const argmax = (m: Float64Array, fallback: number): number => {
     let best = fallback, bv = 0;

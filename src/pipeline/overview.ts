@@ -108,17 +108,20 @@ function drawTile(canvas: Canvas, ct: Volume, item: OverviewItem, ox: number, oy
   const strides = [1, ct.size[0], ct.size[0] * ct.size[1]];
   const colToIdx = (c: number): number => { const t = Math.floor((c + 0.5) * pxMm / sx); return flipCol ? nx - 1 - t : t; };
   const rowToIdx = (r: number): number => { const t = Math.floor((r + 0.5) * pxMm / sy); return flipRow ? ny - 1 - t : t; };
+  // the voxel index of the pixel being drawn, in the grid's own axis order
+  const at = [0, 0, 0];
+  at[ax.z] = k;
   for (let r = 0; r < TILE; r++) {
     const j = rowToIdx(r);
     if (j < 0 || j >= ny) continue;
+    at[ax.y] = j;
     for (let c = 0; c < TILE; c++) {
       const i = colToIdx(c);
       if (i < 0 || i >= nx) continue;
+      at[ax.x] = i;
       const v = i * strides[ax.x]! + j * strides[ax.y]! + k * strides[ax.z]!;
       const g = Math.round(255 * Math.min(1, Math.max(0, (ct.data[v]! - lo) / (hi - lo))));
       canvas.blend(ox + c, oy + r, [g, g, g], 1);
-      const at = [0, 0, 0];
-      at[ax.x] = i; at[ax.y] = j; at[ax.z] = k;
       const p = boxedAt(map, at[0]!, at[1]!, at[2]!);
       if (p > 0.05) canvas.blend(ox + c, oy + r, [255, 40, 40], Math.min(0.75, p * 0.75));
     }

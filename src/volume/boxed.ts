@@ -1,4 +1,5 @@
 import type { BoxedVolume, Geometry, Vec3, Volume, VoxelBox } from './types.ts';
+import { extractRegion, maskBoundingBox } from './transforms.ts';
 
 const boxSize = (b: VoxelBox): Vec3 => [0, 1, 2].map((a) => b.max[a]! - b.min[a]! + 1) as Vec3;
 
@@ -14,35 +15,15 @@ export function emptyBoxed(grid: Geometry): BoxedVolume {
 /** The whole-grid volume (a new array). */
 export function denseVolume(b: BoxedVolume): Volume<Float32Array> {
   const [nx, ny, nz] = b.grid.size;
-  const out = new Float32Array(nx * ny * nz);
-  if (b.box) {
-    const [bx, by, bz] = boxSize(b.box), [i0, j0, k0] = b.box.min;
-    for (let k = 0; k < bz; k++) for (let j = 0; j < by; j++) {
-      const src = bx * (j + by * k);
-      out.set(b.data.subarray(src, src + bx), i0 + nx * (j0 + j + ny * (k0 + k)));
-    }
-  }
-  return { ...gridOf(b.grid), data: out };
+  const whole: BoxedVolume = { grid: b.grid, box: { min: [0, 0, 0], max: [nx - 1, ny - 1, nz - 1] }, data: new Float32Array(nx * ny * nz) };
+  if (b.box) copyInto(whole, b.data, b.box, false);
+  return { ...gridOf(b.grid), data: whole.data };
 }
 
 /** A whole-grid float volume kept over the box of its nonzero voxels. */
 export function boxedVolume(v: Volume<Float32Array>): BoxedVolume {
-  const [nx, ny, nz] = v.size;
-  const min: Vec3 = [nx, ny, nz], max: Vec3 = [-1, -1, -1];
-  for (let k = 0, o = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++, o++) {
-    if (v.data[o] === 0) continue;
-    if (i < min[0]) min[0] = i; if (i > max[0]) max[0] = i;
-    if (j < min[1]) min[1] = j; if (j > max[1]) max[1] = j;
-    if (k < min[2]) min[2] = k; if (k > max[2]) max[2] = k;
-  }
-  if (max[0] < 0) return emptyBoxed(v);
-  const box = { min, max }, [bx, by, bz] = boxSize(box);
-  const data = new Float32Array(bx * by * bz);
-  for (let k = 0; k < bz; k++) for (let j = 0; j < by; j++) {
-    const src = min[0] + nx * (min[1] + j + ny * (min[2] + k));
-    data.set(v.data.subarray(src, src + bx), bx * (j + by * k));
-  }
-  return { grid: gridOf(v), box, data };
+  const box = maskBoundingBox(v);
+  return box ? { grid: gridOf(v), box, data: extractRegion(v, box.min, boxSize(box)).data } : emptyBoxed(v);
 }
 
 /**
