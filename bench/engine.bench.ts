@@ -3,7 +3,7 @@
 // moving parameters and optimizer state in and out of ORT (the ping-pong buffers).
 import { Graph, Trainer, InferenceModel, adam, ops as o, type Tensor, emitModel, createSession, gradients, defaultSessionOptions, toOrt } from '../src/engine/index.ts';
 import { createRng } from '../src/common/index.ts';
-import { bestOf } from './timing.ts';
+import { bestOf, bestOfInTurns } from './timing.ts';
 
 const CH = [16, 16, 32, 32, 64, 64];
 const SIZE = 48, CIN = 2;
@@ -196,9 +196,11 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
   for (const [k, v] of Object.entries(forms)) log(`  ${k}: ${v}`);
   const norms = await normForms(threads);
   log(`normalization forward+backward (ms): ${JSON.stringify(norms)}`);
+  const upsampling = await resizeForms(threads);
+  log(`trilinear upsampling, 3-D Resize vs bilinear + MatMul (ms, best of 20 in turns): ${JSON.stringify(upsampling)}`);
   const tfSteps = Number(process.env.CTGROUND_TFJS_STEPS ?? 1);
   // CTGROUND_SKIP_TFJS=1 is for tuning runs only: it leaves out the comparison
-  if (process.env.CTGROUND_SKIP_TFJS) return { ours_fwd_ms: round(fwd), ours_train_ms: round(train), train_over_fwd: round(train / fwd), state_io_ms: round(stateMs), conv16_48_ms: forms, norm_fwd_bwd_ms: norms };
+  if (process.env.CTGROUND_SKIP_TFJS) return { ours_fwd_ms: round(fwd), ours_train_ms: round(train), train_over_fwd: round(train / fwd), state_io_ms: round(stateMs), conv16_48_ms: forms, norm_fwd_bwd_ms: norms, upsampling_ms: upsampling };
   log(`tfjs cpu backend: ${tfSteps} train step(s) (slow) ...`);
   const tfjs = await tfjsTrainMs(xData, tData, [...net.out.shape], tfSteps);
   log(`tfjs train step: ${tfjs.train.toFixed(0)} ms; tfjs forward: ${tfjs.fwd.toFixed(0)} ms`);
@@ -216,12 +218,33 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
     params: nParams,
     conv16_48_ms: forms,
     norm_fwd_bwd_ms: norms,
+    upsampling_ms: upsampling,
   };
   log(`speedup vs tfjs: ${result.speedup_vs_tfjs}×; train/forward: ${result.train_over_fwd}`);
   await inf.dispose();
   await tr.dispose();
   await ss.release();
   return result;
+}
+
+/**
+ * Trilinear upsampling: ORT's 3-D Resize against `resizeLinearSeparable` (bilinear Resize + one
+ * MatMul along depth), timed in turns: the attention's 12 maps 4³ → 32³ and a decoder step ×2.
+ */
+async function resizeForms(threads: number): Promise<Record<string, { resize3d: number; separable: number; ratio: number }>> {
+  const out: Record<string, { resize3d: number; separable: number; ratio: number }> = {};
+  for (const [name, shape, size] of [['12×1×4³→32³', [12, 1, 4, 4, 4], [32, 32, 32]], ['1×16×16³→32³', [1, 16, 16, 16, 16], [32, 32, 32]]] as [string, number[], [number, number, number]][]) {
+    const g = new Graph({ seed: 0 });
+    const x = g.input('x', shape);
+    const plain = await InferenceModel.create(g, { out: o.resizeLinear(x, size) }, { threads });
+    const sep = await InferenceModel.create(g, { out: o.resizeLinearSeparable(x, size) }, { threads });
+    const feed = { x: Float32Array.from({ length: x.size }, (_, i) => Math.sin(i)) };
+    await plain.run(feed); await sep.run(feed);
+    const [a, b] = await bestOfInTurns([() => plain.run(feed), () => sep.run(feed)], 20);
+    out[name] = { resize3d: round(a!), separable: round(b!), ratio: round(a! / b!) };
+    await plain.dispose(); await sep.dispose();
+  }
+  return out;
 }
 
 function round(v: number): number {

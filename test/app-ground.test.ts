@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { readImageNode } from '@itk-wasm/image-io';
 import { projectRoot } from '../src/common/index.ts';
-import { boxedVolume, readVolume, type Vec3, type Volume } from '../src/volume/index.ts';
+import { boxedVolume, readVolume, type Vec3 } from '../src/volume/index.ts';
 import { DEFAULT_MODEL_DIR, type FindingsFile } from '../src/pipeline/index.ts';
+import type { GroundingModel } from '../src/model/index.ts';
 import { TS } from './helpers/shared.ts';
 
 const BIN = join(projectRoot, 'bin', 'ctground.js');
@@ -143,18 +144,19 @@ test('ground: regions are cut at the model\'s own threshold unless the user give
     for (let k = 10; k < 14; k++) for (let j = 40; j < 44; j++) for (let i = 50; i < 54; i++) d[i + nx * (j + ny * k)] = 0.3;
     return d;
   };
-  const grounder = {
+  // typed as the interface, so a change of what `ground` returns fails the type check here too
+  const grounder: GroundingModel = {
     name: 'cube', threshold: 0.2,
-    ground: async (s: { ct: Volume; report: { anomalies: { id: string }[] } }) => new Map(s.report.anomalies.map((a) => [a.id, boxedVolume({ ...s.ct, data: cube(s.ct) })])),
+    ground: async (s) => new Map(s.report.anomalies.map((a) => [a.id, boxedVolume({ ...s.ct, data: cube(s.ct) })])),
   };
   const study = { ct: TS('example_ct_sm.nii.gz'), totalSegmentator: TS('example_seg.nii.gz'), report: 'Liver: a 2 cm cyst in the liver.' };
-  const own = await groundStudy(study, grounder as never);
+  const own = await groundStudy(study, grounder);
   assert.equal(own.threshold, 0.2);
   const f = own.findings.find((x) => x.organ === 'liver')!;
   assert.ok(f.box, 'at the model\'s 0.2 the 0.3 cube is a region');
   assert.equal(f.voxels, 64);
-  const strict = await groundStudy(study, grounder as never, { threshold: 0.5 });
+  const strict = await groundStudy(study, grounder, { threshold: 0.5 });
   assert.equal(strict.findings.find((x) => x.organ === 'liver')!.box, null, 'the user\'s 0.5 wins');
-  const plain = await groundStudy(study, { name: 'cube', ground: grounder.ground } as never);
+  const plain = await groundStudy(study, { name: 'cube', ground: grounder.ground });
   assert.equal(plain.threshold, 0.5, 'a model that says nothing: 0.5');
 });

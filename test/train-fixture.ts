@@ -8,9 +8,9 @@ import { organValue } from '../src/anatomy/index.ts';
  * A toy dataset in the manifest format, made here so model/train/eval tests need neither the data
  * engine nor big files: 32³ voxels at 4 mm, two kidneys and a liver, one or two ball lesions
  * (bright "mass" or dark "cyst") in named organs, and a two-sentence report whose spans point at
- * them. Returns the folder.
+ * them. Returns the folder. `places`: a liver finding names its lobe ("the right lobe of the liver"),
+ * as places.json draws it, and no size.
  */
-/** `places`: a liver finding names its lobe ("the right lobe of the liver"), as places.json draws it, and no size. */
 export async function makeToyDataset(dir: string, opts: { studies: number; seed: number; split?: (i: number) => string; places?: boolean }): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const N = 32, sp = 4;

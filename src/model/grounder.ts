@@ -277,17 +277,15 @@ export class TrainedGrounder implements GroundingModel {
     const buf = new Float32Array(n);
     const margin = cfg.placePrior ? loadPlaces().marginFraction : 0;
     for (const { anomalies, tiles, runs } of groups) {
-      // per anomaly, its logits and peak on each of its runs' grids (the place prior applied where the report names a part of the organ)
-      const views = anomalies.map((a, i) => {
+      const voxelMm3 = tiles[0]!.spacing.reduce((p, v) => p * v, 1);
+      for (const [i, a] of anomalies.entries()) {
+        // its logits and peak on each of its runs' grids (the place prior applied where the report names a part of the organ)
         const region = cfg.placePrior ? anomalyPlace(study.anatomy, a, cfg) : null;
-        return runs.filter((r) => i >= r.from && i < r.from + r.B).map((r) => {
+        const mine = runs.filter((r) => i >= r.from && i < r.from + r.B).map((r) => {
           const b = i - r.from, z = r.logits.subarray(b * n, (b + 1) * n);
           return { r, ...(region ? placePenalized(z, tiles[r.k]!, region, cfg.placePrior!, margin) : { logits: z, peak: r.peak[b]! }) };
         });
-      });
-      const voxelMm3 = tiles[0]!.spacing.reduce((p, v) => p * v, 1);
-      for (const [i, a] of anomalies.entries()) {
-        const mine = views[i]!, peak = Math.max(...mine.map((v) => v.peak));
+        const peak = Math.max(...mine.map((v) => v.peak));
         // Only logits at or over the uncapped map's floor logit can come out at MAP_FLOOR or more (a
         // size cap only sharpens the map, raising that logit; its support level is higher still):
         // one pass per grid picks them, and the calibration, sigmoid and box see those alone.
