@@ -7,7 +7,7 @@ import { makeToyDataset } from './train-fixture.ts';
 import { readManifest, splitOf, evaluateStudies, medianLesionMm3, oracleGrounder, schemeOrganLookup, formatEval, evalJson, quantile } from '../src/eval/index.ts';
 import { readVolume } from '../src/volume/index.ts';
 import { organsForReportClass, organValue } from '../src/anatomy/index.ts';
-import { anomalyBox } from '../src/model/index.ts';
+import { anomalyBox, type GroundingMap, type GroundingModel } from '../src/model/index.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ctg-evalds-'));
 test.after(() => rmSync(root, { recursive: true, force: true }));
@@ -57,4 +57,57 @@ test('organ oracle on a toy split: IoU is lesion/organ volume, and the difficult
   // the prior oracle's blob takes the median lesion volume of the given studies
   const vol = await medianLesionMm3(data, studies, read);
   assert.ok(vol > 4 * 4 * 4 && Number.isFinite(vol));
+});
+
+test('eval scores a boxed map over the hull of its box and the lesion\'s exactly as over the whole grid', async () => {
+  const { createRng } = await import('../src/common/index.ts');
+  const { boxedVolume, denseVolume } = await import('../src/volume/index.ts');
+  const { scoreAnomaly, instanceCounts, peakDistanceMm } = await import('../src/eval/index.ts');
+  const data = await makeToyDataset(join(root, 'hull'), { studies: 3, seed: 5, split: () => 'test' });
+  const studies = splitOf(readManifest(data), 'test');
+  const read = (p: string) => readVolume(p);
+  const rng = createRng(9);
+  const calls: Map<string, Float32Array>[] = [];
+  // per anomaly a map of a few random blobs (over the lesion, beside it, far off), or none at all
+  const grounder: GroundingModel = {
+    name: 'blobs',
+    async ground({ ct, report }) {
+      const [nx, ny, nz] = ct.size, out = new Map<string, GroundingMap>(), made = new Map<string, Float32Array>();
+      const study = studies[calls.length]!;
+      calls.push(made);
+      for (const a of report.anomalies) {
+        const dense = new Float32Array(nx * ny * nz), mask = study.anomalies.find((x) => x.id === a.id)?.mask;
+        // a lesion voxel, for a blob near the lesion
+        const gt = mask ? (await readVolume(join(data, mask))).data : null, at = gt ? gt.findIndex((v) => v > 0) : -1;
+        for (let b = 0, n = rng.next() < 0.3 ? 0 : 3; b < n; b++) {
+          const c = b === 0 && at >= 0 ? [at % nx + rng.int(-2, 2), Math.floor(at / nx) % ny + rng.int(-2, 2), Math.floor(at / (nx * ny)) + rng.int(-2, 2)] : [rng.int(0, nx - 1), rng.int(0, ny - 1), rng.int(0, nz - 1)];
+          const r = rng.uniform(1, 5), peak = rng.uniform(0.2, 1);
+          for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) {
+            const d = Math.hypot(x - c[0]!, y - c[1]!, z - c[2]!);
+            if (d < r) { const o = x + nx * (y + ny * z); dense[o] = Math.max(dense[o]!, peak * (1 - d / r)); }
+          }
+        }
+        made.set(a.id, dense);
+        out.set(a.id, boxedVolume({ ...ct, data: dense }));
+      }
+      return out;
+    },
+  };
+  const r = await evaluateStudies(grounder, data, studies, { read, organs: schemeOrganLookup, split: 'test', quiet: true, groundingBox: anomalyBox });
+  // the same maps scored on whole-grid arrays (one ground call per study, in order)
+  assert.equal(calls.length, studies.length);
+  let k = 0, empty = 0;
+  for (const [i, s] of studies.entries()) {
+    const ct = await readVolume(join(data, s.ct));
+    for (const a of s.anomalies.filter((x) => x.mask)) {
+      const gt = (await readVolume(join(data, a.mask!))).data, map = denseVolume(boxedVolume({ ...ct, data: calls[i]!.get(a.id)! })).data;
+      const got = r.anomalies[k++]!;
+      assert.deepEqual(got.score, scoreAnomaly(map, gt));
+      assert.deepEqual(got.instances, instanceCounts(map, gt, ct.size));
+      assert.equal(got.peakDistanceMm, peakDistanceMm(map, gt, ct.size, ct.spacing));
+      if (!map.some((v) => v > 0)) { empty++; assert.equal(got.peakDistanceMm, Infinity); }
+    }
+  }
+  assert.equal(k, r.anomalies.length);
+  assert.ok(empty > 0 && r.anomalies.some((a) => a.score.ious[0]! > 0), 'the maps cover an empty one and some overlapping their lesion');
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { boxedAt, boxedVolume, denseVolume, emptyBoxed, mergeBoxedMax, type Vec3, type Volume, type VoxelBox } from '../src/volume/index.ts';
+import { boxedAt, boxedOver, boxedVolume, denseVolume, emptyBoxed, hullBox, mergeBoxedMax, type Vec3, type Volume, type VoxelBox } from '../src/volume/index.ts';
 import { createRng } from '../src/common/index.ts';
 
 const grid = (size: Vec3): Volume<Float32Array> => ({ data: new Float32Array(size[0] * size[1] * size[2]), size, spacing: [0.7, 1, 2.5], origin: [-3, 4, 10], direction: [-1, 0, 0, 0, 1, 0, 0, 0, 1] });
@@ -47,4 +47,18 @@ test('mergeBoxedMax equals the voxelwise maximum of the dense volumes: disjoint,
     // into nothing: the part itself
     assert.deepEqual(denseVolume(mergeBoxedMax(emptyBoxed(a), part.data, part.box!)).data, b.data);
   });
+});
+
+test('hullBox holds every box and no more; boxedOver gives the dense values over a larger box', () => {
+  assert.equal(hullBox(null, null), null);
+  const a: VoxelBox = { min: [2, 1, 1], max: [4, 5, 2] }, b: VoxelBox = { min: [0, 3, 2], max: [3, 6, 4] };
+  assert.deepEqual(hullBox(a, null, b), { min: [0, 1, 1], max: [4, 6, 4] });
+  assert.deepEqual(hullBox(null, a), a);
+  const size: Vec3 = [9, 7, 5], v = blob(size, a, 8), bv = boxedVolume(v);
+  const over: VoxelBox = { min: [1, 0, 0], max: [7, 6, 3] }, got = boxedOver(bv, over);
+  assert.equal(got.length, 7 * 7 * 4);
+  // independent: the dense array read over the box, index by index
+  for (let k = 0, o = 0; k <= 3; k++) for (let j = 0; j <= 6; j++) for (let i = 1; i <= 7; i++, o++) assert.equal(got[o], v.data[i + 9 * (j + 7 * k)]);
+  assert.ok(boxedOver(emptyBoxed(v), over).every((x) => x === 0));
+  assert.throws(() => boxedOver(bv, { min: [3, 0, 0], max: [7, 6, 3] }), /does not hold/);
 });

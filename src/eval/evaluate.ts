@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { fileError, loadTaxonomy, Progress } from '../common/index.ts';
-import { denseVolume, type Volume } from '../volume/index.ts';
+import { boxedOver, extractRegion, hullBox, maskBoundingBox, type Vec3, type Volume, type VoxelBox } from '../volume/index.ts';
 import { typicalKey, type GroundingModel } from '../model/index.ts';
 import { MIOU_THRESHOLDS, instanceCounts, mean, peakDistanceMm, quantile, scoreAnomaly, summarize, type AnomalyScore, type InstanceCounts, type Summary } from './metrics.ts';
 import { goldReport, type ManifestStudy } from './manifest.ts';
@@ -181,7 +181,7 @@ export async function evaluateModels(models: readonly GroundingModel[], dir: str
       let organ = 0;
       for (let i = 0; i < anatomy.data.length; i++) if (organValues.has(anatomy.data[i]!)) organ++;
       truths.push({
-        a, gt, base: {
+        a, gt, gtBox: maskBoundingBox(gt), base: {
           study: study.id, id: a.id, organ: a.organ, type: a.type, diffuse: diffuseType.get(a.type) ?? false,
           lesionMm3: lesion * v, organMm3: organ * v, diameterMm: Math.cbrt((6 * lesion * v) / Math.PI),
           organExtentMm: extentOf(opts.groundingBox?.(anatomy, a)),
@@ -192,13 +192,17 @@ export async function evaluateModels(models: readonly GroundingModel[], dir: str
     const input = { ct, anatomy, report };
     for (const [m, model] of models.entries()) {
       const maps = await model.ground(input);
-      for (const { a, gt, base } of truths) {
+      for (const { a, gt, gtBox, base } of truths) {
         const boxed = maps.get(a.id);
         if (!boxed) throw new Error(`${model.name} returned no map for anomaly ${a.id} of study ${study.id}`);
-        const map = denseVolume(boxed);
+        // every metric looks only where the map or the mask is nonzero (its thresholds are above 0):
+        // scored over the hull of the two boxes they equal the whole grid's at the boxes' cost
+        const hull: VoxelBox = hullBox(boxed.box, gtBox) ?? { min: [0, 0, 0], max: [0, 0, 0] };
+        const size = hull.max.map((v, k) => v - hull.min[k]! + 1) as Vec3;
+        const map = boxedOver(boxed, hull), truth = extractRegion(gt, hull.min, size).data;
         results[m]!.push({
-          ...base, score: scoreAnomaly(map.data, gt.data), instances: instanceCounts(map.data, gt.data, ct.size),
-          peakDistanceMm: peakDistanceMm(map.data, gt.data, ct.size, ct.spacing),
+          ...base, score: scoreAnomaly(map, truth), instances: instanceCounts(map, truth, size),
+          peakDistanceMm: peakDistanceMm(map, truth, size, ct.spacing),
         });
       }
     }

@@ -201,13 +201,15 @@ export function summarize(scores: readonly { score: AnomalyScore; instances?: In
 }
 
 /**
- * Distance (mm) from a map's peak voxel to the nearest voxel of the gold mask: tells a miss that
- * looked in the wrong place from one that found the lesion but drew it too large. `size` and
- * `spacing` of the shared grid; Infinity when the mask is empty.
+ * Distance (mm) from a map's peak voxel (the first of equal maxima) to the nearest voxel of the
+ * gold mask: tells a miss that looked in the wrong place from one that found the lesion but drew
+ * it too large. `size` and `spacing` of the shared grid; Infinity when the mask is empty or the
+ * map is all zero (no peak).
  */
 export function peakDistanceMm(map: ArrayLike<number>, gold: ArrayLike<number>, size: readonly number[], spacing: readonly number[]): number {
   let peak = 0;
   for (let i = 1; i < map.length; i++) if (map[i]! > map[peak]!) peak = i;
+  if (!(map[peak]! > 0)) return Infinity;
   const [nx, ny] = size as [number, number];
   const at = (i: number) => [i % nx, Math.floor(i / nx) % ny, Math.floor(i / (nx * ny))];
   const p = at(peak);

@@ -20,6 +20,31 @@ export function denseVolume(b: BoxedVolume): Volume<Float32Array> {
   return { ...gridOf(b.grid), data: whole.data };
 }
 
+/** The smallest box holding every given box (null ones are empty); null when all are. */
+export function hullBox(...boxes: (VoxelBox | null)[]): VoxelBox | null {
+  let hull: VoxelBox | null = null;
+  for (const b of boxes) {
+    if (!b) continue;
+    hull = hull
+      ? { min: [0, 1, 2].map((a) => Math.min(hull!.min[a]!, b.min[a]!)) as Vec3, max: [0, 1, 2].map((a) => Math.max(hull!.max[a]!, b.max[a]!)) as Vec3 }
+      : { min: [...b.min], max: [...b.max] };
+  }
+  return hull;
+}
+
+/**
+ * The values of a boxed volume over `box`, a box of its grid holding its own box: what a metric
+ * needs when it only has to look where this volume or another is nonzero.
+ */
+export function boxedOver(b: BoxedVolume, box: VoxelBox): Float32Array {
+  const [bx, by, bz] = boxSize(box);
+  const out: BoxedVolume = { grid: b.grid, box, data: new Float32Array(bx * by * bz) };
+  if (!b.box) return out.data;
+  if (![0, 1, 2].every((a) => box.min[a]! <= b.box!.min[a]! && b.box!.max[a]! <= box.max[a]!)) throw new Error(`boxedOver: box ${JSON.stringify(box)} does not hold ${JSON.stringify(b.box)}`);
+  copyInto(out, b.data, b.box, false);
+  return out.data;
+}
+
 /** A whole-grid float volume kept over the box of its nonzero voxels. */
 export function boxedVolume(v: Volume<Float32Array>): BoxedVolume {
   const box = maskBoundingBox(v);
@@ -35,9 +60,7 @@ export function mergeBoxedMax(into: BoxedVolume, part: Float32Array, at: VoxelBo
   const inside = into.box && [0, 1, 2].every((a) => into.box!.min[a]! <= at.min[a]! && at.max[a]! <= into.box!.max[a]!);
   let out = into;
   if (!inside) {
-    const box: VoxelBox = into.box
-      ? { min: [0, 1, 2].map((a) => Math.min(into.box!.min[a]!, at.min[a]!)) as Vec3, max: [0, 1, 2].map((a) => Math.max(into.box!.max[a]!, at.max[a]!)) as Vec3 }
-      : { min: [...at.min], max: [...at.max] };
+    const box = hullBox(into.box, at)!;
     const [ux, uy, uz] = boxSize(box);
     out = { grid: into.grid, box, data: new Float32Array(ux * uy * uz) };
     if (into.box) copyInto(out, into.data, into.box, false);
