@@ -26,6 +26,24 @@ test('structure: several locations split into one anomaly each, sizes paired by 
   assert.deepEqual(r2.anomalies.map((a) => words(a, 'size')), [['8 mm', '15 mm'], ['8 mm', '15 mm']]);
 });
 
+test('structure: a size written before each place is that place\'s; a list of places after "and" stays in the statement', () => {
+  // real CT-RATE phrasing (validation_reports.csv): both verbs ('evaluated', 'observed') used to cut
+  // the clause at 'and', and the right adrenal nodule was lost
+  const r = structureReport('Nodular lesions evaluated in favor of adenoma with a diameter of 12 mm in the left adrenal gland and 11 mm in diameter in the right adrenal gland are observed in the upper abdominal sections.');
+  assert.deepEqual(r.anomalies.map((a) => [brief(a), words(a, 'location'), words(a, 'size').filter((w) => /\d/.test(w))]), [
+    ['adrenal nodule present', ['left'], ['12 mm']], ['adrenal nodule present', ['right'], ['11 mm']],
+  ]);
+  const k = structureReport('Calculus images of 4.8 mm diameter in the upper pole of the right kidney and 3.5 mm in diameter in the middle pole of the left kidney were observed.');
+  assert.deepEqual(k.anomalies.map((a) => [words(a, 'location').filter((w) => w === 'right' || w === 'left'), words(a, 'size').filter((w) => /\d/.test(w))]), [[['right'], ['4.8 mm']], [['left'], ['3.5 mm']]]);
+  // a new statement after 'and' (its own finding) is still a clause of its own
+  const t = structureReport('The thyroid parenchyma is smaller than normal and a 12 mm suspicious nodule is observed on the left side.');
+  assert.deepEqual(t.anomalies.map((a) => [brief(a), words(a, 'location'), words(a, 'size')]), [['thyroid nodule uncertain', ['on the left'], ['12 mm']]]);
+  const b = structureReport('Bronchiectasis is observed in the right lung middle lobe medial segment, and in this localization, bronchiectasis is accompanied by minimal peribronchial thickening.');
+  const bx = b.anomalies.filter((a) => a.type === 'bronchiectasis');
+  assert.equal(bx.length, 2);
+  for (const a of bx) assert.deepEqual(words(a, 'location'), ['right', 'middle lobe', 'medial segment']);
+});
+
 test('structure: a shared side distributes over coordinated lobes; "both lungs" stays one anomaly', () => {
   const r = structureReport('A few millimetric nonspecific nodules are observed in the upper lobe and lower lobe of the right lung.');
   assert.deepEqual(r.anomalies.map((a) => words(a, 'location')), [['upper lobe', 'right'], ['lower lobe', 'right']]);

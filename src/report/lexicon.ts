@@ -79,6 +79,9 @@ export interface Lexicon {
   /** scope terminators of certainty cues */
   terminators: SeqIndex;
   clauseWords: Set<string>;
+  /** after a clause word, what continues the statement's list instead of starting a new one */
+  clauseContinuations: Set<string>;
+  clauseSkip: Set<string>;
   verbs: Set<string>;
   /** relation cues (data/lexicon/relations.json) */
   nonLocating: SeqIndex;
@@ -221,6 +224,8 @@ export function loadLexicon(): Lexicon {
     patterns,
     terminators: seqIndex((cert.terminators ?? []).map(foldPhrase)),
     clauseWords: new Set((cert.clauseWords ?? []).map(foldWord)),
+    clauseContinuations: new Set((cert.clauseContinuations ?? []).map(foldWord)),
+    clauseSkip: new Set((cert.clauseSkip ?? []).map(foldWord)),
     verbs: new Set((cert.verbs ?? []).map(foldWord)),
     nonLocating: seqs('nonLocating'),
     subjectStops: seqs('subjectStops'),

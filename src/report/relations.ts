@@ -41,9 +41,10 @@ const isPlace = (p: Phrase): boolean => p.class === 'location' || p.class === 'a
 /**
  * Splits a sentence into clauses at ';' and ':' and at 'and'/'but'/'while' when both sides carry
  * a verb ('... was normal and no wall thickening was detected'), so that a negation never
- * crosses into the next statement.
+ * crosses into the next statement. `heads` are the phrases that can head an anomaly: a stretch
+ * without one that starts with a measurement or a place only lists more of the statement.
  */
-export function splitClauses(text: string, start: number, end: number, tokens: Token[], lex: Lexicon): Clause[] {
+export function splitClauses(text: string, start: number, end: number, tokens: Token[], lex: Lexicon, heads: readonly Phrase[] = []): Clause[] {
   const cuts: number[] = [];
   for (let i = start; i < end; i++) {
     const c = text[i];
@@ -54,8 +55,18 @@ export function splitClauses(text: string, start: number, end: number, tokens: T
   tokens.forEach((t, i) => { if (lex.verbs.has(t.norm)) verbIdx.push(i); });
   if (verbIdx.length >= 2) {
     let lastCut = -1;
+    // '... and 11 mm in the right adrenal gland are observed', '... and in the left lobe': a
+    // measurement or a place goes on with the statement's list (its verb is the shared one)
+    const continues = (i: number): boolean => {
+      let j = i + 1;
+      while (tokens[j] && lex.clauseSkip.has(tokens[j]!.norm)) j++;
+      const next = tokens[j]?.norm;
+      if (next === undefined || !(/^\d/.test(next) || lex.clauseContinuations.has(next))) return false;
+      const stop = tokens.find((u, k) => k > i && lex.clauseWords.has(u.norm))?.start ?? end;
+      return !heads.some((h) => h.start > tokens[i]!.start && h.start < stop);
+    };
     tokens.forEach((t, i) => {
-      if (!lex.clauseWords.has(t.norm)) return;
+      if (!lex.clauseWords.has(t.norm) || continues(i)) return;
       const before = verbIdx.some((v) => v < i && v > lastCut);
       const nextClauseWord = tokens.findIndex((u, j) => j > i && lex.clauseWords.has(u.norm));
       const after = verbIdx.some((v) => v > i && (nextClauseWord < 0 || v < nextClauseWord));
@@ -333,7 +344,9 @@ export function relateGroup(text: string, group: Group, tokens: Token[], lex: Le
     const sizes = others.filter((p) => p.class === 'size' && p.info.numeric);
     const sizeOf = new Map<Phrase, number>();
     if (units.length > 1) {
-      if (respectively && sizes.length === units.length) sizes.forEach((s, i) => sizeOf.set(s, i));
+      // '12 mm in the left adrenal gland and 11 mm in the right': one size written before each place
+      const before = sizes.length === units.length && sizes.every((s, i) => s.start < units[i]!.anchor && (i === 0 || s.start > units[i - 1]!.anchor));
+      if ((respectively || before) && sizes.length === units.length) sizes.forEach((s, i) => sizeOf.set(s, i));
       else {
         // A size written inside a location's stretch of text ('right lung (5 mm) and left lung
         // (8 mm)') belongs to that location only; sizes before or after all of them are shared.
@@ -374,7 +387,7 @@ export function relateSentence(text: string, start: number, end: number, phrases
   const drafts: Draft[] = [];
   if (!phrases.some((p) => canHead(p, anomalyTypes))) return drafts;
   let borrowed: Phrase[] = [];
-  for (const clause of splitClauses(text, start, end, tokens, lex)) {
+  for (const clause of splitClauses(text, start, end, tokens, lex, phrases.filter((p) => canHead(p, anomalyTypes)))) {
     const inClause = phrases.filter((p) => p.start >= clause.start && p.end <= clause.end);
     const parens = parenRanges(text, clause.start, clause.end);
     const parenOf = (p: Phrase): [number, number] | undefined => parens.find((r) => p.start >= r[0] && p.end <= r[1]);
