@@ -9,6 +9,12 @@ test('sentences: periods inside numbers, levels, segments and abbreviations do n
   assert.deepEqual(texts(t), ['A 5.2 cm mass at the level of T9, e.g. near the S6 segment, approx. 3 mm from the rib.', 'Second sentence here.']);
 });
 
+test('sentences: a unit ends a sentence before a capital, not before a lower-case word', () => {
+  // the generator's own phrasing: merged, the kidney cyst was also read as a stomach cyst
+  const t = 'There is a simple cyst in the left kidney, measuring 8 mm. The stomach is unremarkable. An effusion of 2 cm. thickness. Etc. follows.';
+  assert.deepEqual(texts(t), ['There is a simple cyst in the left kidney, measuring 8 mm.', 'The stomach is unremarkable.', 'An effusion of 2 cm. thickness.', 'Etc. follows.']);
+});
+
 test('sentences: section headers, lists, semicolons before a capital and bare line breaks', () => {
   const t = 'FINDINGS:\n1. Nodule in the right lung.\n2. Cyst in the liver\nSmall effusion on the left\n\nImpression: When examined in the lung window; A few nodules are seen; no mass.';
   const s = splitSentences(t);

@@ -18,14 +18,15 @@ export interface SentenceSpan {
 
 interface SplitData {
   abbreviations: Set<string>;
+  endBeforeCapital: Set<string>;
   sections: Map<string, string>;
 }
 
 let data: SplitData | undefined;
 function splitData(): SplitData {
   if (!data) {
-    const raw = JSON.parse(readFileSync(join(projectRoot, 'data', 'lexicon', 'splitting.json'), 'utf8')) as { abbreviations: string[]; sections: Record<string, string> };
-    data = { abbreviations: new Set(raw.abbreviations), sections: new Map(Object.entries(raw.sections)) };
+    const raw = JSON.parse(readFileSync(join(projectRoot, 'data', 'lexicon', 'splitting.json'), 'utf8')) as { abbreviations: string[]; endBeforeCapital: string[]; sections: Record<string, string> };
+    data = { abbreviations: new Set(raw.abbreviations), endBeforeCapital: new Set(raw.endBeforeCapital), sections: new Map(Object.entries(raw.sections)) };
   }
   return data;
 }
@@ -46,7 +47,7 @@ function sectionOf(head: string): string | undefined {
 }
 
 export function splitSentences(text: string): SentenceSpan[] {
-  const { abbreviations } = splitData();
+  const { abbreviations, endBeforeCapital } = splitData();
   const raw: SentenceSpan[] = [];
   let section: string | undefined;
   let s = 0;
@@ -74,7 +75,7 @@ export function splitSentences(text: string): SentenceSpan[] {
       const next = text[k];
       if (c === '.') {
         const before = /([\p{L}.]+)$/u.exec(text.slice(Math.max(s, i - 12), i))?.[1]?.toLowerCase();
-        if (before && abbreviations.has(before) && !(before === 'etc' && isUpper(next))) continue;
+        if (before && abbreviations.has(before) && !(endBeforeCapital.has(before) && isUpper(next))) continue;
         if (i - s < 8 && /^\s*\d{1,2}$/.test(text.slice(s, i))) continue; // a list number '1.'
       } else if (k < n && !startsSentence(next)) continue; // '(post-treatment?) and ...'
       emit(j);
