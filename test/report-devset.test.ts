@@ -45,6 +45,11 @@ test('dev-set evaluator: counts on a hand-made fixture with known answers', () =
   // counter by annotating a present finding as absent.
   writeFileSync(path, JSON.stringify({ id: 'e', text: 'Bilateral pleural effusion.', anomalies: [{ organ: 'chest', type: 'effusion', certainty: 'absent', location: ['bilateral'] }] }) + '\n');
   assert.equal(evaluateDevSet(loadDevSet(path)).negatedAsPresent, 1);
+  // location words are found from a word's start: '7' is not in '27x27 mm' (nor 'segments' in 'segment 8')
+  const cyst = (location: string[]) => ({ id: 'f', text: 'There is a cyst in segment 8 of the liver, measuring 27x27 mm.', anomalies: [{ organ: 'liver', type: 'cyst', certainty: 'present', location }] });
+  writeFileSync(path, [cyst(['segment', '7']), cyst(['segments', '8']), cyst(['segment', '8'])].map((l) => JSON.stringify(l)).join('\n') + '\n');
+  const loc = evaluateDevSet(loadDevSet(path));
+  assert.deepEqual([loc.findings.tp, loc.findings.fn, loc.findings.fp], [1, 2, 2]);
   writeFileSync(path, '{"text": "x", "anomalies": [{"organ": "moon", "type": "nodule", "certainty": "present"}]}\n');
   assert.throws(() => loadDevSet(path), /unknown organ 'moon'/);
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError, loadTaxonomy, projectRoot } from '../src/common/index.ts';
@@ -126,4 +126,26 @@ test('cli: structure prints a table, JSON with charClasses, and one-line errors 
   const col = spawnSync(process.execPath, [cli, 'structure', '--csv', REPORTS_CSV(), '--column', 'Nope'], { encoding: 'utf8' });
   assert.equal(col.status, 2);
   assert.match(col.stderr, /no column 'Nope'/);
+});
+
+test('cli: structure --eval DATASET scores every report against its manifest\'s anomalies', () => {
+  const cli = join(projectRoot, 'bin', 'ctground.js');
+  const demo = join(projectRoot, 'examples', 'demo');
+  const r = spawnSync(process.execPath, [cli, 'structure', '--eval', demo, '--json'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  // the demo report: a dilated pancreatic duct and a segment-8 liver lesion present, no aortic aneurysm
+  const ev = JSON.parse(r.stdout) as { items: number; findings: { tp: number; fp: number; fn: number }; absent: { tp: number; fp: number; fn: number } };
+  assert.equal(ev.items, 1);
+  assert.deepEqual(ev.findings, { ...ev.findings, tp: 2, fp: 0, fn: 0 });
+  assert.deepEqual(ev.absent, { ...ev.absent, tp: 1, fp: 0, fn: 0 });
+  // a manifest whose gold names a certainty the taxonomy lacks is one line, exit 2
+  const dir = mkdtempSync(join(tmpdir(), 'ctg-evalds-'));
+  const rec = JSON.parse(readFileSync(join(demo, 'manifest.jsonl'), 'utf8')) as { report: string; anomalies: { certainty: string }[] };
+  rec.anomalies[0]!.certainty = 'probable';
+  writeFileSync(join(dir, 'manifest.jsonl'), JSON.stringify(rec) + '\n');
+  writeFileSync(join(dir, rec.report), readFileSync(join(demo, rec.report)));
+  const bad = spawnSync(process.execPath, [cli, 'structure', '--eval', dir], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.equal(bad.stderr.trim().split('\n').length, 1);
+  assert.match(bad.stderr, /manifest\.jsonl: study demo: unknown certainty 'probable'/);
 });

@@ -7,7 +7,7 @@ import type { Certainty, StructuredAnomaly } from './types.ts';
  * The development-set evaluator. A fixture is a JSONL file, one hand-annotated text per line:
  * {"id", "text", "anomalies": [{"organ", "type", "certainty", "location": [words], "anomaly"?}]}.
  * A predicted anomaly matches a gold one when organ and type are equal and every gold location
- * word is found among the predicted anomaly's phrases (case and hyphens ignored).
+ * location entry is found, from the start of a word, among the predicted anomaly's phrases (case and hyphens ignored).
  */
 
 export interface DevAnomaly {
@@ -81,8 +81,9 @@ const norm = (s: string): string => s.toLowerCase().replace(/[-‐–_/]+/g, ' '
 
 function matches(g: DevAnomaly, p: StructuredAnomaly): boolean {
   if (g.organ !== p.organ || g.type !== p.type) return false;
-  const words = p.spans.map((s) => norm(s.text)).join(' | ');
-  return g.location.every((w) => words.includes(norm(w)));
+  // from a word's start: a gold '7' is not found in '27x27 mm', 'segment' is in 'segments'
+  const words = ` ${p.spans.map((s) => norm(s.text)).join(' | ')}`;
+  return g.location.every((w) => words.includes(` ${norm(w)}`));
 }
 
 /** Greedy one-to-one matching; gold anomalies with more location words pick first. */

@@ -1,13 +1,29 @@
-import { Progress, UserError, loadTaxonomy } from '../../common/index.ts';
+import { Progress, UserError, fileError, loadTaxonomy } from '../../common/index.ts';
 import { parseFlags, intFlag } from '../args.ts';
-import { charClasses, evaluateDevSet, formatEvaluation, loadDevSet, readCsvColumn, readText, structureReport, type StructuredReport } from '../../report/index.ts';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { charClasses, evaluateDevSet, formatEvaluation, loadDevSet, readCsvColumn, readText, structureReport, type Certainty, type DevItem, type StructuredReport } from '../../report/index.ts';
+import { readManifest, readReportText } from '../../eval/index.ts';
 
-export const summary = 'structure a report into anomalies (or --eval FIXTURES)';
+export const summary = 'structure a report into anomalies (or --eval FIXTURES|DATASET)';
 
 const USAGE = `usage: ctground structure FILE|- [--json] [--compact]
        ctground structure FILE --jsonl            one JSON string per line in, one result per line out
        ctground structure --csv FILE [--column Findings_EN] [--limit N]   (or: FILE --csv COLUMN)
-       ctground structure --eval FIXTURES.jsonl [--json] [--verbose]`;
+       ctground structure --eval FIXTURES.jsonl|DATASET_DIR [--json] [--verbose]
+                                                  (a dataset: every report against its manifest's anomalies, each word of their location phrases)`;
+
+/** A dataset's reports as dev-set items: the manifest's anomalies are the gold, their location phrases its places. */
+function datasetItems(dir: string): DevItem[] {
+  const certainties: readonly string[] = loadTaxonomy().certainty;
+  return readManifest(dir).map((s) => ({
+    id: s.id, text: readReportText(dir, s),
+    anomalies: s.anomalies.map((a) => {
+      if (!certainties.includes(a.certainty)) throw fileError(join(dir, 'manifest.jsonl'), `study ${s.id}: unknown certainty '${a.certainty}'`);
+      return { organ: a.organ, type: a.type, certainty: a.certainty as Certainty, location: a.spans.filter((x) => x.class === 'location').flatMap((x) => x.text.split(/\s+/)) };
+    }),
+  }));
+}
 
 /** The JSON result of the issue: sentences with their organ, phrases, and per anomaly its phrase, related phrases and m_t. */
 export function toJson(r: StructuredReport, withCharClasses: boolean): Record<string, unknown> {
@@ -85,7 +101,8 @@ export async function run(argv: string[]): Promise<number> {
   const withCharClasses = !values.compact;
 
   if (values.eval !== undefined) {
-    const ev = evaluateDevSet(loadDevSet(values.eval));
+    const dataset = existsSync(values.eval) && statSync(values.eval).isDirectory();
+    const ev = evaluateDevSet(dataset ? datasetItems(values.eval) : loadDevSet(values.eval));
     if (values.json) console.log(JSON.stringify({ ...ev, errors: values.verbose ? ev.errors : undefined }));
     else console.log(formatEvaluation(ev, values.verbose));
     return 0;
