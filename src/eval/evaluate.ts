@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { fileError, loadTaxonomy, Progress } from '../common/index.ts';
-import { boxedOver, extractRegion, hullBox, maskBoundingBox, type Vec3, type Volume, type VoxelBox } from '../volume/index.ts';
+import { boxedOver, extractRegion, hullBox, maskBoundingBox, voxelBoxSize, type Volume, type VoxelBox } from '../volume/index.ts';
 import { typicalKey, type GroundingModel } from '../model/index.ts';
 import { MIOU_THRESHOLDS, instanceCounts, mean, peakDistanceMm, quantile, scoreAnomaly, summarize, type AnomalyScore, type InstanceCounts, type Summary } from './metrics.ts';
 import { goldReport, type ManifestStudy } from './manifest.ts';
@@ -198,7 +198,7 @@ export async function evaluateModels(models: readonly GroundingModel[], dir: str
         // every metric looks only where the map or the mask is nonzero (its thresholds are above 0):
         // scored over the hull of the two boxes they equal the whole grid's at the boxes' cost
         const hull: VoxelBox = hullBox(boxed.box, gtBox) ?? { min: [0, 0, 0], max: [0, 0, 0] };
-        const size = hull.max.map((v, k) => v - hull.min[k]! + 1) as Vec3;
+        const size = voxelBoxSize(hull);
         const map = boxedOver(boxed, hull), truth = extractRegion(gt, hull.min, size).data;
         results[m]!.push({
           ...base, score: scoreAnomaly(map, truth), instances: instanceCounts(map, truth, size),

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileError, projectRoot } from '../common/index.ts';
 import { InferenceModel, readSafetensors, type Graph, type SessionOptions } from '../engine/index.ts';
-import { emptyBoxed, indexToWorld, mergeBoxedMax, resampleToGrid, voxelBoxToWorld, worldBoxToVoxel, type BoxedVolume, type Geometry, type Volume } from '../volume/index.ts';
+import { emptyBoxed, indexToWorld, mergeBoxedMax, resampleToGrid, voxelBoxSize, voxelBoxToWorld, worldBoxToVoxel, type BoxedVolume, type Geometry, type Volume } from '../volume/index.ts';
 import { loadPlaces } from '../anatomy/index.ts';
 import { loadTextEncoder, type ReportTextEncoder } from './text/index.ts';
 import { checkConfig, usesAnatomy, type GroundingConfig } from './config.ts';
@@ -126,7 +126,7 @@ export function pasteToGrid(crop: Volume<Float32Array>, ct: Geometry, mode: 'lin
   const vbox = { min: lo.map((v) => Math.max(0, v - 1)) as [number, number, number], max: hi.map((v, a) => Math.min(crop.size[a]! - 1, v + 1)) as [number, number, number] };
   const box = worldBoxToVoxel(ct, voxelBoxToWorld(crop, vbox));
   if (!box) return out;
-  const size = [0, 1, 2].map((a) => box.max[a]! - box.min[a]! + 1) as [number, number, number];
+  const size = voxelBoxSize(box);
   const sub: Geometry = { size, spacing: [...ct.spacing], origin: indexToWorld(ct, box.min), direction: [...ct.direction] };
   return mergeBoxedMax(out, resampleToGrid(crop, sub, mode, { fill: 0 }).data as Float32Array, box);
 }

@@ -1,7 +1,8 @@
 import type { BoxedVolume, Geometry, Vec3, Volume, VoxelBox } from './types.ts';
 import { extractRegion, maskBoundingBox } from './transforms.ts';
 
-const boxSize = (b: VoxelBox): Vec3 => [0, 1, 2].map((a) => b.max[a]! - b.min[a]! + 1) as Vec3;
+/** Voxels per axis of an inclusive voxel box. */
+export const voxelBoxSize = (b: VoxelBox): Vec3 => [0, 1, 2].map((a) => b.max[a]! - b.min[a]! + 1) as Vec3;
 
 function gridOf(g: Geometry): Geometry {
   return { size: [...g.size], spacing: [...g.spacing], origin: [...g.origin], direction: [...g.direction] };
@@ -37,7 +38,7 @@ export function hullBox(...boxes: (VoxelBox | null)[]): VoxelBox | null {
  * needs when it only has to look where this volume or another is nonzero.
  */
 export function boxedOver(b: BoxedVolume, box: VoxelBox): Float32Array {
-  const [bx, by, bz] = boxSize(box);
+  const [bx, by, bz] = voxelBoxSize(box);
   const out: BoxedVolume = { grid: b.grid, box, data: new Float32Array(bx * by * bz) };
   if (!b.box) return out.data;
   if (![0, 1, 2].every((a) => box.min[a]! <= b.box!.min[a]! && b.box!.max[a]! <= box.max[a]!)) throw new Error(`boxedOver: box ${JSON.stringify(box)} does not hold ${JSON.stringify(b.box)}`);
@@ -48,7 +49,7 @@ export function boxedOver(b: BoxedVolume, box: VoxelBox): Float32Array {
 /** A whole-grid float volume kept over the box of its nonzero voxels. */
 export function boxedVolume(v: Volume<Float32Array>): BoxedVolume {
   const box = maskBoundingBox(v);
-  return box ? { grid: gridOf(v), box, data: extractRegion(v, box.min, boxSize(box)).data } : emptyBoxed(v);
+  return box ? { grid: gridOf(v), box, data: extractRegion(v, box.min, voxelBoxSize(box)).data } : emptyBoxed(v);
 }
 
 /**
@@ -61,7 +62,7 @@ export function mergeBoxedMax(into: BoxedVolume, part: Float32Array, at: VoxelBo
   let out = into;
   if (!inside) {
     const box = hullBox(into.box, at)!;
-    const [ux, uy, uz] = boxSize(box);
+    const [ux, uy, uz] = voxelBoxSize(box);
     out = { grid: into.grid, box, data: new Float32Array(ux * uy * uz) };
     if (into.box) copyInto(out, into.data, into.box, false);
   }
@@ -71,7 +72,7 @@ export function mergeBoxedMax(into: BoxedVolume, part: Float32Array, at: VoxelBo
 
 /** Writes `values` (over box `at`) into `dst` (whose box holds `at`): by maximum, or plain copy. */
 function copyInto(dst: BoxedVolume, values: Float32Array, at: VoxelBox, max: boolean): void {
-  const b = dst.box!, [dx, dy] = boxSize(b), [ax, ay, az] = boxSize(at);
+  const b = dst.box!, [dx, dy] = voxelBoxSize(b), [ax, ay, az] = voxelBoxSize(at);
   for (let k = 0; k < az; k++) for (let j = 0; j < ay; j++) {
     const src = ax * (j + ay * k), o = at.min[0] - b.min[0] + dx * (at.min[1] - b.min[1] + j + dy * (at.min[2] - b.min[2] + k));
     if (!max) { dst.data.set(values.subarray(src, src + ax), o); continue; }
