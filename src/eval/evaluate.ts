@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { fileError, loadTaxonomy, Progress } from '../common/index.ts';
 import { boxedOver, extractRegion, hullBox, maskBoundingBox, voxelBoxSize, type Volume, type VoxelBox } from '../volume/index.ts';
-import { typicalKey, type GroundingModel } from '../model/index.ts';
+import { typicalKey, type GroundingMap, type GroundingModel } from '../model/index.ts';
 import { MIOU_THRESHOLDS, instanceCounts, mean, peakDistanceMm, quantile, scoreAnomaly, summarize, type AnomalyScore, type InstanceCounts, type Summary } from './metrics.ts';
 import { goldReport, type ManifestStudy } from './manifest.ts';
 import { lesionCnr } from '../data/index.ts';
@@ -195,21 +195,25 @@ export async function evaluateModels(models: readonly GroundingModel[], dir: str
       for (const { a, gt, gtBox, base } of truths) {
         const boxed = maps.get(a.id);
         if (!boxed) throw new Error(`${model.name} returned no map for anomaly ${a.id} of study ${study.id}`);
-        // every metric looks only where the map or the mask is nonzero (its thresholds are above 0):
-        // scored over the hull of the two boxes they equal the whole grid's at the boxes' cost
-        const hull: VoxelBox = hullBox(boxed.box, gtBox) ?? { min: [0, 0, 0], max: [0, 0, 0] };
-        const size = voxelBoxSize(hull);
-        const map = boxedOver(boxed, hull), truth = extractRegion(gt, hull.min, size).data;
-        results[m]!.push({
-          ...base, score: scoreAnomaly(map, truth), instances: instanceCounts(map, truth, size),
-          peakDistanceMm: peakDistanceMm(map, truth, size, ct.spacing),
-        });
+        results[m]!.push({ ...base, ...scoreMap(boxed, gt, gtBox) });
       }
     }
     progress?.tick(1, models.length === 1 ? `acc ${(100 * mean(results[0]!.map((r) => (r.score.hit ? 1 : 0)))).toFixed(1)}%` : '');
   }
   progress?.finish();
   return models.map((model, m) => summarizeResults(model.name, dir, opts.split, results[m]!, reports));
+}
+
+/**
+ * One map's scores against its lesion mask (on the same grid; `gtBox` = the mask's voxel box).
+ * Every metric looks only where the map or the mask is nonzero (its thresholds are above 0), so
+ * scoring over the hull of the two boxes equals scoring the whole grid, at the boxes' cost.
+ */
+export function scoreMap(map: GroundingMap, gt: Volume, gtBox: VoxelBox | null): Pick<AnomalyResult, 'score' | 'instances' | 'peakDistanceMm'> {
+  const hull: VoxelBox = hullBox(map.box, gtBox) ?? { min: [0, 0, 0], max: [0, 0, 0] };
+  const size = voxelBoxSize(hull);
+  const values = boxedOver(map, hull), truth = extractRegion(gt, hull.min, size).data;
+  return { score: scoreAnomaly(values, truth), instances: instanceCounts(values, truth, size), peakDistanceMm: peakDistanceMm(values, truth, size, gt.spacing) };
 }
 
 function summarizeResults(model: string, dir: string, split: string, results: AnomalyResult[], reports: Parameters<typeof difficultyOf>[1]): EvalResult {
