@@ -111,3 +111,16 @@ test('eval scores a boxed map over the hull of its box and the lesion\'s exactly
   assert.equal(k, r.anomalies.length);
   assert.ok(empty > 0 && r.anomalies.some((a) => a.score.ious[0]! > 0), 'the maps cover an empty one and some overlapping their lesion');
 });
+
+test('difficulty: anomalies per sentence count sentences as the structurer splits them', async () => {
+  const { difficultyOf } = await import('../src/eval/index.ts');
+  // '8 mm. The' ends a sentence, 'approx. 5 mm' and '5.2 cm' do not
+  const text = 'A cyst of approx. 5 mm in the liver and a 5.2 cm mass in the liver. A stone measuring 8 mm. The spleen has a cyst.';
+  const at = (w: string, from = 0) => ({ organ: 'liver', spans: [{ start: text.indexOf(w, from), class: 'anomaly' }] });
+  const anomalies = [at('cyst'), at('mass'), at('stone'), at('cyst', text.indexOf('spleen'))];
+  // the sentence counts read the reports alone, no scored results
+  const d = difficultyOf([], [{ text, anomalies }]);
+  // three sentences holding 2, 1 and 1 anomalies
+  assert.equal(d.anomaliesPerSentence.max, 2);
+  assert.equal(d.anomaliesPerSentence.n, 3);
+});

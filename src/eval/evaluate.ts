@@ -4,6 +4,7 @@ import { boxedOver, extractRegion, hullBox, maskBoundingBox, voxelBoxSize, type 
 import { typicalKey, type GroundingMap, type GroundingModel } from '../model/index.ts';
 import { MIOU_THRESHOLDS, instanceCounts, mean, peakDistanceMm, quantile, scoreAnomaly, summarize, type AnomalyScore, type InstanceCounts, type Summary } from './metrics.ts';
 import { goldReport, type ManifestStudy } from './manifest.ts';
+import { splitSentences } from '../report/index.ts';
 import { lesionCnr } from '../data/index.ts';
 import { loadOrganScheme } from '../anatomy/index.ts';
 import type { OrganLookup } from './oracles.ts';
@@ -59,13 +60,9 @@ export interface Difficulty {
   reportsWithSameOrganPair: number;
 }
 
-/** Sentence index of each character offset: sentences end at . ! ? or a line break. */
+/** Where the report's sentences start, as the structurer splits them (abbreviations, decimals and all). */
 function sentenceStarts(text: string): number[] {
-  const starts = [0];
-  const re = /[.!?](?=\s|$)|\n/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(text))) if (m.index + 1 < text.length) starts.push(m.index + 1);
-  return starts;
+  return splitSentences(text).map((s) => s.start);
 }
 
 function sentenceOf(starts: number[], offset: number): number {
