@@ -52,9 +52,16 @@ export interface DevEvaluation {
   errors: DevError[];
 }
 
-export function loadDevSet(path: string): DevItem[] {
+/** What makes a gold anomaly unusable (an organ, type or certainty the taxonomy lacks), or null. */
+export function devAnomalyProblem(a: { organ: string; type: string; certainty: string }): string | null {
   const tax = loadTaxonomy();
-  const types = new Set(tax.anomalyTypes.map((t) => t.id));
+  if (!tax.reportOrgans.includes(a.organ)) return `unknown organ '${a.organ}'`;
+  if (!tax.anomalyTypes.some((t) => t.id === a.type)) return `unknown anomaly type '${a.type}'`;
+  if (!(tax.certainty as readonly string[]).includes(a.certainty)) return `unknown certainty '${a.certainty}'`;
+  return null;
+}
+
+export function loadDevSet(path: string): DevItem[] {
   const items: DevItem[] = [];
   readText(path).split('\n').forEach((line, i) => {
     if (!line.trim()) return;
@@ -66,9 +73,8 @@ export function loadDevSet(path: string): DevItem[] {
     }
     if (typeof v?.text !== 'string' || !Array.isArray(v.anomalies)) throw fileError(path, `line ${i + 1}: needs "text" (string) and "anomalies" (array)`);
     for (const a of v.anomalies) {
-      if (!tax.reportOrgans.includes(a.organ)) throw fileError(path, `line ${i + 1}: unknown organ '${a.organ}'`);
-      if (!types.has(a.type)) throw fileError(path, `line ${i + 1}: unknown anomaly type '${a.type}'`);
-      if (!tax.certainty.includes(a.certainty)) throw fileError(path, `line ${i + 1}: unknown certainty '${a.certainty}'`);
+      const problem = devAnomalyProblem(a);
+      if (problem) throw fileError(path, `line ${i + 1}: ${problem}`);
       if (!Array.isArray(a.location)) a.location = [];
     }
     items.push({ id: String(v.id ?? `line ${i + 1}`), text: v.text, anomalies: v.anomalies });

@@ -56,19 +56,20 @@ export function splitClauses(text: string, start: number, end: number, tokens: T
   if (verbIdx.length >= 2) {
     let lastCut = -1;
     // '... and 11 mm in the right adrenal gland are observed', '... and in the left lobe': a
-    // measurement or a place goes on with the statement's list (its verb is the shared one)
-    const continues = (i: number): boolean => {
+    // measurement or a place, with no finding of its own before the next clause word, goes on with
+    // the statement's list (its verb is the shared one)
+    const continues = (i: number, stop: number): boolean => {
       let j = i + 1;
       while (tokens[j] && lex.clauseSkip.has(tokens[j]!.norm)) j++;
       const next = tokens[j]?.norm;
       if (next === undefined || !(/^\d/.test(next) || lex.clauseContinuations.has(next))) return false;
-      const stop = tokens.find((u, k) => k > i && lex.clauseWords.has(u.norm))?.start ?? end;
       return !heads.some((h) => h.start > tokens[i]!.start && h.start < stop);
     };
     tokens.forEach((t, i) => {
-      if (!lex.clauseWords.has(t.norm) || continues(i)) return;
-      const before = verbIdx.some((v) => v < i && v > lastCut);
+      if (!lex.clauseWords.has(t.norm)) return;
       const nextClauseWord = tokens.findIndex((u, j) => j > i && lex.clauseWords.has(u.norm));
+      if (continues(i, nextClauseWord < 0 ? end : tokens[nextClauseWord]!.start)) return;
+      const before = verbIdx.some((v) => v < i && v > lastCut);
       const after = verbIdx.some((v) => v > i && (nextClauseWord < 0 || v < nextClauseWord));
       if (before && after) { cuts.push(t.start); lastCut = i; }
     });
@@ -344,9 +345,10 @@ export function relateGroup(text: string, group: Group, tokens: Token[], lex: Le
     const sizes = others.filter((p) => p.class === 'size' && p.info.numeric);
     const sizeOf = new Map<Phrase, number>();
     if (units.length > 1) {
-      // '12 mm in the left adrenal gland and 11 mm in the right': one size written before each place
-      const before = sizes.length === units.length && sizes.every((s, i) => s.start < units[i]!.anchor && (i === 0 || s.start > units[i - 1]!.anchor));
-      if ((respectively || before) && sizes.length === units.length) sizes.forEach((s, i) => sizeOf.set(s, i));
+      // paired in order: by 'respectively', or one size written before each place ('12 mm in the
+      // left adrenal gland and 11 mm in the right')
+      const paired = sizes.length === units.length && (respectively || sizes.every((s, i) => s.start < units[i]!.anchor && (i === 0 || s.start > units[i - 1]!.anchor)));
+      if (paired) sizes.forEach((s, i) => sizeOf.set(s, i));
       else {
         // A size written inside a location's stretch of text ('right lung (5 mm) and left lung
         // (8 mm)') belongs to that location only; sizes before or after all of them are shared.
@@ -385,9 +387,10 @@ function parenRanges(text: string, start: number, end: number): [number, number]
  */
 export function relateSentence(text: string, start: number, end: number, phrases: Phrase[], tokens: Token[], lex: Lexicon, anomalyTypes: Set<string>): Draft[] {
   const drafts: Draft[] = [];
-  if (!phrases.some((p) => canHead(p, anomalyTypes))) return drafts;
+  const heads = phrases.filter((p) => canHead(p, anomalyTypes));
+  if (heads.length === 0) return drafts;
   let borrowed: Phrase[] = [];
-  for (const clause of splitClauses(text, start, end, tokens, lex, phrases.filter((p) => canHead(p, anomalyTypes)))) {
+  for (const clause of splitClauses(text, start, end, tokens, lex, heads)) {
     const inClause = phrases.filter((p) => p.start >= clause.start && p.end <= clause.end);
     const parens = parenRanges(text, clause.start, clause.end);
     const parenOf = (p: Phrase): [number, number] | undefined => parens.find((r) => p.start >= r[0] && p.end <= r[1]);

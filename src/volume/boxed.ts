@@ -1,24 +1,19 @@
 import type { BoxedVolume, Geometry, Vec3, Volume, VoxelBox } from './types.ts';
-import { extractRegion, maskBoundingBox } from './transforms.ts';
+import { geometryOf } from './geometry.ts';
+import { extractRegion, maskBoundingBox, voxelBoxSize } from './transforms.ts';
 
-/** Voxels per axis of an inclusive voxel box. */
-export const voxelBoxSize = (b: VoxelBox): Vec3 => [0, 1, 2].map((a) => b.max[a]! - b.min[a]! + 1) as Vec3;
-
-function gridOf(g: Geometry): Geometry {
-  return { size: [...g.size], spacing: [...g.spacing], origin: [...g.origin], direction: [...g.direction] };
-}
+/** Whether box `outer` holds box `inner`. */
+const holds = (outer: VoxelBox, inner: VoxelBox): boolean => [0, 1, 2].every((a) => outer.min[a]! <= inner.min[a]! && inner.max[a]! <= outer.max[a]!);
 
 /** The empty (all-zero) boxed volume on a grid. */
 export function emptyBoxed(grid: Geometry): BoxedVolume {
-  return { grid: gridOf(grid), box: null, data: new Float32Array(0) };
+  return { grid: geometryOf(grid), box: null, data: new Float32Array(0) };
 }
 
 /** The whole-grid volume (a new array). */
 export function denseVolume(b: BoxedVolume): Volume<Float32Array> {
   const [nx, ny, nz] = b.grid.size;
-  const whole: BoxedVolume = { grid: b.grid, box: { min: [0, 0, 0], max: [nx - 1, ny - 1, nz - 1] }, data: new Float32Array(nx * ny * nz) };
-  if (b.box) copyInto(whole, b.data, b.box, false);
-  return { ...gridOf(b.grid), data: whole.data };
+  return { ...geometryOf(b.grid), data: boxedOver(b, { min: [0, 0, 0], max: [nx - 1, ny - 1, nz - 1] }) };
 }
 
 /** The smallest box holding every given box (null ones are empty); null when all are. */
@@ -41,7 +36,7 @@ export function boxedOver(b: BoxedVolume, box: VoxelBox): Float32Array {
   const [bx, by, bz] = voxelBoxSize(box);
   const out: BoxedVolume = { grid: b.grid, box, data: new Float32Array(bx * by * bz) };
   if (!b.box) return out.data;
-  if (![0, 1, 2].every((a) => box.min[a]! <= b.box!.min[a]! && b.box!.max[a]! <= box.max[a]!)) throw new Error(`boxedOver: box ${JSON.stringify(box)} does not hold ${JSON.stringify(b.box)}`);
+  if (!holds(box, b.box)) throw new Error(`boxedOver: box ${JSON.stringify(box)} does not hold ${JSON.stringify(b.box)}`);
   copyInto(out, b.data, b.box, false);
   return out.data;
 }
@@ -49,7 +44,7 @@ export function boxedOver(b: BoxedVolume, box: VoxelBox): Float32Array {
 /** A whole-grid float volume kept over the box of its nonzero voxels. */
 export function boxedVolume(v: Volume<Float32Array>): BoxedVolume {
   const box = maskBoundingBox(v);
-  return box ? { grid: gridOf(v), box, data: extractRegion(v, box.min, voxelBoxSize(box)).data } : emptyBoxed(v);
+  return box ? { grid: geometryOf(v), box, data: extractRegion(v, box.min, voxelBoxSize(box)).data } : emptyBoxed(v);
 }
 
 /**
@@ -58,7 +53,7 @@ export function boxedVolume(v: Volume<Float32Array>): BoxedVolume {
  * its box).
  */
 export function mergeBoxedMax(into: BoxedVolume, part: Float32Array, at: VoxelBox): BoxedVolume {
-  const inside = into.box && [0, 1, 2].every((a) => into.box!.min[a]! <= at.min[a]! && at.max[a]! <= into.box!.max[a]!);
+  const inside = into.box && holds(into.box, at);
   let out = into;
   if (!inside) {
     const box = hullBox(into.box, at)!;

@@ -1,6 +1,6 @@
 // Public API of volume/: reading and writing CT/label volumes, world geometry, preprocessing.
 export type { Volume, VoxelArray, Vec3, Geometry, WorldBox, VoxelBox, BoxedVolume } from './types.ts';
-export { boxedVolume, boxedAt, boxedOver, denseVolume, emptyBoxed, hullBox, mergeBoxedMax, voxelBoxSize } from './boxed.ts';
+export { boxedVolume, boxedAt, boxedOver, denseVolume, emptyBoxed, hullBox, mergeBoxedMax } from './boxed.ts';
 export { readVolume, writeNifti, writeVolume, type ReadOptions } from './io.ts';
 export {
   geometryOf, voxelCount, indexToWorld, worldToIndex, indexToWorldMatrix, voxelOffset, voxelAt, insideGrid,
@@ -9,5 +9,5 @@ export {
 export { resample, resampleToGrid, spacingGrid, permuteAxes, type InterpMode, type ResampleOptions } from './resample.ts';
 export {
   reorient, valueRange, scaleIntensity, extractRegion, cropOrPad, cropToWorldBox,
-  maskBoundingBox, maskWorldBox, worldBoxToMask, voxelBoxToMask,
+  maskBoundingBox, maskWorldBox, worldBoxToMask, voxelBoxToMask, voxelBoxSize,
 } from './transforms.ts';

@@ -1,4 +1,4 @@
-import { axisMapping, indexToWorld, voxelBoxToWorld, worldBoxToVoxel } from './geometry.ts';
+import { axisMapping, geometryOf, indexToWorld, voxelBoxToWorld, worldBoxToVoxel } from './geometry.ts';
 import { permuteAxes } from './resample.ts';
 import type { Geometry, Vec3, Volume, VoxelArray, VoxelBox, WorldBox } from './types.ts';
 
@@ -34,12 +34,11 @@ export function scaleIntensity(vol: Volume, lo: number, hi: number): Volume<Floa
   if (!(hi > lo)) throw new Error(`scaleIntensity: need lo < hi, got ${lo}, ${hi}`);
   const src = vol.data, out = new Float32Array(src.length), s = 1 / (hi - lo);
   for (let i = 0; i < src.length; i++) { const v = src[i]!; out[i] = v <= lo ? 0 : v >= hi ? 1 : (v - lo) * s; }
-  return { ...copyGeometry(vol), data: out };
+  return { ...geometryOf(vol), data: out };
 }
 
-function copyGeometry(g: Geometry): Geometry {
-  return { size: [...g.size], spacing: [...g.spacing], origin: [...g.origin], direction: [...g.direction] };
-}
+/** Voxels per axis of an inclusive voxel box. */
+export const voxelBoxSize = (b: VoxelBox): Vec3 => [0, 1, 2].map((a) => b.max[a]! - b.min[a]! + 1) as Vec3;
 
 /**
  * The sub-grid starting at voxel `start` with `size` voxels, which may reach outside the volume
@@ -86,7 +85,7 @@ export function cropToWorldBox<T extends VoxelArray>(vol: Volume<T>, box: WorldB
   const grown: WorldBox = [box[0].map((v) => v - margin) as Vec3, box[1].map((v) => v + margin) as Vec3];
   const vb = worldBoxToVoxel(vol, grown);
   if (!vb) throw new Error(`cropToWorldBox: box ${JSON.stringify(grown)} does not intersect the volume`);
-  return extractRegion(vol, vb.min, vb.max.map((m, a) => m - vb.min[a]! + 1) as Vec3);
+  return extractRegion(vol, vb.min, voxelBoxSize(vb));
 }
 
 /** Inclusive voxel box of the non-zero voxels (or of voxels equal to `label`); null when there are none. */
@@ -116,7 +115,7 @@ export function maskWorldBox(mask: Volume, label?: number): WorldBox | null {
 
 /** A uint8 mask on `grid` with 1 at every voxel whose centre lies inside the world box. */
 export function worldBoxToMask(grid: Geometry, box: WorldBox): Volume<Uint8Array> {
-  const g = copyGeometry(grid);
+  const g = geometryOf(grid);
   const data = new Uint8Array(g.size[0] * g.size[1] * g.size[2]);
   const vb = worldBoxToVoxel(g, box);
   if (vb) {
@@ -136,7 +135,7 @@ export function worldBoxToMask(grid: Geometry, box: WorldBox): Volume<Uint8Array
 
 /** A voxel box as a uint8 mask on `grid`. */
 export function voxelBoxToMask(grid: Geometry, box: VoxelBox): Volume<Uint8Array> {
-  const g = copyGeometry(grid);
+  const g = geometryOf(grid);
   const data = new Uint8Array(g.size[0] * g.size[1] * g.size[2]);
   for (let z = Math.max(0, box.min[2]); z <= Math.min(g.size[2] - 1, box.max[2]); z++) {
     for (let y = Math.max(0, box.min[1]); y <= Math.min(g.size[1] - 1, box.max[1]); y++) {

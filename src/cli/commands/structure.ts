@@ -2,7 +2,7 @@ import { Progress, UserError, fileError, loadTaxonomy } from '../../common/index
 import { parseFlags, intFlag } from '../args.ts';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { charClasses, evaluateDevSet, formatEvaluation, loadDevSet, readCsvColumn, readText, structureReport, type Certainty, type DevItem, type StructuredReport } from '../../report/index.ts';
+import { charClasses, devAnomalyProblem, evaluateDevSet, formatEvaluation, loadDevSet, readCsvColumn, readText, structureReport, type Certainty, type DevItem, type StructuredReport } from '../../report/index.ts';
 import { readManifest, readReportText } from '../../eval/index.ts';
 
 export const summary = 'structure a report into anomalies (or --eval FIXTURES|DATASET)';
@@ -15,11 +15,11 @@ const USAGE = `usage: ctground structure FILE|- [--json] [--compact]
 
 /** A dataset's reports as dev-set items: the manifest's anomalies are the gold, their location phrases its places. */
 function datasetItems(dir: string): DevItem[] {
-  const certainties: readonly string[] = loadTaxonomy().certainty;
   return readManifest(dir).map((s) => ({
     id: s.id, text: readReportText(dir, s),
     anomalies: s.anomalies.map((a) => {
-      if (!certainties.includes(a.certainty)) throw fileError(join(dir, 'manifest.jsonl'), `study ${s.id}: unknown certainty '${a.certainty}'`);
+      const problem = devAnomalyProblem(a);
+      if (problem) throw fileError(join(dir, 'manifest.jsonl'), `study ${s.id}: ${problem}`);
       return { organ: a.organ, type: a.type, certainty: a.certainty as Certainty, location: a.spans.filter((x) => x.class === 'location').flatMap((x) => x.text.split(/\s+/)) };
     }),
   }));
