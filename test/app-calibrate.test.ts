@@ -22,10 +22,10 @@ test('calibrate scores every grid point on the validation split as eval does wit
   freshTextEncoder(text, readManifest(data).map((s) => readFileSync(join(data, s.report), 'utf8')), 1);
   const tr = cli('train', '--data', data, '--out', model, '--steps', '6', '--grid', '16', '--widths', '4,8,8,8', '--text', text, '--lr', '3e-3');
   assert.equal(tr.status, 0, tr.stderr);
-  const r = cli('calibrate', '--model', model, '--data', data, '--min-peaks', '0,0.6', '--temperatures', '1,0.3', '--size-caps', '0,2', '--place-priors', '0,6', '--typical-caps', '0,3', '--write');
+  const r = cli('calibrate', '--model', model, '--data', data, '--min-peaks', '0,0.6', '--temperatures', '1,0.3', '--size-caps', '0,2', '--place-priors', '0,6', '--typical-caps', '0,3', '--contrast-gates', '0,1', '--write');
   assert.equal(r.status, 0, r.stderr);
   const rows = r.stdout.split('\n').filter((l) => /^\| [\d.]+ \| [\d.]+ \|/.test(l)).map((l) => l.split('|').map((c) => c.trim()));
-  assert.equal(rows.length, 11, r.stdout);
+  assert.equal(rows.length, 12, r.stdout);
 
   // the same numbers from `eval`'s code on a copy of the model with the config edited by hand
   const studies = splitOf(readManifest(data), 'val');
@@ -39,23 +39,23 @@ test('calibrate scores every grid point on the validation split as eval does wit
   }
   const median = (l: number[]) => { const o = [...l].sort((x, y) => x - y), h = o.length >> 1; return o.length % 2 ? o[h]! : (o[h - 1]! + o[h]!) / 2; };
   const typicalMm3 = Object.fromEntries([...vols].map(([k, l]) => [k, median(l)]));
-  const expected: { minPeak: number; temperature: number; sizeCap: number; placePrior: number; typicalSizeCap: number; hits: number; miou: number }[] = [];
-  const score = async (minPeak: number, temperature: number, sizeCap: number, placePrior = 0, typicalSizeCap = 0) => {
-    const dir = join(root, `m${minPeak}-${temperature}-${sizeCap}-${placePrior}-${typicalSizeCap}`);
+  const expected: { minPeak: number; temperature: number; sizeCap: number; placePrior: number; typicalSizeCap: number; contrastGate: number; hits: number; miou: number }[] = [];
+  const score = async (minPeak: number, temperature: number, sizeCap: number, placePrior = 0, typicalSizeCap = 0, contrastGate = 0) => {
+    const dir = join(root, `m${minPeak}-${temperature}-${sizeCap}-${placePrior}-${typicalSizeCap}-${contrastGate}`);
     cpSync(model, dir, { recursive: true });
     const cfgPath = join(dir, 'config.json'), raw = JSON.parse(readFileSync(cfgPath, 'utf8'));
     raw.model.textEncoder = text;
-    writeFileSync(cfgPath, JSON.stringify({ ...raw, model: { ...raw.model, minPeak, temperature, sizeCap: sizeCap || undefined, placePrior: placePrior || undefined, typicalSizeCap: typicalSizeCap || undefined, typicalMm3: typicalSizeCap ? typicalMm3 : undefined } }));
+    writeFileSync(cfgPath, JSON.stringify({ ...raw, model: { ...raw.model, minPeak, temperature, sizeCap: sizeCap || undefined, placePrior: placePrior || undefined, typicalSizeCap: typicalSizeCap || undefined, typicalMm3: typicalSizeCap ? typicalMm3 : undefined, contrastGate: contrastGate || undefined } }));
     const m = await loadGroundingModel(dir);
     const res = await evaluateStudies(m, data, studies, { read: readVolume, organs: schemeOrganLookup, groundingBox: anomalyBox, split: 'val', quiet: true });
     await m.dispose();
     const hits = res.anomalies.filter((a) => a.score.hit).length, miou = res.anomalies.reduce((s, a) => s + a.score.miou, 0) / res.anomalies.length;
-    expected.push({ minPeak, temperature, sizeCap, placePrior, typicalSizeCap, hits, miou });
+    expected.push({ minPeak, temperature, sizeCap, placePrior, typicalSizeCap, contrastGate, hits, miou });
     const cell = (v: number) => (v ? String(v) : '-');
-    const row = rows.find((c) => Number(c[1]) === minPeak && Number(c[2]) === temperature && c[3] === cell(sizeCap) && c[4] === cell(placePrior) && c[5] === cell(typicalSizeCap))!;
-    assert.ok(row, `no row for ${minPeak}, ${temperature}, ${sizeCap}, ${placePrior}, ${typicalSizeCap}`);
-    assert.equal(row[6], `${hits}/${res.anomalies.length}`, `hits at minPeak ${minPeak}, temperature ${temperature}, cap ${sizeCap}, prior ${placePrior}, typical cap ${typicalSizeCap}`);
-    assert.equal(row[8], (100 * miou).toFixed(1));
+    const row = rows.find((c) => Number(c[1]) === minPeak && Number(c[2]) === temperature && c[3] === cell(sizeCap) && c[4] === cell(placePrior) && c[5] === cell(typicalSizeCap) && c[6] === cell(contrastGate))!;
+    assert.ok(row, `no row for ${minPeak}, ${temperature}, ${sizeCap}, ${placePrior}, ${typicalSizeCap}, ${contrastGate}`);
+    assert.equal(row[7], `${hits}/${res.anomalies.length}`, `hits at minPeak ${minPeak}, temperature ${temperature}, cap ${sizeCap}, prior ${placePrior}, typical cap ${typicalSizeCap}, gate ${contrastGate}`);
+    assert.equal(row[9], (100 * miou).toFixed(1));
   };
   for (const minPeak of [0, 0.6]) for (const temperature of [1, 0.3]) await score(minPeak, temperature, 0);
   // the minPeak rule must matter here, or the test could not tell the grid points apart
@@ -72,6 +72,17 @@ test('calibrate scores every grid point on the validation split as eval does wit
   await score(first.minPeak, first.temperature, 0, 0, 3);
   assert.notEqual(expected.at(-1)!.miou, first.miou, 'the typical-size cap changed nothing on this data');
   await score(first.minPeak, first.temperature, 2, 6, 3);
+  // the contrast gate is tried at the best of the eleven points before it (its row says which: not all were scored here)
+  const num = (c: string) => (c === '-' ? 0 : Number(c)), hitsOf = (c: string[]) => Number(c[7]!.split('/')[0]);
+  const before = rows.find((c) => c[6] !== '-')!;
+  assert.equal(rows.indexOf(before), 11, 'the gated row comes last');
+  const at = rows.find((c) => c !== before && c.slice(1, 6).join() === before.slice(1, 6).join())!;
+  assert.ok(rows.slice(0, 11).every((c) => hitsOf(c) < hitsOf(at) || (hitsOf(c) === hitsOf(at) && Number(c[9]) <= Number(at[9]))), 'the gate is tried at the best point');
+  await score(Number(before[1]), Number(before[2]), num(before[3]!), num(before[4]!), num(before[5]!), 1);
+  const gated = expected.at(-1)!;
+  const plain = expected.find((e) => e !== gated && e.minPeak === gated.minPeak && e.temperature === gated.temperature && e.sizeCap === gated.sizeCap && e.placePrior === gated.placePrior && e.typicalSizeCap === gated.typicalSizeCap);
+  if (plain) assert.notEqual(gated.miou, plain.miou, 'the contrast gate changed nothing on this data');
+  else assert.notEqual((100 * gated.miou).toFixed(1), at[9], 'the contrast gate changed nothing on this data');
   const best = expected.reduce((b, e) => (e.hits > b.hits || (e.hits === b.hits && e.miou > b.miou) ? e : b));
   const written = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8'));
   assert.equal(written.model.minPeak, best.minPeak);
@@ -80,9 +91,10 @@ test('calibrate scores every grid point on the validation split as eval does wit
   assert.equal(written.model.placePrior, best.placePrior || undefined);
   assert.equal(written.model.typicalSizeCap, best.typicalSizeCap || undefined);
   assert.deepEqual(written.model.typicalMm3, best.typicalSizeCap ? typicalMm3 : undefined);
+  assert.equal(written.model.contrastGate, best.contrastGate || undefined);
   if (best.minPeak > 0 && written.model.regionThreshold !== undefined) assert.ok(written.model.regionThreshold < best.minPeak);
   assert.match(written.calibration.command, /^ctground calibrate --model /);
-  assert.equal(written.calibration.grid.length, 11);
+  assert.equal(written.calibration.grid.length, 12);
   // and the written folder still loads
   const m = await loadGroundingModel(model);
   await m.dispose();

@@ -8,9 +8,11 @@ export interface Taxonomy {
   phraseClasses: string[];
   /**
    * sizeIsExtent: a size phrase of this type measures the finding itself (diameter or axes), not a
-   * wall's thickness, a duct's caliber or an effusion's depth; only then can it bound the map's region
+   * wall's thickness, a duct's caliber or an effusion's depth; only then can it bound the map's region.
+   * densityDefined: the finding is seen as a density different from its organ's (a cyst, a nodule, a
+   * fluid-filled duct), not by its shape or size (an aneurysm, a wall thickening, a stenosis)
    */
-  anomalyTypes: { id: string; label: string; diffuse: boolean; sizeIsExtent?: boolean }[];
+  anomalyTypes: { id: string; label: string; diffuse: boolean; sizeIsExtent?: boolean; densityDefined?: boolean }[];
   certainty: string[];
 }
 

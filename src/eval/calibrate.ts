@@ -11,6 +11,8 @@ export interface CalibrationSettings {
   placePrior: number;
   /** 0: no size cap for findings whose report states no size */
   typicalSizeCap: number;
+  /** 0: no contrast gate */
+  contrastGate: number;
 }
 
 /** One point of a map-calibration grid, scored over the pooled validation anomalies. */

@@ -100,6 +100,12 @@ export interface GroundingConfig {
    * (`ctground calibrate`). Absent: no prior — the maps are the network's alone.
    */
   placePrior?: number;
+  /**
+   * The contrast gate (model/contrast.ts): of a density-defined finding's map, only voxels at least
+   * this many robust spreads of HU from its organ's median are kept. Chosen on validation data
+   * (`ctground calibrate --contrast-gates`). Absent: no gate.
+   */
+  contrastGate?: number;
   /** transformer size of transvg3d */
   transformer: { dim: number; layers: number; heads: number };
 }
@@ -179,6 +185,7 @@ export function checkConfig(c: GroundingConfig, file: string): GroundingConfig {
   if (c.temperature !== undefined && !positiveNumber(c.temperature)) throw fileError(file, 'temperature must be a positive number');
   if (c.sizeCap !== undefined && !positiveNumber(c.sizeCap)) throw fileError(file, 'sizeCap must be a positive number');
   if (c.placePrior !== undefined && !positiveNumber(c.placePrior)) throw fileError(file, 'placePrior must be a positive number');
+  if (c.contrastGate !== undefined && !positiveNumber(c.contrastGate)) throw fileError(file, 'contrastGate must be a positive number');
   if (c.typicalSizeCap !== undefined && !positiveNumber(c.typicalSizeCap)) throw fileError(file, 'typicalSizeCap must be a positive number');
   if (c.typicalMm3 !== undefined && !(typeof c.typicalMm3 === 'object' && c.typicalMm3 !== null && Object.values(c.typicalMm3).every(positiveNumber))) throw fileError(file, 'typicalMm3 must map "organ:type" and type to positive volumes');
   if (c.typicalSizeCap !== undefined && c.typicalMm3 === undefined) throw fileError(file, 'typicalSizeCap needs typicalMm3');

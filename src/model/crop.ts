@@ -1,4 +1,4 @@
-import { resampleToGrid, voxelBoxToWorld, type Geometry, type Volume } from '../volume/index.ts';
+import { resampleToGrid, voxelBoxToWorld, type Geometry, type Volume, type VoxelBox } from '../volume/index.ts';
 import { normalizedAnatomyChannel, type PlaceRegion } from '../anatomy/index.ts';
 
 /**
@@ -87,20 +87,26 @@ function labelIndexBoxes(labels: Volume): LabelIndexBoxes {
   return b;
 }
 
-/**
- * World box of the voxels whose label is one of `values` (all labels > 0 when `values` is
- * 'any'), or null when there is none: `maskWorldBox` of that mask, from one cached scan.
- */
-export function labelsWorldBox(labels: Volume, values: Iterable<number> | 'any'): Box | null {
+/** The inclusive voxel box of the voxels whose label is one of `values` (all labels > 0 for 'any'), from one cached scan; null when there is none. */
+export function labelsVoxelBox(labels: Volume, values: Iterable<number> | 'any'): VoxelBox | null {
   const b = labelIndexBoxes(labels), n = b.length / 6;
-  const lo = [Infinity, Infinity, Infinity], hi = [-1, -1, -1];
+  const lo: Vec3 = [Infinity, Infinity, Infinity], hi: Vec3 = [-1, -1, -1];
   const take = (v: number) => {
     if (v <= 0 || v >= n || v !== Math.floor(v) || b[6 * v + 3]! < 0) return;
     for (let a = 0; a < 3; a++) { lo[a] = Math.min(lo[a]!, b[6 * v + a]!); hi[a] = Math.max(hi[a]!, b[6 * v + 3 + a]!); }
   };
   if (values === 'any') for (let v = 1; v < n; v++) take(v);
   else for (const v of values) take(v);
-  return hi[0]! < 0 ? null : indexBoxWorld(labels, lo, hi);
+  return hi[0] < 0 ? null : { min: lo, max: hi };
+}
+
+/**
+ * World box of the voxels whose label is one of `values` (all labels > 0 when `values` is
+ * 'any'), or null when there is none: `maskWorldBox` of that mask, from one cached scan.
+ */
+export function labelsWorldBox(labels: Volume, values: Iterable<number> | 'any'): Box | null {
+  const b = labelsVoxelBox(labels, values);
+  return b ? indexBoxWorld(labels, b.min, b.max) : null;
 }
 
 /**

@@ -11,7 +11,8 @@ import { cropChannels, placePenalized, positionChannels, POSITION_FEATURES, type
 import { anomalyText, boxMap, placeText } from './feed.ts';
 import { applyCalibration, buildHeadGraph, mapCalibration, buildImageGraph, buildImageLogitsGraph, buildQueryGraph, isBoxModel, sizeCappedCalibration } from './graphs.ts';
 import { mapCapMm3 } from './size.ts';
-import { anomalyPlace, anomalyTiles, cropKey } from './prepare.ts';
+import { contrastGated, isDensityDefined, organDensity, type OrganDensity } from './contrast.ts';
+import { anomalyPlace, anomalyTiles, cropKey, cropLabels } from './prepare.ts';
 import { WeightMismatch, type Weights } from './network.ts';
 import type { GroundingMap, GroundingModel, GroundingStudy } from './types.ts';
 
@@ -197,11 +198,11 @@ export class TrainedGrounder implements GroundingModel {
   }
 
   /**
-   * The same network with other map calibration (minPeak, temperature, size cap, region threshold): it shares
+   * The same network with other map calibration (minPeak, temperature, size cap, place prior, contrast gate, region threshold): it shares
    * this one's sessions, so a calibration grid costs no new load, and its map logits: the same study
    * object grounded by several variants runs the network once. Dispose only the original.
    */
-  calibrated(c: Partial<Pick<GroundingConfig, 'minPeak' | 'temperature' | 'regionThreshold' | 'sizeCap' | 'placePrior' | 'typicalSizeCap' | 'typicalMm3'>>): TrainedGrounder {
+  calibrated(c: Partial<Pick<GroundingConfig, 'minPeak' | 'temperature' | 'regionThreshold' | 'sizeCap' | 'placePrior' | 'typicalSizeCap' | 'typicalMm3' | 'contrastGate'>>): TrainedGrounder {
     const cfg = checkConfig({ ...this.config, crop: { ...this.config.crop }, ...c }, `calibration of ${this.name}`);
     return new TrainedGrounder(this.name, cfg, this.text, this.image, this.weights, this.imageShapes, this.opts, this.heads, this.logitCache);
   }
@@ -276,6 +277,7 @@ export class TrainedGrounder implements GroundingModel {
     // zero but for the voxels one map is writing (reset after each)
     const buf = new Float32Array(n);
     const margin = cfg.placePrior ? loadPlaces().marginFraction : 0;
+    const densities = new Map<string, OrganDensity | null>();
     for (const { anomalies, tiles, runs } of groups) {
       const voxelMm3 = tiles[0]!.spacing.reduce((p, v) => p * v, 1);
       for (const [i, a] of anomalies.entries()) {
@@ -301,11 +303,22 @@ export class TrainedGrounder implements GroundingModel {
           map = pasteToGrid(volumeOn(tiles[v.r.k]!, buf), study.ct, 'linear', map, near[k]);
           for (const j of near[k]!) buf[j] = 0;
         }
-        out.set(a.id, map ?? emptyBoxed(study.ct));
+        const density = map && cfg.contrastGate && isDensityDefined(a.type) ? this.organDensity(study, cropLabels(a), densities) : null;
+        out.set(a.id, map ? (density ? contrastGated(map, study.ct, density, cfg.contrastGate!) : map) : emptyBoxed(study.ct));
       }
     }
     if (phases) phases.maps += performance.now() - t;
     return out;
+  }
+
+  /** The HU density of the labels an anomaly's crop was cut around, once per label set and study. */
+  private organDensity(study: GroundingStudy, labels: number[], seen: Map<string, OrganDensity | null>): OrganDensity | null {
+    const key = labels.join(',');
+    if (!seen.has(key)) {
+      const anatomy = study.anatomy.data.length === study.ct.data.length ? study.anatomy : resampleToGrid(study.anatomy, study.ct, 'nearest');
+      seen.set(key, organDensity(study.ct, anatomy, labels));
+    }
+    return seen.get(key)!;
   }
 
   /** The text side once per anomaly (token rows; for mask models L_t), in chunks of at most HEAD_BATCH. */

@@ -8,5 +8,6 @@ export { buildTrainGraph, buildImageGraph, buildImageLogitsGraph, buildHeadGraph
 export { statedDiameterMm, statedVolumeMm3, mapCapMm3, typicalKey } from './size.ts';
 export { anomalyText, placeText, maskBox, boxMap, type AnomalyText } from './feed.ts';
 export { loadGroundingModel, pasteToGrid, readModelConfig, readWeights, resolveTextDir, textEncoderSha256, TrainedGrounder, DEFAULT_MODEL_DIR, MODEL_FILES, type GroundingPhases } from './grounder.ts';
+export { contrastGated, isDensityDefined, organDensity, type OrganDensity } from './contrast.ts';
 export { widenImageInput, WeightMismatch, type Weights } from './network.ts';
 export * from './text/index.ts';

@@ -1,0 +1,64 @@
+import { loadTaxonomy } from '../common/index.ts';
+import type { BoxedVolume, Volume } from '../volume/index.ts';
+import { labelsVoxelBox } from './crop.ts';
+
+/**
+ * The contrast gate: a density-defined finding (a cyst, a nodule, a dilated duct: data/taxonomy
+ * `densityDefined`) is seen because its voxels differ from its organ, so of a map's voxels only
+ * those whose HU lies at least `gate` robust spreads from the organ's median are kept. The network
+ * sees the CT at 3–4 mm and says where; the CT at its own resolution says which voxels.
+ */
+
+/** Median HU of an organ's voxels and their robust spread (1.4826 × median absolute deviation, at least 1 HU). */
+export interface OrganDensity { median: number; spread: number }
+
+const LOW = -1024, BINS = 4096;
+
+/** The bin holding the lower median of a histogram's n counts. */
+function histogramMedian(hist: Uint32Array, n: number): number {
+  let c = 0;
+  for (let b = 0; b < hist.length; b++) { c += hist[b]!; if (2 * c >= n) return b; }
+  return hist.length - 1;
+}
+
+/**
+ * The density of the voxels labelled with any of `labels` (the anatomy on the CT's grid), from 1-HU
+ * histograms over the labels' voxel box: exact to the HU for integer CTs, linear in the organ's
+ * box, not the CT. Null for fewer than 8 voxels (no organ to contrast with).
+ */
+export function organDensity(ct: Volume, anatomy: Volume, labels: readonly number[]): OrganDensity | null {
+  const box = labelsVoxelBox(anatomy, labels);
+  if (!box) return null;
+  const want = new Set(labels), hist = new Uint32Array(BINS), [nx, ny] = ct.size, { min, max } = box;
+  let n = 0;
+  for (let k = min[2]; k <= max[2]; k++) for (let j = min[1]; j <= max[1]; j++) {
+    const row = nx * (j + ny * k);
+    for (let i = min[0]; i <= max[0]; i++) {
+      if (!want.has(anatomy.data[row + i]!)) continue;
+      hist[Math.min(BINS - 1, Math.max(0, Math.round(ct.data[row + i]!) - LOW))]!++;
+      n++;
+    }
+  }
+  if (n < 8) return null;
+  const m = histogramMedian(hist, n), dev = new Uint32Array(BINS);
+  for (let b = 0; b < BINS; b++) if (hist[b]) dev[Math.abs(b - m)]! += hist[b]!;
+  return { median: m + LOW, spread: Math.max(1, 1.4826 * histogramMedian(dev, n)) };
+}
+
+/** `map` with its voxels whose HU is within `gate` spreads of the organ's median set to 0. */
+export function contrastGated(map: BoxedVolume, ct: Volume, organ: OrganDensity, gate: number): BoxedVolume {
+  if (!map.box) return map;
+  const [nx, ny] = ct.size, { min, max } = map.box, data = Float32Array.from(map.data), near = gate * organ.spread;
+  for (let k = min[2], p = 0; k <= max[2]; k++) for (let j = min[1]; j <= max[1]; j++) {
+    const row = nx * (j + ny * k);
+    for (let i = min[0]; i <= max[0]; i++, p++) if (data[p] && Math.abs(ct.data[row + i]! - organ.median) < near) data[p] = 0;
+  }
+  return { ...map, data };
+}
+
+let densityTypes: Set<string> | undefined;
+/** Whether an anomaly type is seen as a density difference from its organ (the gate applies). */
+export function isDensityDefined(type: string): boolean {
+  densityTypes ??= new Set(loadTaxonomy().anomalyTypes.filter((t) => t.densityDefined).map((t) => t.id));
+  return densityTypes.has(type);
+}

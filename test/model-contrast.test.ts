@@ -1,0 +1,92 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { contrastGated, cropLabels, isDensityDefined, loadGroundingModel, organDensity } from '../src/model/index.ts';
+import { readManifest, goldReport } from '../src/eval/index.ts';
+import { boxedVolume, denseVolume, readVolume, type Volume } from '../src/volume/index.ts';
+import { createRng, projectRoot } from '../src/common/index.ts';
+
+const grid = { size: [9, 7, 6] as [number, number, number], spacing: [1, 1, 2] as [number, number, number], origin: [0, 0, 0] as [number, number, number], direction: [1, 0, 0, 0, 1, 0, 0, 0, 1] };
+
+/** A hand-made CT (integer HU) and label map: label 3 and 4 voxels drawn from two HU ranges, the rest air and fat. */
+function handMade(seed: number): { ct: Volume; anatomy: Volume } {
+  const rng = createRng(seed), rnd = () => rng.next(), n = grid.size[0] * grid.size[1] * grid.size[2];
+  const ct = new Float32Array(n), lab = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const r = rnd();
+    lab[i] = r < 0.45 ? 3 : r < 0.6 ? 4 : 0;
+    ct[i] = lab[i] === 3 ? Math.round(20 + 60 * rnd()) : lab[i] === 4 ? Math.round(-30 + 200 * rnd()) : Math.round(-1000 + 900 * rnd());
+  }
+  return { ct: { ...grid, data: ct }, anatomy: { ...grid, data: lab } };
+}
+
+/** The lower median by sorting (what a 1-HU histogram's first bin reaching half the count is). */
+function lowerMedian(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.ceil(s.length / 2) - 1]!;
+}
+
+test('organDensity is the median and 1.4826 × median absolute deviation of the labelled voxels, computed by sorting', () => {
+  for (const seed of [1, 2, 3]) {
+    const { ct, anatomy } = handMade(seed);
+    for (const labels of [[3], [4], [3, 4]]) {
+      const vals = [...ct.data].filter((_, i) => labels.includes(anatomy.data[i]!));
+      const m = lowerMedian(vals), mad = lowerMedian(vals.map((v) => Math.abs(v - m)));
+      assert.deepEqual(organDensity(ct, anatomy, labels), { median: m, spread: Math.max(1, 1.4826 * mad) }, `seed ${seed}, labels ${labels.join(',')}`);
+    }
+  }
+  const { ct, anatomy } = handMade(4);
+  assert.equal(organDensity(ct, anatomy, [9]), null, 'no voxels of the label: no organ to contrast with');
+});
+
+test('contrastGated zeroes exactly the map voxels within gate spreads of the organ median, keeps the box, leaves the input map alone', () => {
+  const { ct } = handMade(5);
+  const rng = createRng(6), rnd = () => rng.next(), n = ct.data.length;
+  const dense = new Float32Array(n);
+  for (let k = 1; k <= 4; k++) for (let j = 2; j <= 5; j++) for (let i = 1; i <= 6; i++) dense[i + 9 * (j + 7 * k)] = 0.05 + 0.9 * rnd();
+  const map = boxedVolume({ ...grid, data: dense });
+  const before = Float32Array.from(map.data);
+  const organ = { median: 40, spread: 25 };
+  for (const gate of [0.5, 1, 2]) {
+    const out = contrastGated(map, ct, organ, gate);
+    assert.deepEqual(out.box, map.box);
+    const got = denseVolume(out).data;
+    let zeroed = 0;
+    for (let i = 0; i < n; i++) {
+      const keep = Math.abs(ct.data[i]! - 40) >= gate * 25;
+      assert.equal(got[i], keep ? dense[i] : 0, `voxel ${i} at gate ${gate}`);
+      if (dense[i] && !keep) zeroed++;
+    }
+    assert.ok(zeroed > 0, 'the test needs voxels the gate removes');
+  }
+  assert.deepEqual(map.data, before);
+});
+
+test('the gate applies to density-defined findings only (data/taxonomy)', () => {
+  for (const t of ['cyst', 'nodule', 'duct_dilation', 'low_density_area']) assert.ok(isDensityDefined(t), t);
+  for (const t of ['aneurysm', 'wall_thickening', 'atrophy', 'no_such_type']) assert.ok(!isDensityDefined(t), t);
+});
+
+test('a model calibrated with a contrast gate grounds the bundled study with the gated maps of the ungated model', async () => {
+  const dir = join(projectRoot, 'examples', 'demo'), s = readManifest(dir)[0]!;
+  const study = { ct: await readVolume(join(dir, s.ct)), anatomy: await readVolume(join(dir, s.labels)), report: goldReport(dir, s) };
+  const model = await loadGroundingModel(join(projectRoot, 'models', 'grounding-default'));
+  const plain = model.calibrated({ contrastGate: undefined }), gated = model.calibrated({ contrastGate: 1 });
+  const a = await plain.ground(study), b = await gated.ground(study);
+  let changed = 0;
+  for (const an of study.report.anomalies) {
+    const x = denseVolume(a.get(an.id)!).data, y = denseVolume(b.get(an.id)!).data;
+    if (!isDensityDefined(an.type)) { assert.deepEqual(y, x, an.id); continue; }
+    // independently of the grounder: the organ's median and spread by sorting its voxels
+    const labels = cropLabels(an);
+    const vals = [...study.ct.data].filter((_, i) => labels.includes(study.anatomy.data[i]!)).map(Math.round);
+    const m = lowerMedian(vals), spread = Math.max(1, 1.4826 * lowerMedian(vals.map((v) => Math.abs(v - m))));
+    for (let i = 0; i < x.length; i++) {
+      const keep = Math.abs(study.ct.data[i]! - m) >= spread;
+      assert.equal(y[i], keep ? x[i] : 0);
+      if (x[i] && !keep) changed++;
+    }
+  }
+  assert.ok(changed > 0, 'the gate removed nothing on the bundled study');
+  await model.dispose();
+});
