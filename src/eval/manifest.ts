@@ -15,7 +15,7 @@ export interface ManifestAnomaly extends GroundingAnomaly {
   /** what the data engine knows of a generated lesion: its kind and the scheme organ it was put in */
   synth?: { kind: string; target: string };
 }
-export interface ManifestStudy { id: string; ct: string; labels: string; report: string; split: string; anomalies: ManifestAnomaly[] }
+export interface ManifestStudy { id: string; ct: string; labels: string; report: string; split: string; anomalies: ManifestAnomaly[]; background?: string }
 
 export function readManifest(dir: string): ManifestStudy[] {
   const path = join(dir, 'manifest.jsonl');

@@ -34,6 +34,11 @@ export interface TrainOptions {
   validateEvery?: number;
   /** cap on training studies (quick runs, tests) */
   maxStudies?: number;
+  /**
+   * class-balanced sampling: a training sample is drawn with weight n^-balance, n = the training
+   * samples of its kind (background, organ, type); 0 or absent: uniform
+   */
+  balance?: number;
   quiet?: boolean;
   /** the command line, recorded in config.json */
   command?: string;
@@ -175,10 +180,14 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
   const dirs = typeof o.data === 'string' ? [o.data] : o.data;
   const trainSet: SampleSet = { samples: [], pad: SHIFT_PAD, channels: 0 }, valSet: SampleSet = { samples: [], pad: SHIFT_PAD, channels: 0 };
   let nTrain = 0, nVal = 0, trainAnomalies = 0;
+  // per training sample its kind, for --balance
+  const kinds: string[] = [];
   for (const dir of dirs) {
     let { train, val } = splitTrainVal(readManifest(dir), o.seed);
     if (o.maxStudies) { train = train.slice(0, o.maxStudies); val = val.slice(0, Math.max(1, Math.ceil(o.maxStudies / 10))); }
     const tr = await prepareSamples(dir, train, cfg, text, SHIFT_PAD, `prepare train ${dir}`, o.quiet, createRng(o.seed).fork(`tiles ${dir}`));
+    const byId = new Map(train.map((st) => [st.id, st]));
+    for (const smp of tr.samples) kinds.push(sampleKind(byId.get(smp.study), smp.id));
     const va = await prepareSamples(dir, val, cfg, text, SHIFT_PAD, `prepare val ${dir}`, o.quiet);
     trainSet.samples.push(...tr.samples); valSet.samples.push(...va.samples);
     trainAnomalies += tr.anomalies;
@@ -207,9 +216,10 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
   const validateEvery = o.validateEvery || perEpoch;
   const writeConfig = (extra: Record<string, unknown>) => writeFileAtomic(join(out, 'config.json'), JSON.stringify({
     model: cfg,
-    training: { data: dirs.length === 1 ? dirs[0] : dirs, init: o.init, initTraining: o.init ? initTraining : undefined, seed: o.seed, batch: o.batch, lr: o.lr, steps: o.steps, trainStudies: nTrain, valStudies: nVal, trainAnomalies: trainAnomalies, trainSamples: trainSet.samples.length, command: o.command, ...extra },
+    training: { data: dirs.length === 1 ? dirs[0] : dirs, init: o.init, initTraining: o.init ? initTraining : undefined, seed: o.seed, batch: o.batch, lr: o.lr, steps: o.steps, balance: o.balance || undefined, trainStudies: nTrain, valStudies: nVal, trainAnomalies: trainAnomalies, trainSamples: trainSet.samples.length, command: o.command, ...extra },
   }, null, 2) + '\n');
 
+  const drawWeighted = o.balance ? weightedDraw(balancedWeights(kinds, o.balance)) : null;
   const progress = o.quiet ? null : new Progress(`train ${o.variant}`, o.steps, 'steps', trainer.stepCount);
   const t0 = Date.now(), startStep = trainer.stepCount;
   let recentLoss: number[] = [], recentDice: number[] = [];
@@ -217,7 +227,7 @@ export async function trainGroundingModel(o: TrainOptions): Promise<TrainResult>
     const step = trainer.stepCount;
     // batch draw is a function of (seed, step): a resumed run continues the same sequence
     const rng = createRng(o.seed).fork(`batch${step}`);
-    const picks: Sample[] = Array.from({ length: o.batch }, () => rng.pick(trainSet.samples));
+    const picks: Sample[] = Array.from({ length: o.batch }, () => (drawWeighted ? trainSet.samples[drawWeighted(rng.next())]! : rng.pick(trainSet.samples)));
     const batch = makeBatch(trainSet, picks, cfg, d, rng);
     // cosine decay over the run after a short warm-up
     const warm = Math.min(1, (step + 1) / 50), lr = o.lr * warm * (0.1 + 0.9 * 0.5 * (1 + Math.cos((Math.PI * step) / o.steps)));
@@ -286,4 +296,30 @@ async function validate(graph: ReturnType<typeof buildTrainGraph>['graph'], outp
 export function copyTextEncoder(from: string, to: string): void {
   mkdirSync(to, { recursive: true });
   for (const f of ['config.json', 'vocab.txt', 'model.safetensors']) copyFileSync(join(from, f), join(to, f));
+}
+
+/** A training sample's kind for balanced sampling: its study's background, its anomaly's organ and type. */
+function sampleKind(study: ReturnType<typeof readManifest>[number] | undefined, id: string): string {
+  const a = study?.anomalies.find((x) => x.id === id);
+  return `${study?.background ?? '-'}:${a?.organ ?? '-'}:${a?.type ?? '-'}`;
+}
+
+/** Per sample n^-alpha, n = the samples of its kind: alpha 1 draws every kind equally often, 0 every sample. */
+export function balancedWeights(kinds: readonly string[], alpha: number): Float64Array {
+  const n = new Map<string, number>();
+  for (const k of kinds) n.set(k, (n.get(k) ?? 0) + 1);
+  return Float64Array.from(kinds, (k) => n.get(k)! ** -alpha);
+}
+
+/** Maps a uniform u in [0, 1) to an index drawn with probability proportional to its weight. */
+export function weightedDraw(weights: Float64Array): (u: number) => number {
+  const cum = new Float64Array(weights.length);
+  let t = 0;
+  weights.forEach((w, i) => { t += w; cum[i] = t; });
+  return (u) => {
+    const x = u * t;
+    let lo = 0, hi = cum.length - 1;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (cum[mid]! > x) hi = mid; else lo = mid + 1; }
+    return lo;
+  };
 }

@@ -13,7 +13,7 @@ export async function run(argv: string[]): Promise<number> {
     steps: { type: 'string' }, seed: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
     grid: { type: 'string' }, widths: { type: 'string' }, text: { type: 'string' }, 'validate-every': { type: 'string' },
     'max-studies': { type: 'string' }, 'no-fine': { type: 'boolean' }, init: { type: 'string' }, 'max-spacing': { type: 'string' },
-    windows: { type: 'string' },
+    windows: { type: 'string' }, balance: { type: 'string' },
   }, false);
   // several dataset folders pool their splits: --data A,B
   const data = requireFlag(values.data, 'data').split(',').filter(Boolean);
@@ -36,8 +36,16 @@ export async function run(argv: string[]): Promise<number> {
     resume: Boolean(values.resume),
     validateEvery: intFlag(values['validate-every'], 'validate-every', 0),
     maxStudies: intFlag(values['max-studies'], 'max-studies', 0),
+    balance: balanceFlag(values.balance),
     command: ['ctground', 'train', ...argv].join(' '),
   });
   console.log(`${variant}: best validation ${(100 * r.bestValHit).toFixed(1)}% crop hits, soft Dice ${r.bestValDice.toFixed(3)} at step ${r.bestStep}; ${r.stepsPerSecond.toFixed(2)} steps/s; ${r.anomalies} training anomalies (${r.samples} samples: tiled organs add a tile away from each lesion); written to ${out}`);
   return 0;
+}
+
+/** --balance ALPHA: class-balanced sampling exponent in [0, 1] (0: uniform). */
+function balanceFlag(value: string | undefined): number {
+  const v = numFlag(value, 'balance', 0);
+  if (!(v >= 0 && v <= 1)) throw new UserError(`--balance must be in [0, 1] (0: uniform, 1: every kind equally often), got '${value}'`);
+  return v;
 }
