@@ -314,10 +314,7 @@ export class TrainedGrounder implements GroundingModel {
   /** The HU density of the labels an anomaly's crop was cut around, once per label set and study. */
   private organDensity(study: GroundingStudy, labels: number[], seen: Map<string, OrganDensity | null>): OrganDensity | null {
     const key = labels.join(',');
-    if (!seen.has(key)) {
-      const anatomy = study.anatomy.data.length === study.ct.data.length ? study.anatomy : resampleToGrid(study.anatomy, study.ct, 'nearest');
-      seen.set(key, organDensity(study.ct, anatomy, labels));
-    }
+    if (!seen.has(key)) seen.set(key, organDensity(study.ct, anatomyOnCtGrid(study), labels));
     return seen.get(key)!;
   }
 
@@ -419,4 +416,13 @@ export class TrainedGrounder implements GroundingModel {
 export async function loadGroundingModel(dir: string = DEFAULT_MODEL_DIR, opts: Pick<SessionOptions, 'threads' | 'spinning'> = {}): Promise<TrainedGrounder> {
   if (!existsSync(dir)) throw fileError(dir, 'model folder not found');
   return TrainedGrounder.load(dir, opts);
+}
+
+// The pipeline puts the label map on the CT's grid; a caller that did not gets it resampled once per study object.
+const anatomyOnGrid = new WeakMap<GroundingStudy, Volume>();
+function anatomyOnCtGrid(study: GroundingStudy): Volume {
+  if (study.anatomy.size.every((v, a) => v === study.ct.size[a])) return study.anatomy;
+  let v = anatomyOnGrid.get(study);
+  if (!v) { v = resampleToGrid(study.anatomy, study.ct, 'nearest'); anatomyOnGrid.set(study, v); }
+  return v;
 }
