@@ -39,27 +39,39 @@ test('organDensity is the median and 1.4826 × median absolute deviation of the 
   assert.equal(organDensity(ct, anatomy, [9]), null, 'no voxels of the label: no organ to contrast with');
 });
 
-test('contrastGated zeroes exactly the map voxels within gate spreads of the organ median, keeps the box, leaves the input map alone', () => {
+/** The gate's rule on dense arrays: the side of the median the map's core (≥ half its peak) lies on, weighted by the map. */
+function expectedGate(map: ArrayLike<number>, hu: ArrayLike<number>, median: number, spread: number, gate: number): Float32Array {
+  let peak = 0, side = 0;
+  for (let i = 0; i < map.length; i++) peak = Math.max(peak, map[i]!);
+  for (let i = 0; i < map.length; i++) if (map[i]! > 0 && map[i]! >= 0.5 * peak) side += map[i]! * (hu[i]! - median);
+  const s = Math.sign(side);
+  return Float32Array.from(map, (v, i) => ((s ? s * (hu[i]! - median) : Math.abs(hu[i]! - median)) >= gate * spread ? v : 0));
+}
+
+test('contrastGated keeps exactly the map voxels at least gate spreads from the organ median on its core\'s side, keeps the box, leaves the input map alone', () => {
   const { ct } = handMade(5);
   const rng = createRng(6), rnd = () => rng.next(), n = ct.data.length;
   const dense = new Float32Array(n);
   for (let k = 1; k <= 4; k++) for (let j = 2; j <= 5; j++) for (let i = 1; i <= 6; i++) dense[i + 9 * (j + 7 * k)] = 0.05 + 0.9 * rnd();
   const map = boxedVolume({ ...grid, data: dense });
   const before = Float32Array.from(map.data);
-  const organ = { median: 40, spread: 25 };
-  for (const gate of [0.5, 1, 2]) {
+  for (const organ of [{ median: 40, spread: 25 }, { median: -500, spread: 100 }, { median: 120, spread: 30 }]) for (const gate of [0.5, 1, 2]) {
     const out = contrastGated(map, ct, organ, gate);
     assert.deepEqual(out.box, map.box);
-    const got = denseVolume(out).data;
-    let zeroed = 0;
-    for (let i = 0; i < n; i++) {
-      const keep = Math.abs(ct.data[i]! - 40) >= gate * 25;
-      assert.equal(got[i], keep ? dense[i] : 0, `voxel ${i} at gate ${gate}`);
-      if (dense[i] && !keep) zeroed++;
-    }
-    assert.ok(zeroed > 0, 'the test needs voxels the gate removes');
+    const got = denseVolume(out).data, want = expectedGate(dense, ct.data, organ.median, organ.spread, gate);
+    for (let i = 0; i < n; i++) assert.equal(got[i], want[i], `voxel ${i} at gate ${gate}, median ${organ.median}`);
+    assert.ok(got.some((v, i) => dense[i] && !v), 'the test needs voxels the gate removes');
   }
   assert.deepEqual(map.data, before);
+});
+
+test('contrastGated: a map whose core is brighter than the organ loses the dark voxels too, however far from the median', () => {
+  const hu = new Float32Array([100, 110, 95, -100, 70, 45, 0, 0]);
+  const ct = { size: [8, 1, 1] as [number, number, number], spacing: [1, 1, 1] as [number, number, number], origin: [0, 0, 0] as [number, number, number], direction: [1, 0, 0, 0, 1, 0, 0, 0, 1], data: hu };
+  const map = boxedVolume({ ...ct, data: new Float32Array([0.9, 0.8, 0.7, 0.3, 0.3, 0.3, 0, 0]) });
+  const got = denseVolume(contrastGated(map, ct, { median: 40, spread: 10 }, 1)).data;
+  // core (≥ 0.45): HU 100, 110, 95, all above 40; -100 is far but on the other side, 45 too near
+  assert.deepEqual([...got], [0.9, 0.8, 0.7, 0, 0.3, 0, 0, 0].map((v) => Math.fround(v)));
 });
 
 test('the gate applies to density-defined findings only (data/taxonomy)', () => {
@@ -81,10 +93,10 @@ test('a model calibrated with a contrast gate grounds the bundled study with the
     const labels = cropLabels(an);
     const vals = [...study.ct.data].filter((_, i) => labels.includes(study.anatomy.data[i]!)).map(Math.round);
     const m = lowerMedian(vals), spread = Math.max(1, 1.4826 * lowerMedian(vals.map((v) => Math.abs(v - m))));
+    const want = expectedGate(x, study.ct.data, m, spread, 1);
     for (let i = 0; i < x.length; i++) {
-      const keep = Math.abs(study.ct.data[i]! - m) >= spread;
-      assert.equal(y[i], keep ? x[i] : 0);
-      if (x[i] && !keep) changed++;
+      assert.equal(y[i], want[i]);
+      if (x[i] && !want[i]) changed++;
     }
   }
   assert.ok(changed > 0, 'the gate removed nothing on the bundled study');

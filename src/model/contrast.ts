@@ -5,7 +5,8 @@ import { labelsVoxelBox } from './crop.ts';
 /**
  * The contrast gate: a density-defined finding (a cyst, a nodule, a dilated duct: data/taxonomy
  * `densityDefined`) is seen because its voxels differ from its organ, so of a map's voxels only
- * those whose HU lies at least `gate` robust spreads from the organ's median are kept. The network
+ * those whose HU lies at least `gate` robust spreads from the organ's median, on the side of it the
+ * map's core lies on, are kept. The network
  * sees the CT at 3–4 mm and says where; the CT at its own resolution says which voxels.
  */
 
@@ -45,13 +46,29 @@ export function organDensity(ct: Volume, anatomy: Volume, labels: readonly numbe
   return { median: m + LOW, spread: Math.max(1, 1.4826 * histogramMedian(dev, n)) };
 }
 
-/** `map` with its voxels whose HU is within `gate` spreads of the organ's median set to 0. */
+/**
+ * `map` with the voxels cut that are not at least `gate` spreads from the organ's median on the side
+ * its core lies on (the voxels at half its peak or more, weighted by the map: a cyst's core is darker
+ * than its organ, a calcification's brighter; a core exactly at the median keeps either side). The
+ * type does not fix the side against every organ: fluid in a duct is darker than enhancing pancreas
+ * and brighter than a fatty one.
+ */
 export function contrastGated(map: BoxedVolume, ct: Volume, organ: OrganDensity, gate: number): BoxedVolume {
   if (!map.box) return map;
   const [nx, ny] = ct.size, { min, max } = map.box, data = Float32Array.from(map.data), near = gate * organ.spread;
+  let peak = 0, side = 0;
+  for (const v of data) if (v > peak) peak = v;
   for (let k = min[2], p = 0; k <= max[2]; k++) for (let j = min[1]; j <= max[1]; j++) {
     const row = nx * (j + ny * k);
-    for (let i = min[0]; i <= max[0]; i++, p++) if (data[p] && Math.abs(ct.data[row + i]! - organ.median) < near) data[p] = 0;
+    for (let i = min[0]; i <= max[0]; i++, p++) if (data[p]! >= 0.5 * peak) side += data[p]! * (ct.data[row + i]! - organ.median);
+  }
+  const sign = Math.sign(side);
+  for (let k = min[2], p = 0; k <= max[2]; k++) for (let j = min[1]; j <= max[1]; j++) {
+    const row = nx * (j + ny * k);
+    for (let i = min[0]; i <= max[0]; i++, p++) {
+      const d = ct.data[row + i]! - organ.median;
+      if (data[p] && (sign ? sign * d : Math.abs(d)) < near) data[p] = 0;
+    }
   }
   return { ...map, data };
 }
