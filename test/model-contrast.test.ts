@@ -37,6 +37,13 @@ test('organDensity is the median and 1.4826 × median absolute deviation of the 
   }
   const { ct, anatomy } = handMade(4);
   assert.equal(organDensity(ct, anatomy, [9]), null, 'no voxels of the label: no organ to contrast with');
+  // cut to a box: only the labelled voxels inside it count
+  const within = { min: [2, 1, 1] as [number, number, number], max: [6, 5, 3] as [number, number, number] };
+  const inBox = (i: number) => { const x = i % 9, y = Math.floor(i / 9) % 7, z = Math.floor(i / 63); return x >= 2 && x <= 6 && y >= 1 && y <= 5 && z >= 1 && z <= 3; };
+  const vals = [...ct.data].filter((_, i) => anatomy.data[i] === 3 && inBox(i));
+  const m = lowerMedian(vals);
+  assert.deepEqual(organDensity(ct, anatomy, [3], within), { median: m, spread: Math.max(1, 1.4826 * lowerMedian(vals.map((v) => Math.abs(v - m)))) });
+  assert.equal(organDensity(ct, anatomy, [3], { min: [0, 0, 0], max: [0, 0, 0] }), null, 'fewer than 8 voxels in the box');
 });
 
 /** The gate's rule on dense arrays: the side of the median the map's core (≥ half its peak) lies on, weighted by the map. */
@@ -89,9 +96,12 @@ test('a model calibrated with a contrast gate grounds the bundled study with the
   for (const an of study.report.anomalies) {
     const x = denseVolume(a.get(an.id)!).data, y = denseVolume(b.get(an.id)!).data;
     if (!isDensityDefined(an.type)) { assert.deepEqual(y, x, an.id); continue; }
-    // independently of the grounder: the organ's median and spread by sorting its voxels
-    const labels = cropLabels(an);
-    const vals = [...study.ct.data].filter((_, i) => labels.includes(study.anatomy.data[i]!)).map(Math.round);
+    // independently of the grounder: the median and spread, by sorting, of the organ's voxels within 15 mm of the map's box
+    const labels = cropLabels(an), box = a.get(an.id)!.box!, [nx, ny] = study.ct.size;
+    const pad = study.ct.spacing.map((sp) => Math.ceil(15 / sp));
+    const near = (i: number) => { const c = [i % nx, Math.floor(i / nx) % ny, Math.floor(i / (nx * ny))]; return c.every((v, ax) => v >= box.min[ax]! - pad[ax]! && v <= box.max[ax]! + pad[ax]!); };
+    let vals = [...study.ct.data].filter((_, i) => labels.includes(study.anatomy.data[i]!) && near(i)).map(Math.round);
+    if (vals.length < 8) vals = [...study.ct.data].filter((_, i) => labels.includes(study.anatomy.data[i]!)).map(Math.round);
     const m = lowerMedian(vals), spread = Math.max(1, 1.4826 * lowerMedian(vals.map((v) => Math.abs(v - m))));
     const want = expectedGate(x, study.ct.data, m, spread, 1);
     for (let i = 0; i < x.length; i++) {

@@ -1,5 +1,5 @@
 import { loadTaxonomy } from '../common/index.ts';
-import type { BoxedVolume, Volume } from '../volume/index.ts';
+import type { BoxedVolume, Volume, VoxelBox } from '../volume/index.ts';
 import { labelsVoxelBox } from './crop.ts';
 
 /**
@@ -22,14 +22,18 @@ function histogramMedian(hist: Uint32Array, n: number): number {
   return hist.length - 1;
 }
 
+/** How far around a map's box its organ is its background, mm: a reader compares a lesion with the tissue around it, not the whole organ. */
+export const BACKGROUND_MM = 15;
+
 /**
  * The density of the voxels labelled with any of `labels` (the anatomy on the CT's grid), from 1-HU
- * histograms over the labels' voxel box: exact to the HU for integer CTs, linear in the organ's
- * box, not the CT. Null for fewer than 8 voxels (no organ to contrast with).
+ * histograms over the labels' voxel box (cut to `within` when given): exact to the HU for integer
+ * CTs, linear in the box, not the CT. Null for fewer than 8 voxels (no organ to contrast with).
  */
-export function organDensity(ct: Volume, anatomy: Volume, labels: readonly number[]): OrganDensity | null {
-  const box = labelsVoxelBox(anatomy, labels);
-  if (!box) return null;
+export function organDensity(ct: Volume, anatomy: Volume, labels: readonly number[], within?: VoxelBox): OrganDensity | null {
+  const organ = labelsVoxelBox(anatomy, labels);
+  if (!organ) return null;
+  const box = within ? { min: organ.min.map((v, a) => Math.max(v, within.min[a]!)), max: organ.max.map((v, a) => Math.min(v, within.max[a]!)) } : organ;
   const want = new Set(labels), hist = new Uint32Array(BINS), [nx, ny] = ct.size, { min, max } = box;
   let n = 0;
   for (let k = min[2]; k <= max[2]; k++) for (let j = min[1]; j <= max[1]; j++) {
@@ -78,4 +82,10 @@ let densityTypes: Set<string> | undefined;
 export function isDensityDefined(type: string): boolean {
   densityTypes ??= new Set(loadTaxonomy().anomalyTypes.filter((t) => t.densityDefined).map((t) => t.id));
   return densityTypes.has(type);
+}
+
+/** A map's voxel box grown by BACKGROUND_MM on every side (clipped later to the organ's box). */
+export function backgroundBox(box: VoxelBox, spacing: readonly number[]): VoxelBox {
+  const m = [0, 1, 2].map((a) => Math.ceil(BACKGROUND_MM / Math.abs(spacing[a]!)));
+  return { min: box.min.map((v, a) => v - m[a]!) as VoxelBox['min'], max: box.max.map((v, a) => v + m[a]!) as VoxelBox['max'] };
 }

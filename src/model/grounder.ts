@@ -11,7 +11,7 @@ import { cropChannels, placePenalized, positionChannels, POSITION_FEATURES, type
 import { anomalyText, boxMap, placeText } from './feed.ts';
 import { applyCalibration, buildHeadGraph, mapCalibration, buildImageGraph, buildImageLogitsGraph, buildQueryGraph, isBoxModel, sizeCappedCalibration } from './graphs.ts';
 import { mapCapMm3 } from './size.ts';
-import { contrastGated, isDensityDefined, organDensity, type OrganDensity } from './contrast.ts';
+import { backgroundBox, contrastGated, isDensityDefined, organDensity, type OrganDensity } from './contrast.ts';
 import { anomalyPlace, anomalyTiles, cropKey, cropLabels } from './prepare.ts';
 import { WeightMismatch, type Weights } from './network.ts';
 import type { GroundingMap, GroundingModel, GroundingStudy } from './types.ts';
@@ -303,7 +303,9 @@ export class TrainedGrounder implements GroundingModel {
           map = pasteToGrid(volumeOn(tiles[v.r.k]!, buf), study.ct, 'linear', map, near[k]);
           for (const j of near[k]!) buf[j] = 0;
         }
-        const density = map && cfg.contrastGate && isDensityDefined(a.type) ? this.organDensity(study, cropLabels(a), densities) : null;
+        // the organ around the map (BACKGROUND_MM), or the whole organ when too little of it is there
+        const density = map?.box && cfg.contrastGate && isDensityDefined(a.type)
+          ? organDensity(study.ct, anatomyOnCtGrid(study), cropLabels(a), backgroundBox(map.box, study.ct.spacing)) ?? this.organDensity(study, cropLabels(a), densities) : null;
         out.set(a.id, map ? (density ? contrastGated(map, study.ct, density, cfg.contrastGate!) : map) : emptyBoxed(study.ct));
       }
     }
