@@ -74,11 +74,11 @@ test('calibrate scores every grid point on the validation split as eval does wit
   await score(first.minPeak, first.temperature, 2, 6, 3);
   // the contrast gate is tried at the best of the eleven points before it (its row says which: not all were scored here)
   const num = (c: string) => (c === '-' ? 0 : Number(c)), hitsOf = (c: string[]) => Number(c[7]!.split('/')[0]);
-  const before = rows.find((c) => c[6] !== '-')!;
-  assert.equal(rows.indexOf(before), 11, 'the gated row comes last');
-  const at = rows.find((c) => c !== before && c.slice(1, 6).join() === before.slice(1, 6).join())!;
+  const gatedRow = rows.find((c) => c[6] !== '-')!;
+  assert.equal(rows.indexOf(gatedRow), 11, 'the gated row comes last');
+  const at = rows.find((c) => c !== gatedRow && c.slice(1, 6).join() === gatedRow.slice(1, 6).join())!;
   assert.ok(rows.slice(0, 11).every((c) => hitsOf(c) < hitsOf(at) || (hitsOf(c) === hitsOf(at) && Number(c[9]) <= Number(at[9]))), 'the gate is tried at the best point');
-  await score(Number(before[1]), Number(before[2]), num(before[3]!), num(before[4]!), num(before[5]!), 1);
+  await score(Number(gatedRow[1]), Number(gatedRow[2]), num(gatedRow[3]!), num(gatedRow[4]!), num(gatedRow[5]!), 1);
   const gated = expected.at(-1)!;
   const plain = expected.find((e) => e !== gated && e.minPeak === gated.minPeak && e.temperature === gated.temperature && e.sizeCap === gated.sizeCap && e.placePrior === gated.placePrior && e.typicalSizeCap === gated.typicalSizeCap);
   if (plain) assert.notEqual(gated.miou, plain.miou, 'the contrast gate changed nothing on this data');

@@ -6,8 +6,8 @@ import { labelsVoxelBox } from './crop.ts';
  * The contrast gate: a density-defined finding (a cyst, a nodule, a dilated duct: data/taxonomy
  * `densityDefined`) is seen because its voxels differ from its organ, so of a map's voxels only
  * those whose HU lies at least `gate` robust spreads from the organ's median, on the side of it the
- * map's core lies on, are kept. The network
- * sees the CT at 3–4 mm and says where; the CT at its own resolution says which voxels.
+ * map's core lies on, are kept. The network sees the CT at 3–4 mm and says where; the CT at its own
+ * resolution says which voxels.
  */
 
 /** Median HU of an organ's voxels and their robust spread (1.4826 × median absolute deviation, at least 1 HU). */

@@ -277,7 +277,7 @@ export class TrainedGrounder implements GroundingModel {
     // zero but for the voxels one map is writing (reset after each)
     const buf = new Float32Array(n);
     const margin = cfg.placePrior ? loadPlaces().marginFraction : 0;
-    const densities = new Map<string, OrganDensity | null>();
+    const wholeOrgans = new Map<string, OrganDensity | null>();
     for (const { anomalies, tiles, runs } of groups) {
       const voxelMm3 = tiles[0]!.spacing.reduce((p, v) => p * v, 1);
       for (const [i, a] of anomalies.entries()) {
@@ -303,21 +303,28 @@ export class TrainedGrounder implements GroundingModel {
           map = pasteToGrid(volumeOn(tiles[v.r.k]!, buf), study.ct, 'linear', map, near[k]);
           for (const j of near[k]!) buf[j] = 0;
         }
-        // the organ around the map (BACKGROUND_MM), or the whole organ when too little of it is there
-        const density = map?.box && cfg.contrastGate && isDensityDefined(a.type)
-          ? organDensity(study.ct, anatomyOnCtGrid(study), cropLabels(a), backgroundBox(map.box, study.ct.spacing)) ?? this.organDensity(study, cropLabels(a), densities) : null;
-        out.set(a.id, map ? (density ? contrastGated(map, study.ct, density, cfg.contrastGate!) : map) : emptyBoxed(study.ct));
+        out.set(a.id, map ? this.gated(study, a, map, wholeOrgans) : emptyBoxed(study.ct));
       }
     }
     if (phases) phases.maps += performance.now() - t;
     return out;
   }
 
-  /** The HU density of the labels an anomaly's crop was cut around, once per label set and study. */
-  private organDensity(study: GroundingStudy, labels: number[], seen: Map<string, OrganDensity | null>): OrganDensity | null {
-    const key = labels.join(',');
-    if (!seen.has(key)) seen.set(key, organDensity(study.ct, anatomyOnCtGrid(study), labels));
-    return seen.get(key)!;
+  /**
+   * A map through the contrast gate (model/contrast.ts) when the calibration has one and the finding
+   * is density-defined. Its background: the labels its crop was cut around within BACKGROUND_MM of
+   * the map, or the whole organ (once per label set in `wholeOrgans`) when too little of it is there.
+   */
+  private gated(study: GroundingStudy, a: GroundingStudy['report']['anomalies'][number], map: GroundingMap, wholeOrgans: Map<string, OrganDensity | null>): GroundingMap {
+    const gate = this.config.contrastGate;
+    if (!gate || !map.box || !isDensityDefined(a.type)) return map;
+    const labels = cropLabels(a), anatomy = anatomyOnCtGrid(study), key = labels.join(',');
+    let density = organDensity(study.ct, anatomy, labels, backgroundBox(map.box, study.ct.spacing));
+    if (!density) {
+      if (!wholeOrgans.has(key)) wholeOrgans.set(key, organDensity(study.ct, anatomy, labels));
+      density = wholeOrgans.get(key)!;
+    }
+    return density ? contrastGated(map, study.ct, density, gate) : map;
   }
 
   /** The text side once per anomaly (token rows; for mask models L_t), in chunks of at most HEAD_BATCH. */

@@ -61,7 +61,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     // the third stage: contrast gates at the best point so far (a pass of its own: the logits are per study object)
     const at = chooseCalibration(points).best, gates = contrastGates.filter((g) => g > 0);
-    if (gates.length) await score(gates.map((contrastGate) => ({ ...pick(at), contrastGate })));
+    const { hits: _h, n: _n, miou: _m, iouAt: _i, ...settings } = at;
+    if (gates.length) await score(gates.map((contrastGate) => ({ ...settings, contrastGate })));
   } finally {
     await model.dispose();
   }
@@ -92,7 +93,3 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** A grid point's settings without its scores. */
-function pick(p: CalibrationPoint): CalibrationSettings {
-  return { minPeak: p.minPeak, temperature: p.temperature, sizeCap: p.sizeCap, placePrior: p.placePrior, typicalSizeCap: p.typicalSizeCap, contrastGate: p.contrastGate };
-}
