@@ -109,3 +109,42 @@ test('calibrate refuses a bad grid or a split with no studies in one line', () =
   assert.match(none.stderr, /no studies in split 'test'/);
   assert.equal(none.stderr.split('\n').length, 2);
 });
+
+test('calibrate gives a kind of finding its own contrast gate and typical cap where they ground its validation findings better, and eval of the written model scores what its row says', async () => {
+  // the shipped model on the bundled real-CT study: its two inserted lesions are of two kinds the gate applies to
+  const data = join(projectRoot, 'examples', 'demo'), model = join(root, 'kinds');
+  cpSync(join(projectRoot, 'models', 'grounding-default'), model, { recursive: true });
+  const cfgPath = join(model, 'config.json'), shipped = JSON.parse(readFileSync(cfgPath, 'utf8'));
+  shipped.model.textEncoder = join(projectRoot, 'models', 'text-default');
+  writeFileSync(cfgPath, JSON.stringify(shipped));
+  const r = cli('calibrate', '--model', model, '--data', data, '--split', 'test', '--min-peaks', '0.5', '--temperatures', '0.5', '--size-caps', '0', '--place-priors', '0', '--typical-caps', '0', '--contrast-gates', '0.7,2', '--kind-typical-caps', '1', '--kind-min', '1', '--write');
+  assert.equal(r.status, 0, r.stderr);
+  const rows = r.stdout.split('\n').filter((l) => /^\| [\d.]+ \| [\d.]+ \|/.test(l)).map((l) => l.split('|').map((c) => c.trim()));
+  // the plain point, two gates, the three gates (none, 0.7, 2) at typical cap 1, and the per-kind combination
+  assert.equal(rows.length, 7, r.stdout);
+  assert.deepEqual(rows.slice(3, 6).map((c) => [c[5], c[6]]), [['1', '-'], ['1', '0.7'], ['1', '2']]);
+  const kindRow = rows[6]!, kinds = /^([\d.]+|-) \+ (\d+) kinds$/.exec(kindRow[6]!);
+  assert.ok(kinds, `the last row is the per-kind one: ${kindRow.join('|')}`);
+  const hitsOf = (c: string[]) => Number(c[7]!.split('/')[0]);
+  assert.ok(rows.slice(0, 6).every((c) => hitsOf(c) <= hitsOf(kindRow)), 'per-kind settings ground at least as many as any one point');
+  assert.ok(kindRow.at(-2) === 'chosen' || kindRow.at(-1) === 'chosen', 'the per-kind row, at least as good, is chosen');
+  // the per-kind table: each kind's own settings at least as good as the global ones for its findings
+  const table = r.stdout.split('\n').filter((l) => /^\| [a-z_]+:[a-z_]+ \|/.test(l)).map((l) => l.split('|').map((c) => c.trim()));
+  assert.equal(table.length, 2, r.stdout);
+  for (const c of table) assert.ok(Number(c[5]) > Number(c[7]) || (Number(c[5]) === Number(c[7]) && Number(c[6]) >= Number(c[8])), c.join('|'));
+  const written = JSON.parse(readFileSync(cfgPath, 'utf8'));
+  const own = Object.entries(written.model.kindCalibration as Record<string, { contrastGate: number; typicalSizeCap: number }>);
+  assert.equal(own.length, Number(kinds[2]));
+  const cell = (v: number) => (v ? String(v) : 'none');
+  for (const [kind, k] of own) {
+    assert.deepEqual(table.find((c) => c[1] === kind)?.slice(3, 5), [cell(k.contrastGate), cell(k.typicalSizeCap)], kind);
+    assert.ok(k.contrastGate !== (written.model.contrastGate ?? 0) || k.typicalSizeCap !== (written.model.typicalSizeCap ?? 0), `${kind} keeps the global settings: it should not be listed`);
+  }
+  // eval's code on the written model scores exactly the recombined row
+  const m = await loadGroundingModel(model);
+  const res = await evaluateStudies(m, data, splitOf(readManifest(data), 'test'), { read: readVolume, organs: schemeOrganLookup, groundingBox: anomalyBox, split: 'test', quiet: true });
+  await m.dispose();
+  assert.equal(kindRow[7], `${res.anomalies.filter((a) => a.score.hit).length}/${res.anomalies.length}`);
+  assert.equal(kindRow[9], (100 * res.anomalies.reduce((s, a) => s + a.score.miou, 0) / res.anomalies.length).toFixed(1));
+  assert.deepEqual(written.calibration.grid.at(-1).kindCalibration, written.model.kindCalibration);
+});

@@ -220,6 +220,12 @@ test('missing or corrupt files give one-line errors that name the file', async (
     c.model.minPeak = 0.5; c.model.regionThreshold = 0.5;
     writeFileSync(join(d, 'config.json'), JSON.stringify(c));
   }), /config\.json: regionThreshold 0\.5 must be below minPeak 0\.5/);
+  // a kind's own settings must name an organ and a type, each a number of at least 0
+  await rejects(broken('kindgate', (d) => {
+    const c = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
+    c.model.kindCalibration = { 'pancreas:duct_dilation': { contrastGate: -1, typicalSizeCap: 2 } };
+    writeFileSync(join(d, 'config.json'), JSON.stringify(c));
+  }), /config\.json: kindCalibration must map "organ:type" to \{ contrastGate, typicalSizeCap \}, each at least 0/);
   // a text encoder other than the recorded one would feed the head token states it never learned
   await rejects(broken('othertext', (d) => {
     const c = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));

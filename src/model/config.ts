@@ -106,9 +106,19 @@ export interface GroundingConfig {
    * (`ctground calibrate --contrast-gates`). Absent: no gate.
    */
   contrastGate?: number;
+  /**
+   * The contrast gate and typical-size cap of single kinds of finding, "organ:type" → settings (0:
+   * none for that kind), over `contrastGate` and `typicalSizeCap`: chosen per kind on validation
+   * data where a kind has enough findings there (`ctground calibrate`'s per-kind stage). A kind's
+   * maps depend on its own settings alone, so the per-kind choices add up. Absent: the global ones.
+   */
+  kindCalibration?: Record<string, KindCalibration>;
   /** transformer size of transvg3d */
   transformer: { dim: number; layers: number; heads: number };
 }
+
+/** One kind of finding's own map calibration (`GroundingConfig.kindCalibration`); 0: none. */
+export interface KindCalibration { contrastGate: number; typicalSizeCap: number }
 
 export function usesAnatomy(v: Variant): boolean {
   return v === 'full' || v === 'anatomy-only';
@@ -186,6 +196,9 @@ export function checkConfig(c: GroundingConfig, file: string): GroundingConfig {
   if (c.sizeCap !== undefined && !positiveNumber(c.sizeCap)) throw fileError(file, 'sizeCap must be a positive number');
   if (c.placePrior !== undefined && !positiveNumber(c.placePrior)) throw fileError(file, 'placePrior must be a positive number');
   if (c.contrastGate !== undefined && !positiveNumber(c.contrastGate)) throw fileError(file, 'contrastGate must be a positive number');
+  const atLeast0 = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  if (c.kindCalibration !== undefined && !(typeof c.kindCalibration === 'object' && c.kindCalibration !== null && Object.entries(c.kindCalibration).every(([k, v]) => k.includes(':') && typeof v === 'object' && v !== null && atLeast0(v.contrastGate) && atLeast0(v.typicalSizeCap)))) throw fileError(file, 'kindCalibration must map "organ:type" to { contrastGate, typicalSizeCap }, each at least 0');
+  if (c.kindCalibration !== undefined && c.typicalMm3 === undefined && Object.values(c.kindCalibration).some((k) => k.typicalSizeCap > 0)) throw fileError(file, 'kindCalibration\'s typicalSizeCap needs typicalMm3');
   if (c.typicalSizeCap !== undefined && !positiveNumber(c.typicalSizeCap)) throw fileError(file, 'typicalSizeCap must be a positive number');
   if (c.typicalMm3 !== undefined && !(typeof c.typicalMm3 === 'object' && c.typicalMm3 !== null && Object.values(c.typicalMm3).every(positiveNumber))) throw fileError(file, 'typicalMm3 must map "organ:type" and type to positive volumes');
   if (c.typicalSizeCap !== undefined && c.typicalMm3 === undefined) throw fileError(file, 'typicalSizeCap needs typicalMm3');

@@ -1,6 +1,8 @@
 import { loadTaxonomy } from '../common/index.ts';
 import type { BoxedVolume, Volume, VoxelBox } from '../volume/index.ts';
 import { labelsVoxelBox } from './crop.ts';
+import type { GroundingConfig } from './config.ts';
+import { typicalKey } from './size.ts';
 
 /**
  * The contrast gate: a density-defined finding (a cyst, a nodule, a dilated duct: data/taxonomy
@@ -82,6 +84,15 @@ let densityTypes: Set<string> | undefined;
 export function isDensityDefined(type: string): boolean {
   densityTypes ??= new Set(loadTaxonomy().anomalyTypes.filter((t) => t.densityDefined).map((t) => t.id));
   return densityTypes.has(type);
+}
+
+/**
+ * The gate a finding of this organ class and type gets (0: none): only density-defined types are
+ * gated; the kind's own gate (`kindCalibration`) where calibration chose one, else `contrastGate`.
+ */
+export function contrastGateFor(cfg: Pick<GroundingConfig, 'contrastGate' | 'kindCalibration'>, organ: string, type: string): number {
+  if (!isDensityDefined(type)) return 0;
+  return cfg.kindCalibration?.[typicalKey(organ, type)]?.contrastGate ?? cfg.contrastGate ?? 0;
 }
 
 /** A map's voxel box grown by BACKGROUND_MM on every side (clipped later to the organ's box). */

@@ -11,7 +11,7 @@ import { cropChannels, placePenalized, positionChannels, POSITION_FEATURES, type
 import { anomalyText, boxMap, placeText } from './feed.ts';
 import { applyCalibration, buildHeadGraph, mapCalibration, buildImageGraph, buildImageLogitsGraph, buildQueryGraph, isBoxModel, sizeCappedCalibration } from './graphs.ts';
 import { mapCapMm3 } from './size.ts';
-import { backgroundBox, contrastGated, isDensityDefined, organDensity, type OrganDensity } from './contrast.ts';
+import { backgroundBox, contrastGated, contrastGateFor, organDensity, type OrganDensity } from './contrast.ts';
 import { anomalyPlace, anomalyTiles, cropKey, cropLabels } from './prepare.ts';
 import { WeightMismatch, type Weights } from './network.ts';
 import type { GroundingMap, GroundingModel, GroundingStudy } from './types.ts';
@@ -202,7 +202,7 @@ export class TrainedGrounder implements GroundingModel {
    * this one's sessions, so a calibration grid costs no new load, and its map logits: the same study
    * object grounded by several variants runs the network once. Dispose only the original.
    */
-  calibrated(c: Partial<Pick<GroundingConfig, 'minPeak' | 'temperature' | 'regionThreshold' | 'sizeCap' | 'placePrior' | 'typicalSizeCap' | 'typicalMm3' | 'contrastGate'>>): TrainedGrounder {
+  calibrated(c: Partial<Pick<GroundingConfig, 'minPeak' | 'temperature' | 'regionThreshold' | 'sizeCap' | 'placePrior' | 'typicalSizeCap' | 'typicalMm3' | 'contrastGate' | 'kindCalibration'>>): TrainedGrounder {
     const cfg = checkConfig({ ...this.config, crop: { ...this.config.crop }, ...c }, `calibration of ${this.name}`);
     return new TrainedGrounder(this.name, cfg, this.text, this.image, this.weights, this.imageShapes, this.opts, this.heads, this.logitCache);
   }
@@ -316,8 +316,8 @@ export class TrainedGrounder implements GroundingModel {
    * the map, or the whole organ (once per label set in `wholeOrgans`) when too little of it is there.
    */
   private gated(study: GroundingStudy, a: GroundingStudy['report']['anomalies'][number], map: GroundingMap, wholeOrgans: Map<string, OrganDensity | null>): GroundingMap {
-    const gate = this.config.contrastGate;
-    if (!gate || !map.box || !isDensityDefined(a.type)) return map;
+    const gate = contrastGateFor(this.config, a.organ, a.type);
+    if (!gate || !map.box) return map;
     const labels = cropLabels(a), anatomy = anatomyOnCtGrid(study), key = labels.join(',');
     let density = organDensity(study.ct, anatomy, labels, backgroundBox(map.box, study.ct.spacing));
     if (!density) {

@@ -39,13 +39,15 @@ export function typicalKey(organ: string, type: string): string {
 
 /**
  * The volume a map's support may hold, mm³ (`sizeCappedCalibration`), or undefined for no bound:
- * sizeCap × the stated volume when the report states one; else, with typicalSizeCap, that factor ×
- * the typical volume of the organ's findings of this type (else of the type) on the calibration data.
+ * sizeCap × the stated volume when the report states one; else, with a typical-size cap (the kind's
+ * own in `kindCalibration`, else typicalSizeCap), that factor × the typical volume of the organ's
+ * findings of this type (else of the type) on the calibration data.
  */
 export function mapCapMm3(cfg: GroundingConfig, a: GroundingAnomaly): number | undefined {
   const stated = statedVolumeMm3(a);
   if (stated !== undefined) return cfg.sizeCap ? cfg.sizeCap * stated : undefined;
-  if (!cfg.typicalSizeCap || !cfg.typicalMm3) return undefined;
-  const typical = cfg.typicalMm3[typicalKey(a.organ, a.type)] ?? cfg.typicalMm3[a.type];
-  return typical === undefined ? undefined : cfg.typicalSizeCap * typical;
+  const key = typicalKey(a.organ, a.type), factor = cfg.kindCalibration?.[key]?.typicalSizeCap ?? cfg.typicalSizeCap;
+  if (!factor || !cfg.typicalMm3) return undefined;
+  const typical = cfg.typicalMm3[key] ?? cfg.typicalMm3[a.type];
+  return typical === undefined ? undefined : factor * typical;
 }

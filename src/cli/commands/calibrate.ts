@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { UserError, writeFileAtomic } from '../../common/index.ts';
 import { numListFlag, parseFlags, requireFlag } from '../args.ts';
 import { readVolume } from '../../volume/index.ts';
-import { anomalyBox, loadGroundingModel } from '../../model/index.ts';
+import { anomalyBox, isDensityDefined, loadGroundingModel, typicalKey } from '../../model/index.ts';
 import {
-  calibrationPoint, chooseCalibration, evaluateModels, typicalLesionVolumes, readManifest, schemeOrganLookup, splitOf, MIOU_THRESHOLDS, type AnomalyResult, type CalibrationPoint, type CalibrationSettings,
+  calibrationPoint, chooseCalibration, chooseKindCalibration, evaluateModels, typicalLesionVolumes, readManifest, schemeOrganLookup, splitOf, MIOU_THRESHOLDS, type AnomalyResult, type CalibrationPoint, type CalibrationSettings, type KindChoice,
 } from '../../eval/index.ts';
 
 export const summary = "choose a model's map calibration (minPeak, temperature, size caps, place prior, contrast gate, region threshold) on validation data";
@@ -13,7 +13,7 @@ export const summary = "choose a model's map calibration (minPeak, temperature, 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     model: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' },
-    'min-peaks': { type: 'string' }, temperatures: { type: 'string' }, 'size-caps': { type: 'string' }, 'place-priors': { type: 'string' }, 'typical-caps': { type: 'string' }, 'contrast-gates': { type: 'string' }, write: { type: 'boolean' },
+    'min-peaks': { type: 'string' }, temperatures: { type: 'string' }, 'size-caps': { type: 'string' }, 'place-priors': { type: 'string' }, 'typical-caps': { type: 'string' }, 'contrast-gates': { type: 'string' }, 'kind-min': { type: 'string' }, 'kind-typical-caps': { type: 'string' }, write: { type: 'boolean' },
   }, false);
   const dir = requireFlag(values.model, 'model');
   const data = requireFlag(values.data, 'data').split(',').filter(Boolean);
@@ -29,21 +29,33 @@ export async function run(argv: string[]): Promise<number> {
   const typicalCaps = numListFlag(values['typical-caps'], 'typical-caps', [0, 2, 4], (v) => v >= 0, 'at least 0 (0: no cap without a stated size)');
   // 0 = no gate; tried last, at the best point of the stages before
   const contrastGates = numListFlag(values['contrast-gates'], 'contrast-gates', [0, 0.5, 1], (v) => v >= 0, 'at least 0 (0: no contrast gate)');
+  // a kind of finding with at least this many validation findings may get a gate and a typical cap of its own (0: none does)
+  const kindMin = numListFlag(values['kind-min'], 'kind-min', [20], (v) => Number.isInteger(v) && v >= 0, 'a whole number, at least 0 (0: no per-kind calibration)')[0]!;
+  if (values['kind-min']?.includes(',')) throw new UserError('--kind-min takes one number');
+  // the typical caps a kind may take besides the global one (default: the typical-caps list)
+  const kindCaps = numListFlag(values['kind-typical-caps'], 'kind-typical-caps', typicalCaps, (v) => v >= 0, 'at least 0 (0: no cap without a stated size)');
   const sets = data.map((d) => ({ dir: d, studies: splitOf(readManifest(d), split, join(d, 'manifest.jsonl')) }));
 
-  const typicalMm3 = typicalCaps.some((c) => c > 0) ? await typicalLesionVolumes(sets, readVolume) : undefined;
+  const typicalMm3 = [...typicalCaps, ...(kindMin > 0 ? kindCaps : [])].some((c) => c > 0) ? await typicalLesionVolumes(sets, readVolume) : undefined;
   const model = await loadGroundingModel(dir);
   const points: CalibrationPoint[] = [];
+  // each point's per-anomaly results: the per-kind stage recombines the gate stage's
+  const resultsOf = new Map<CalibrationPoint, AnomalyResult[]>();
+  let kinds: KindChoice[] = [];
   // each stage's grid points in one pass over the studies: the variants share the network's logits per study
   const score = async (grid: CalibrationSettings[]) => {
     // the region threshold does not change the maps: leave it out until one is chosen
-    const variants = grid.map((p) => model.calibrated({ minPeak: p.minPeak, temperature: p.temperature, sizeCap: p.sizeCap || undefined, placePrior: p.placePrior || undefined, typicalSizeCap: p.typicalSizeCap || undefined, typicalMm3: p.typicalSizeCap ? typicalMm3 : undefined, contrastGate: p.contrastGate || undefined, regionThreshold: undefined }));
+    const variants = grid.map((p) => model.calibrated({ minPeak: p.minPeak, temperature: p.temperature, sizeCap: p.sizeCap || undefined, placePrior: p.placePrior || undefined, typicalSizeCap: p.typicalSizeCap || undefined, typicalMm3, contrastGate: p.contrastGate || undefined, kindCalibration: p.kindCalibration, regionThreshold: undefined }));
     const results: AnomalyResult[][] = grid.map(() => []);
     for (const s of sets) {
       const r = await evaluateModels(variants, s.dir, s.studies, { read: readVolume, organs: schemeOrganLookup, groundingBox: anomalyBox, split, quiet: false });
       r.forEach((e, k) => results[k]!.push(...e.anomalies));
     }
-    grid.forEach((p, k) => points.push(calibrationPoint(p, results[k]!)));
+    grid.forEach((p, k) => {
+      const point = calibrationPoint(p, results[k]!);
+      points.push(point);
+      resultsOf.set(point, results[k]!);
+    });
   };
   const first: CalibrationSettings[] = minPeaks.flatMap((minPeak) => temperatures.map((temperature) => ({ minPeak, temperature, sizeCap: 0, placePrior: 0, typicalSizeCap: 0, contrastGate: 0 })));
   // the second stage: caps × priors × typical caps at one minPeak × temperature
@@ -61,17 +73,39 @@ export async function run(argv: string[]): Promise<number> {
     }
     // the third stage: contrast gates at the best point so far (a pass of its own: the logits are per study object)
     const at = chooseCalibration(points).best, gates = contrastGates.filter((g) => g > 0);
-    const { hits: _h, n: _n, miou: _m, iouAt: _i, ...settings } = at;
-    if (gates.length) await score(gates.map((contrastGate) => ({ ...settings, contrastGate })));
+    if (gates.length) await score(gates.map((contrastGate) => ({ ...settingsOf(at), contrastGate })));
+    // the fourth stage: each kind of finding with enough validation findings takes its own gate and
+    // typical cap among these (a pass for the pairs not scored yet; no new pass when none is missing)
+    const global = chooseCalibration(points).best, g = settingsOf(global);
+    const kindCount = new Map<string, number>();
+    for (const r of resultsOf.get(global)!) kindCount.set(typicalKey(r.organ, r.type), (kindCount.get(typicalKey(r.organ, r.type)) ?? 0) + 1);
+    if (kindMin > 0 && [...kindCount.values()].some((n) => n >= kindMin)) {
+      const pairs = [...new Set([0, ...gates])].flatMap((contrastGate) => [...new Set([g.typicalSizeCap, ...kindCaps])].map((typicalSizeCap) => ({ ...g, contrastGate, typicalSizeCap })));
+      const scored = (s: CalibrationSettings) => points.find((p) => !p.kindCalibration && samePoint(p, s));
+      const missing = pairs.filter((s) => !scored(s));
+      if (missing.length) await score(missing);
+      const base = settingsOf(chooseCalibration(points).best);
+      const chosen = chooseKindCalibration(pairs.map((s) => ({ contrastGate: s.contrastGate, typicalSizeCap: s.typicalSizeCap, results: resultsOf.get(scored(s)!)! })), base, kindMin, (_organ: string, type: string) => isDensityDefined(type));
+      kinds = chosen.kinds;
+      if (Object.keys(chosen.overrides).length) points.push(calibrationPoint({ ...base, kindCalibration: chosen.overrides }, chosen.results));
+    }
   } finally {
     await model.dispose();
   }
   const { best, regionThreshold } = chooseCalibration(points);
-  const rows = points.map((p) => `| ${p.minPeak} | ${p.temperature} | ${p.sizeCap || '-'} | ${p.placePrior || '-'} | ${p.typicalSizeCap || '-'} | ${p.contrastGate || '-'} | ${p.hits}/${p.n} | ${(100 * p.hits / p.n).toFixed(1)} | ${(100 * p.miou).toFixed(1)} | ${p.iouAt.map((v) => (100 * v).toFixed(1)).join(' | ')} |${p === best ? ' chosen' : ''}`);
+  const kindsCell = (p: CalibrationSettings, v: number) => `${v || '-'}${p.kindCalibration ? ` + ${Object.keys(p.kindCalibration).length} kinds` : ''}`;
+  const rows = points.map((p) => `| ${p.minPeak} | ${p.temperature} | ${p.sizeCap || '-'} | ${p.placePrior || '-'} | ${kindsCell(p, p.typicalSizeCap)} | ${kindsCell(p, p.contrastGate)} | ${p.hits}/${p.n} | ${(100 * p.hits / p.n).toFixed(1)} | ${(100 * p.miou).toFixed(1)} | ${p.iouAt.map((v) => (100 * v).toFixed(1)).join(' | ')} |${p === best ? ' chosen' : ''}`);
   console.log(`| minPeak | temperature | size cap | place prior | typical cap | contrast gate | hits | accuracy % | mIoU % | ${MIOU_THRESHOLDS.map((t) => `IoU@${t} %`).join(' | ')} |`);
   console.log(`|---|---|---|---|---|---|---|---|---|${MIOU_THRESHOLDS.map(() => '---').join('|')}|`);
   for (const r of rows) console.log(r);
-  const choice = `minPeak ${best.minPeak}, temperature ${best.temperature}, sizeCap ${best.sizeCap || 'none'}, placePrior ${best.placePrior || 'none'}, typicalSizeCap ${best.typicalSizeCap || 'none'}, contrastGate ${best.contrastGate || 'none'}, regionThreshold ${regionThreshold ?? 'none (no evaluated threshold is below minPeak)'}`;
+  if (kinds.length) {
+    console.log('');
+    console.log(`| kind (≥ ${kindMin} ${split} findings) | n | own gate | own typical cap | hits | mIoU % | hits at the global settings | mIoU % |`);
+    console.log('|---|---|---|---|---|---|---|---|');
+    for (const k of kinds) console.log(`| ${k.kind} | ${k.n} | ${k.contrastGate || 'none'} | ${k.typicalSizeCap || 'none'} | ${k.hits} | ${(100 * k.miou).toFixed(1)} | ${k.baseHits} | ${(100 * k.baseMiou).toFixed(1)} |`);
+  }
+  const kindText = best.kindCalibration ? `; per kind (gate, typical cap): ${Object.entries(best.kindCalibration).map(([k, c]) => `${k} ${c.contrastGate || 'none'}, ${c.typicalSizeCap || 'none'}`).join('; ')}` : '';
+  const choice = `minPeak ${best.minPeak}, temperature ${best.temperature}, sizeCap ${best.sizeCap || 'none'}, placePrior ${best.placePrior || 'none'}, typicalSizeCap ${best.typicalSizeCap || 'none'}, contrastGate ${best.contrastGate || 'none'}, regionThreshold ${regionThreshold ?? 'none (no evaluated threshold is below minPeak)'}${kindText}`;
   console.log(`chosen: ${choice} (most ${split} anomalies grounded, ties to mIoU; region threshold = best mean IoU below minPeak)`);
   if (values.write) {
     const path = join(dir, 'config.json');
@@ -80,12 +114,14 @@ export async function run(argv: string[]): Promise<number> {
     raw.model.temperature = best.temperature;
     if (best.sizeCap) raw.model.sizeCap = best.sizeCap; else delete raw.model.sizeCap;
     if (best.placePrior) raw.model.placePrior = best.placePrior; else delete raw.model.placePrior;
-    if (best.typicalSizeCap) { raw.model.typicalSizeCap = best.typicalSizeCap; raw.model.typicalMm3 = typicalMm3; } else { delete raw.model.typicalSizeCap; delete raw.model.typicalMm3; }
+    if (best.typicalSizeCap) raw.model.typicalSizeCap = best.typicalSizeCap; else delete raw.model.typicalSizeCap;
+    if (best.typicalSizeCap || Object.values(best.kindCalibration ?? {}).some((k) => k.typicalSizeCap > 0)) raw.model.typicalMm3 = typicalMm3; else delete raw.model.typicalMm3;
     if (best.contrastGate) raw.model.contrastGate = best.contrastGate; else delete raw.model.contrastGate;
+    if (best.kindCalibration) raw.model.kindCalibration = best.kindCalibration; else delete raw.model.kindCalibration;
     if (regionThreshold === undefined) delete raw.model.regionThreshold; else raw.model.regionThreshold = regionThreshold;
     raw.calibration = {
       command: ['ctground', 'calibrate', ...argv].join(' '), data, split, chosen: choice,
-      grid: points.map((p) => ({ minPeak: p.minPeak, temperature: p.temperature, sizeCap: p.sizeCap, placePrior: p.placePrior, typicalSizeCap: p.typicalSizeCap, contrastGate: p.contrastGate, hits: p.hits, n: p.n, miou: p.miou, iouAt: p.iouAt })),
+      grid: points.map((p) => ({ minPeak: p.minPeak, temperature: p.temperature, sizeCap: p.sizeCap, placePrior: p.placePrior, typicalSizeCap: p.typicalSizeCap, contrastGate: p.contrastGate, ...(p.kindCalibration ? { kindCalibration: p.kindCalibration } : {}), hits: p.hits, n: p.n, miou: p.miou, iouAt: p.iouAt })),
     };
     writeFileAtomic(path, JSON.stringify(raw, null, 2) + '\n');
     console.log(`written to ${path}`);
@@ -93,3 +129,13 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
+
+/** A point's settings without its scores. */
+function settingsOf(p: CalibrationPoint): CalibrationSettings {
+  const { hits: _h, n: _n, miou: _m, iouAt: _i, ...settings } = p;
+  return settings;
+}
+
+function samePoint(a: CalibrationSettings, b: CalibrationSettings): boolean {
+  return a.minPeak === b.minPeak && a.temperature === b.temperature && a.sizeCap === b.sizeCap && a.placePrior === b.placePrior && a.typicalSizeCap === b.typicalSizeCap && a.contrastGate === b.contrastGate;
+}
