@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { balancedWeights, weightedDraw } from '../src/train/index.ts';
+import { balancedWeights, sampleKind, weightedDraw } from '../src/train/index.ts';
+import { readManifest } from '../src/eval/index.ts';
 import { projectRoot } from '../src/common/index.ts';
 
 test('balanced sampling: alpha 1 gives every kind the same total weight, alpha 0 every sample, 0.5 the square root of its count', () => {
@@ -29,4 +30,14 @@ test('train refuses a --balance outside [0, 1] in one line', () => {
   const r = spawnSync(process.execPath, [join(projectRoot, 'bin', 'ctground.js'), 'train', '--data', join(projectRoot, 'examples', 'demo'), '--out', '/nonexistent/x', '--balance', '2'], { encoding: 'utf8' });
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /^ctground: --balance must be in \[0, 1\] \(0: uniform, 1: every kind equally often\), got '2'\n$/);
+});
+
+test('a sample\'s kind is its study\'s background and its anomaly\'s organ and type, from the manifest; a sample it does not list is an error', () => {
+  const [demo] = readManifest(join(projectRoot, 'examples', 'demo'));
+  assert.equal(sampleKind(demo, 'a1'), 'real:pancreas:duct_dilation');
+  assert.equal(sampleKind(demo, 'a2'), 'real:liver:low_density_area');
+  // a study without a background (phantom sets made before the field) still has a kind
+  assert.equal(sampleKind({ ...demo!, background: undefined }, 'a2'), '-:liver:low_density_area');
+  assert.throws(() => sampleKind(demo, 'a9'), /no anomaly a9 in study demo/);
+  assert.throws(() => sampleKind(undefined, 'a1'), /no anomaly a1 in an unknown study/);
 });

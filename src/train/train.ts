@@ -298,10 +298,15 @@ export function copyTextEncoder(from: string, to: string): void {
   for (const f of ['config.json', 'vocab.txt', 'model.safetensors']) copyFileSync(join(from, f), join(to, f));
 }
 
-/** A training sample's kind for balanced sampling: its study's background, its anomaly's organ and type. */
-function sampleKind(study: ReturnType<typeof readManifest>[number] | undefined, id: string): string {
+/**
+ * A training sample's kind for balanced sampling: its study's background ('-' when the manifest
+ * names none), its anomaly's organ and type. A sample its manifest does not list is a bug, not a
+ * kind: falling back would quietly make balanced sampling uniform.
+ */
+export function sampleKind(study: ReturnType<typeof readManifest>[number] | undefined, id: string): string {
   const a = study?.anomalies.find((x) => x.id === id);
-  return `${study?.background ?? '-'}:${a?.organ ?? '-'}:${a?.type ?? '-'}`;
+  if (!study || !a) throw new Error(`sampleKind: no anomaly ${id} in ${study ? `study ${study.id}` : 'an unknown study'}`);
+  return `${study.background ?? '-'}:${a.organ}:${a.type}`;
 }
 
 /** Per sample n^-alpha, n = the samples of its kind: alpha 1 draws every kind equally often, 0 every sample. */
