@@ -104,6 +104,11 @@ test('calibrate refuses a bad grid or a split with no studies in one line', () =
   const bad = cli('calibrate', '--model', join(root, 'model'), '--data', join(root, 'data'), '--temperatures', '1,0');
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /^ctground: --temperatures must be a comma-separated list of numbers above 0, got '1,0'\n$/);
+  for (const [v, msg] of [['-1', /^ctground: --kind-min must be at least 0 \(0: no per-kind calibration\), got '-1'\n$/], ['20,30', /^ctground: --kind-min must be an integer, got '20,30'\n$/]] as const) {
+    const r = cli('calibrate', '--model', join(root, 'model'), '--data', join(root, 'data'), `--kind-min=${v}`);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, msg);
+  }
   const none = cli('calibrate', '--model', join(root, 'model'), '--data', join(root, 'data'), '--split', 'test');
   assert.notEqual(none.status, 0);
   assert.match(none.stderr, /no studies in split 'test'/);

@@ -46,13 +46,17 @@ test('organDensity is the median and 1.4826 × median absolute deviation of the 
   assert.equal(organDensity(ct, anatomy, [3], { min: [0, 0, 0], max: [0, 0, 0] }), null, 'fewer than 8 voxels in the box');
 });
 
-/** The gate's rule on dense arrays: the side of the median the map's core (≥ half its peak) lies on, weighted by the map. */
+/**
+ * The gate's rule on dense arrays: the side of the median the map's core (≥ half its peak) lies on,
+ * weighted by the map; the map unchanged when nothing at 0.1 or more would be left of it.
+ */
 function expectedGate(map: ArrayLike<number>, hu: ArrayLike<number>, median: number, spread: number, gate: number): Float32Array {
   let peak = 0, side = 0;
   for (let i = 0; i < map.length; i++) peak = Math.max(peak, map[i]!);
   for (let i = 0; i < map.length; i++) if (map[i]! > 0 && map[i]! >= 0.5 * peak) side += map[i]! * (hu[i]! - median);
   const s = Math.sign(side);
-  return Float32Array.from(map, (v, i) => ((s ? s * (hu[i]! - median) : Math.abs(hu[i]! - median)) >= gate * spread ? v : 0));
+  const out = Float32Array.from(map, (v, i) => ((s ? s * (hu[i]! - median) : Math.abs(hu[i]! - median)) >= gate * spread ? v : 0));
+  return peak >= 0.1 && !out.some((v) => v >= 0.1) ? Float32Array.from(map) : out;
 }
 
 test('contrastGated keeps exactly the map voxels at least gate spreads from the organ median on its core\'s side, keeps the box, leaves the input map alone', () => {
@@ -79,6 +83,17 @@ test('contrastGated: a map whose core is brighter than the organ loses the dark 
   const got = denseVolume(contrastGated(map, ct, { median: 40, spread: 10 }, 1)).data;
   // core (≥ 0.45): HU 100, 110, 95, all above 40; -100 is far but on the other side, 45 too near
   assert.deepEqual([...got], [0.9, 0.8, 0.7, 0, 0.3, 0, 0, 0].map((v) => Math.fround(v)));
+});
+
+test('contrastGated gives back the whole map when it would leave nothing at 0.1 or more: a described finding keeps a region', () => {
+  const hu = new Float32Array([38, 42, 41, 39, 120, 0, 0, 0]);
+  const ct = { size: [8, 1, 1] as [number, number, number], spacing: [1, 1, 1] as [number, number, number], origin: [0, 0, 0] as [number, number, number], direction: [1, 0, 0, 0, 1, 0, 0, 0, 1], data: hu };
+  // every voxel of the map at 0.1 or more is within a spread of the median; the far one (120) holds 0.05 only
+  const map = boxedVolume({ ...ct, data: new Float32Array([0.6, 0.9, 0.5, 0.2, 0.05, 0, 0, 0]) });
+  assert.deepEqual([...denseVolume(contrastGated(map, ct, { median: 40, spread: 10 }, 1)).data], [...denseVolume(map).data]);
+  // with that voxel at 0.1 the gate keeps it alone
+  const map2 = boxedVolume({ ...ct, data: new Float32Array([0.6, 0.9, 0.5, 0.2, 0.1, 0, 0, 0]) });
+  assert.deepEqual([...denseVolume(contrastGated(map2, ct, { median: 40, spread: 10 }, 1)).data], [0, 0, 0, 0, Math.fround(0.1), 0, 0, 0]);
 });
 
 test('the gate applies to density-defined findings only (data/taxonomy)', () => {

@@ -1,6 +1,7 @@
 import { loadTaxonomy } from '../common/index.ts';
 import type { BoxedVolume, Volume, VoxelBox } from '../volume/index.ts';
 import { labelsVoxelBox } from './crop.ts';
+import { SUPPORT_LEVEL } from './graphs.ts';
 import type { GroundingConfig } from './config.ts';
 import { typicalKey } from './size.ts';
 
@@ -57,7 +58,9 @@ export function organDensity(ct: Volume, anatomy: Volume, labels: readonly numbe
  * its core lies on (the voxels at half its peak or more, weighted by the map: a cyst's core is darker
  * than its organ, a calcification's brighter; a core exactly at the median keeps either side). The
  * type does not fix the side against every organ: fluid in a duct is darker than enhancing pancreas
- * and brighter than a fatty one.
+ * and brighter than a fatty one. A map the gate would leave with no voxel at SUPPORT_LEVEL or more
+ * comes back whole: the report says the finding is there, and the gate sharpens where the map is
+ * right (like the minPeak rule, it never leaves a described finding without a region).
  */
 export function contrastGated(map: BoxedVolume, ct: Volume, organ: OrganDensity, gate: number): BoxedVolume {
   if (!map.box) return map;
@@ -69,14 +72,16 @@ export function contrastGated(map: BoxedVolume, ct: Volume, organ: OrganDensity,
     for (let i = min[0]; i <= max[0]; i++, p++) if (data[p]! >= 0.5 * peak) side += data[p]! * (ct.data[row + i]! - organ.median);
   }
   const sign = Math.sign(side);
+  let kept = false;
   for (let k = min[2], p = 0; k <= max[2]; k++) for (let j = min[1]; j <= max[1]; j++) {
     const row = nx * (j + ny * k);
     for (let i = min[0]; i <= max[0]; i++, p++) {
       const d = ct.data[row + i]! - organ.median;
       if (data[p] && (sign ? sign * d : Math.abs(d)) < near) data[p] = 0;
+      else if (data[p]! >= SUPPORT_LEVEL) kept = true;
     }
   }
-  return { ...map, data };
+  return kept || peak < SUPPORT_LEVEL ? { ...map, data } : map;
 }
 
 let densityTypes: Set<string> | undefined;

@@ -1,14 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError, writeFileAtomic } from '../../common/index.ts';
-import { numListFlag, parseFlags, requireFlag } from '../args.ts';
+import { intFlag, numListFlag, parseFlags, requireFlag } from '../args.ts';
 import { readVolume } from '../../volume/index.ts';
 import { anomalyBox, isDensityDefined, loadGroundingModel, typicalKey } from '../../model/index.ts';
 import {
   calibrationPoint, chooseCalibration, chooseKindCalibration, evaluateModels, typicalLesionVolumes, readManifest, schemeOrganLookup, splitOf, MIOU_THRESHOLDS, type AnomalyResult, type CalibrationPoint, type CalibrationSettings, type KindChoice,
 } from '../../eval/index.ts';
 
-export const summary = "choose a model's map calibration (minPeak, temperature, size caps, place prior, contrast gate, region threshold) on validation data";
+export const summary = "choose a model's map calibration (minPeak, temperature, size caps, place prior, contrast gate, region threshold; opt-in: per kind of finding) on validation data";
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
@@ -32,8 +32,8 @@ export async function run(argv: string[]): Promise<number> {
   // a kind of finding with at least this many validation findings may get a gate and a typical cap
   // of its own; off by default (0): on this project's data the kinds' choices did not carry over to
   // the held-out sets (docs/model.md, per-kind calibration)
-  const kindMin = numListFlag(values['kind-min'], 'kind-min', [0], (v) => Number.isInteger(v) && v >= 0, 'a whole number, at least 0 (0: no per-kind calibration)')[0]!;
-  if (values['kind-min']?.includes(',')) throw new UserError('--kind-min takes one number');
+  const kindMin = intFlag(values['kind-min'], 'kind-min', 0);
+  if (kindMin < 0) throw new UserError(`--kind-min must be at least 0 (0: no per-kind calibration), got '${values['kind-min']}'`);
   // the typical caps a kind may take besides the global one (default: the typical-caps list)
   const kindCaps = numListFlag(values['kind-typical-caps'], 'kind-typical-caps', typicalCaps, (v) => v >= 0, 'at least 0 (0: no cap without a stated size)');
   const sets = data.map((d) => ({ dir: d, studies: splitOf(readManifest(d), split, join(d, 'manifest.jsonl')) }));
@@ -80,8 +80,9 @@ export async function run(argv: string[]): Promise<number> {
     // typical cap among these (a pass for the pairs not scored yet; no new pass when none is missing)
     const global = chooseCalibration(points).best, g = settingsOf(global);
     const kindCount = new Map<string, number>();
-    for (const r of resultsOf.get(global)!) kindCount.set(typicalKey(r.organ, r.type), (kindCount.get(typicalKey(r.organ, r.type)) ?? 0) + 1);
-    if (kindMin > 0 && [...kindCount.values()].some((n) => n >= kindMin)) {
+    if (kindMin > 0) for (const r of resultsOf.get(global)!) kindCount.set(typicalKey(r.organ, r.type), (kindCount.get(typicalKey(r.organ, r.type)) ?? 0) + 1);
+    // no pass for a stage no kind qualifies for
+    if ([...kindCount.values()].some((n) => n >= kindMin)) {
       const pairs = [...new Set([0, ...gates])].flatMap((contrastGate) => [...new Set([g.typicalSizeCap, ...kindCaps])].map((typicalSizeCap) => ({ ...g, contrastGate, typicalSizeCap })));
       const scored = (s: CalibrationSettings) => points.find((p) => !p.kindCalibration && samePoint(p, s));
       const missing = pairs.filter((s) => !scored(s));
@@ -130,7 +131,6 @@ export async function run(argv: string[]): Promise<number> {
   }
   return 0;
 }
-
 
 /** A point's settings without its scores. */
 function settingsOf(p: CalibrationPoint): CalibrationSettings {
