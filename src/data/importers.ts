@@ -3,17 +3,12 @@ import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { UserError, fileError, writeFileAtomic } from '../common/index.ts';
 import { fallbackAnatomy, fromTotalSegmentator, loadOrganScheme } from '../anatomy/index.ts';
-import { readVolume, resampleToGrid, voxelBoxToWorld, writeNifti, type Volume } from '../volume/index.ts';
+import { readVolume, resampleToGrid, sameGrid, voxelBoxToWorld, writeNifti, type Volume } from '../volume/index.ts';
 import { structureReport } from '../report/index.ts';
 import { readRecord, studyPaths, writeManifest, type ManifestAnomaly, type ManifestStudy } from './dataset.ts';
 import type { Span } from './report.ts';
 
 const round3 = (v: number): number => Math.round(v * 1000) / 1000;
-
-function sameGrid(a: Volume, b: Volume): boolean {
-  return a.size.every((n, i) => n === b.size[i]) && a.spacing.every((v, i) => Math.abs(v - b.spacing[i]!) < 1e-4)
-    && a.origin.every((v, i) => Math.abs(v - b.origin[i]!) < 1e-3) && a.direction.every((v, i) => Math.abs(v - b.direction[i]!) < 1e-5);
-}
 
 /** Binary mask of `value` (or any nonzero voxel when value is undefined) and its world box. */
 function binaryMask(src: Volume, value?: number): { mask: Volume<Uint8Array>; box: ManifestAnomaly['box'] } | null {

@@ -53,6 +53,16 @@ export function chooseCalibration(points: readonly CalibrationPoint[]): { best: 
   return { best, regionThreshold };
 }
 
+/** The positions of each kind's findings ("organ:type", `typicalKey`) in a list of results. */
+export function findingsByKind(results: readonly AnomalyResult[]): Map<string, number[]> {
+  const members = new Map<string, number[]>();
+  results.forEach((r, i) => {
+    const k = typicalKey(r.organ, r.type), l = members.get(k);
+    if (l) l.push(i); else members.set(k, [i]);
+  });
+  return members;
+}
+
 /** One calibration variant's per-anomaly results; the variants differ in contrast gate and typical-size cap alone. */
 export interface KindCandidate extends KindCalibration { results: readonly AnomalyResult[] }
 
@@ -64,8 +74,8 @@ export interface KindChoice extends KindCalibration { kind: string; n: number; h
  * map depends on its own kind's settings alone, so each kind with at least `minCount` results whose
  * findings some candidate grounds more of than the global settings `base` do takes the best such
  * candidate (most hits, ties to mIoU), the others keep the base, and the results of those choices
- * add up to the combined variant's. A kind `gated` refuses keeps
- * the base gate (its maps are not gated, whatever the candidate's gate). The candidates' results
+ * add up to the combined variant's. A kind `gated` refuses keeps the base gate (its maps are not
+ * gated, whatever the candidate's gate). The candidates' results
  * must list the same findings in the same order (one evaluation pass); a finding is matched by
  * position, since study ids repeat across datasets.
  */
@@ -78,11 +88,7 @@ export function chooseKindCalibration(candidates: readonly KindCandidate[], base
       throw new Error(`chooseKindCalibration: gate ${c.contrastGate}, typical cap ${c.typicalSizeCap} lists other findings than the base`);
     }
   }
-  const members = new Map<string, number[]>();
-  baseline.results.forEach((r, i) => {
-    const k = typicalKey(r.organ, r.type), l = members.get(k);
-    if (l) l.push(i); else members.set(k, [i]);
-  });
+  const members = findingsByKind(baseline.results);
   const kinds: KindChoice[] = [], overrides: Record<string, KindCalibration> = {}, pick = new Map<string, KindCandidate>();
   for (const [kind, at] of [...members].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const first = baseline.results[at[0]!]!;

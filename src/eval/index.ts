@@ -9,4 +9,4 @@ export { oracleGrounder, organSideMask, namedPlace, ballMap, ORACLE_NAMES, type 
 export { readManifest, splitOf, goldReport, readReportText, type ManifestStudy, type ManifestAnomaly } from './manifest.ts';
 export { evaluateStudies, evaluateModels, scoreMap, medianLesionMm3, typicalLesionVolumes, difficultyOf, distribution, formatEval, evalJson, sameOrganSplit, type EvalResult, type AnomalyResult, type Difficulty, type Distribution, type OrganTypeCell, type VolumeReader, type GroundingBox } from './evaluate.ts';
 export { schemeOrganLookup } from './organs.ts';
-export { calibrationPoint, chooseCalibration, chooseKindCalibration, type CalibrationPoint, type CalibrationSettings, type KindCandidate, type KindChoice } from './calibrate.ts';
+export { calibrationPoint, chooseCalibration, chooseKindCalibration, findingsByKind, type CalibrationPoint, type CalibrationSettings, type KindCandidate, type KindChoice } from './calibrate.ts';

@@ -3,7 +3,7 @@ import type { BoxedVolume, Volume, VoxelBox } from '../volume/index.ts';
 import { labelsVoxelBox } from './crop.ts';
 import { SUPPORT_LEVEL } from './graphs.ts';
 import type { GroundingConfig } from './config.ts';
-import { typicalKey } from './size.ts';
+import { ownKindCalibration } from './size.ts';
 
 /**
  * The contrast gate: a density-defined finding (a cyst, a nodule, a dilated duct: data/taxonomy
@@ -97,7 +97,7 @@ export function isDensityDefined(type: string): boolean {
  */
 export function contrastGateFor(cfg: Pick<GroundingConfig, 'contrastGate' | 'kindCalibration'>, organ: string, type: string): number {
   if (!isDensityDefined(type)) return 0;
-  return cfg.kindCalibration?.[typicalKey(organ, type)]?.contrastGate ?? cfg.contrastGate ?? 0;
+  return ownKindCalibration(cfg, organ, type)?.contrastGate ?? cfg.contrastGate ?? 0;
 }
 
 /** A map's voxel box grown by BACKGROUND_MM on every side (clipped later to the organ's box). */

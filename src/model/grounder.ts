@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileError, projectRoot } from '../common/index.ts';
 import { InferenceModel, readSafetensors, type Graph, type SessionOptions } from '../engine/index.ts';
-import { emptyBoxed, indexToWorld, mergeBoxedMax, resampleToGrid, voxelBoxSize, voxelBoxToWorld, worldBoxToVoxel, type BoxedVolume, type Geometry, type Volume } from '../volume/index.ts';
+import { emptyBoxed, indexToWorld, mergeBoxedMax, resampleToGrid, sameGrid, voxelBoxSize, voxelBoxToWorld, worldBoxToVoxel, type BoxedVolume, type Geometry, type Volume } from '../volume/index.ts';
 import { loadPlaces } from '../anatomy/index.ts';
 import { loadTextEncoder, type ReportTextEncoder } from './text/index.ts';
 import { checkConfig, usesAnatomy, type GroundingConfig } from './config.ts';
@@ -430,7 +430,7 @@ export async function loadGroundingModel(dir: string = DEFAULT_MODEL_DIR, opts: 
 // The pipeline puts the label map on the CT's grid; a caller that did not gets it resampled once per study object.
 const anatomyOnGrid = new WeakMap<GroundingStudy, Volume>();
 function anatomyOnCtGrid(study: GroundingStudy): Volume {
-  if (study.anatomy.size.every((v, a) => v === study.ct.size[a])) return study.anatomy;
+  if (sameGrid(study.anatomy, study.ct)) return study.anatomy;
   let v = anatomyOnGrid.get(study);
   if (!v) { v = resampleToGrid(study.anatomy, study.ct, 'nearest'); anatomyOnGrid.set(study, v); }
   return v;

@@ -1,6 +1,6 @@
 import { loadTaxonomy } from '../common/index.ts';
 import type { GroundingAnomaly } from './types.ts';
-import type { GroundingConfig } from './config.ts';
+import type { GroundingConfig, KindCalibration } from './config.ts';
 
 const UNIT_MM: Record<string, number> = { mm: 1, cm: 10 };
 
@@ -37,6 +37,11 @@ export function typicalKey(organ: string, type: string): string {
   return `${organ}:${type}`;
 }
 
+/** A kind of finding's own calibration (`GroundingConfig.kindCalibration`), if calibration gave it one. */
+export function ownKindCalibration(cfg: Pick<GroundingConfig, 'kindCalibration'>, organ: string, type: string): KindCalibration | undefined {
+  return cfg.kindCalibration?.[typicalKey(organ, type)];
+}
+
 /**
  * The volume a map's support may hold, mm³ (`sizeCappedCalibration`), or undefined for no bound:
  * sizeCap × the stated volume when the report states one; else, with a typical-size cap (the kind's
@@ -46,8 +51,8 @@ export function typicalKey(organ: string, type: string): string {
 export function mapCapMm3(cfg: GroundingConfig, a: GroundingAnomaly): number | undefined {
   const stated = statedVolumeMm3(a);
   if (stated !== undefined) return cfg.sizeCap ? cfg.sizeCap * stated : undefined;
-  const key = typicalKey(a.organ, a.type), factor = cfg.kindCalibration?.[key]?.typicalSizeCap ?? cfg.typicalSizeCap;
+  const factor = ownKindCalibration(cfg, a.organ, a.type)?.typicalSizeCap ?? cfg.typicalSizeCap;
   if (!factor || !cfg.typicalMm3) return undefined;
-  const typical = cfg.typicalMm3[key] ?? cfg.typicalMm3[a.type];
+  const typical = cfg.typicalMm3[typicalKey(a.organ, a.type)] ?? cfg.typicalMm3[a.type];
   return typical === undefined ? undefined : factor * typical;
 }

@@ -6,7 +6,7 @@ import {
   buildTrainGraph, defaultConfig, isBoxModel, widenImageInput, WeightMismatch, loadTextEncoder, mapFromLogits, readModelConfig, readWeights, textEncoderSha256,
   type GroundingConfig, type Variant, type ReportTextEncoder, type Weights,
 } from '../model/index.ts';
-import { ACCURACY_IOU, ACCURACY_THRESHOLD, readManifest } from '../eval/index.ts';
+import { ACCURACY_IOU, ACCURACY_THRESHOLD, readManifest, type ManifestStudy } from '../eval/index.ts';
 import { makeBatch, prepareSamples, type Sample, type SampleSet } from './samples.ts';
 import { lossCurveSvg } from './svg.ts';
 
@@ -303,7 +303,7 @@ export function copyTextEncoder(from: string, to: string): void {
  * names none), its anomaly's organ and type. A sample its manifest does not list is a bug, not a
  * kind: falling back would quietly make balanced sampling uniform.
  */
-export function sampleKind(study: ReturnType<typeof readManifest>[number] | undefined, id: string): string {
+export function sampleKind(study: ManifestStudy | undefined, id: string): string {
   const a = study?.anomalies.find((x) => x.id === id);
   if (!study || !a) throw new Error(`sampleKind: no anomaly ${id} in ${study ? `study ${study.id}` : 'an unknown study'}`);
   return `${study.background ?? '-'}:${a.organ}:${a.type}`;

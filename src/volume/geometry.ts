@@ -5,6 +5,12 @@ export function geometryOf(g: Geometry): Geometry {
   return { size: [...g.size], spacing: [...g.spacing], origin: [...g.origin], direction: [...g.direction] };
 }
 
+/** True when two grids hold the same voxel centres in the same order (spacing within 1e-4 mm, origin 1e-3 mm, direction 1e-5). */
+export function sameGrid(a: Geometry, b: Geometry): boolean {
+  return a.size.every((n, i) => n === b.size[i]) && a.spacing.every((v, i) => Math.abs(v - b.spacing[i]!) < 1e-4)
+    && a.origin.every((v, i) => Math.abs(v - b.origin[i]!) < 1e-3) && a.direction.every((v, i) => Math.abs(v - b.direction[i]!) < 1e-5);
+}
+
 export function voxelCount(g: Pick<Geometry, 'size'>): number {
   return g.size[0] * g.size[1] * g.size[2];
 }

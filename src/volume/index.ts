@@ -3,7 +3,7 @@ export type { Volume, VoxelArray, Vec3, Geometry, WorldBox, VoxelBox, BoxedVolum
 export { boxedVolume, boxedAt, boxedOver, denseVolume, emptyBoxed, hullBox, mergeBoxedMax } from './boxed.ts';
 export { readVolume, writeNifti, writeVolume, type ReadOptions } from './io.ts';
 export {
-  geometryOf, voxelCount, indexToWorld, worldToIndex, indexToWorldMatrix, voxelOffset, voxelAt, insideGrid,
+  geometryOf, sameGrid, voxelCount, indexToWorld, worldToIndex, indexToWorldMatrix, voxelOffset, voxelAt, insideGrid,
   orientationCode, axisMapping, voxelBoxToWorld, worldBoxToVoxel, worldBounds,
 } from './geometry.ts';
 export { resample, resampleToGrid, spacingGrid, permuteAxes, type InterpMode, type ResampleOptions } from './resample.ts';

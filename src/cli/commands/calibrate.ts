@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { UserError, writeFileAtomic } from '../../common/index.ts';
 import { intFlag, numListFlag, parseFlags, requireFlag } from '../args.ts';
 import { readVolume } from '../../volume/index.ts';
-import { anomalyBox, isDensityDefined, loadGroundingModel, typicalKey } from '../../model/index.ts';
+import { anomalyBox, isDensityDefined, loadGroundingModel } from '../../model/index.ts';
 import {
-  calibrationPoint, chooseCalibration, chooseKindCalibration, evaluateModels, typicalLesionVolumes, readManifest, schemeOrganLookup, splitOf, MIOU_THRESHOLDS, type AnomalyResult, type CalibrationPoint, type CalibrationSettings, type KindChoice,
+  calibrationPoint, chooseCalibration, chooseKindCalibration, evaluateModels, findingsByKind, typicalLesionVolumes, readManifest, schemeOrganLookup, splitOf, MIOU_THRESHOLDS, type AnomalyResult, type CalibrationPoint, type CalibrationSettings, type KindChoice,
 } from '../../eval/index.ts';
 
 export const summary = "choose a model's map calibration (minPeak, temperature, size caps, place prior, contrast gate, region threshold; opt-in: per kind of finding) on validation data";
@@ -79,10 +79,8 @@ export async function run(argv: string[]): Promise<number> {
     // the fourth stage: each kind of finding with enough validation findings takes its own gate and
     // typical cap among these (a pass for the pairs not scored yet; no new pass when none is missing)
     const global = chooseCalibration(points).best, g = settingsOf(global);
-    const kindCount = new Map<string, number>();
-    if (kindMin > 0) for (const r of resultsOf.get(global)!) kindCount.set(typicalKey(r.organ, r.type), (kindCount.get(typicalKey(r.organ, r.type)) ?? 0) + 1);
     // no pass for a stage no kind qualifies for
-    if ([...kindCount.values()].some((n) => n >= kindMin)) {
+    if (kindMin > 0 && [...findingsByKind(resultsOf.get(global)!).values()].some((l) => l.length >= kindMin)) {
       const pairs = [...new Set([0, ...gates])].flatMap((contrastGate) => [...new Set([g.typicalSizeCap, ...kindCaps])].map((typicalSizeCap) => ({ ...g, contrastGate, typicalSizeCap })));
       const scored = (s: CalibrationSettings) => points.find((p) => !p.kindCalibration && samePoint(p, s));
       const missing = pairs.filter((s) => !scored(s));
@@ -138,6 +136,7 @@ function settingsOf(p: CalibrationPoint): CalibrationSettings {
   return settings;
 }
 
+/** Two points with the same global settings (every numeric setting, whatever settings are added later). */
 function samePoint(a: CalibrationSettings, b: CalibrationSettings): boolean {
-  return a.minPeak === b.minPeak && a.temperature === b.temperature && a.sizeCap === b.sizeCap && a.placePrior === b.placePrior && a.typicalSizeCap === b.typicalSizeCap && a.contrastGate === b.contrastGate;
+  return (Object.keys(b) as (keyof CalibrationSettings)[]).every((k) => k === 'kindCalibration' || a[k] === b[k]);
 }
