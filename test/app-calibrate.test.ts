@@ -54,8 +54,8 @@ test('calibrate scores every grid point on the validation split as eval does wit
     const cell = (v: number) => (v ? String(v) : '-');
     const row = rows.find((c) => Number(c[1]) === minPeak && Number(c[2]) === temperature && c[3] === cell(sizeCap) && c[4] === cell(placePrior) && c[5] === cell(typicalSizeCap) && c[6] === cell(contrastGate))!;
     assert.ok(row, `no row for ${minPeak}, ${temperature}, ${sizeCap}, ${placePrior}, ${typicalSizeCap}, ${contrastGate}`);
-    assert.equal(row[7], `${hits}/${res.anomalies.length}`, `hits at minPeak ${minPeak}, temperature ${temperature}, cap ${sizeCap}, prior ${placePrior}, typical cap ${typicalSizeCap}, gate ${contrastGate}`);
-    assert.equal(row[9], (100 * miou).toFixed(1));
+    assert.equal(row[8], `${hits}/${res.anomalies.length}`, `hits at minPeak ${minPeak}, temperature ${temperature}, cap ${sizeCap}, prior ${placePrior}, typical cap ${typicalSizeCap}, gate ${contrastGate}`);
+    assert.equal(row[10], (100 * miou).toFixed(1));
   };
   for (const minPeak of [0, 0.6]) for (const temperature of [1, 0.3]) await score(minPeak, temperature, 0);
   // the minPeak rule must matter here, or the test could not tell the grid points apart
@@ -73,16 +73,16 @@ test('calibrate scores every grid point on the validation split as eval does wit
   assert.notEqual(expected.at(-1)!.miou, first.miou, 'the typical-size cap changed nothing on this data');
   await score(first.minPeak, first.temperature, 2, 6, 3);
   // the contrast gate is tried at the best of the eleven points before it (its row says which: not all were scored here)
-  const num = (c: string) => (c === '-' ? 0 : Number(c)), hitsOf = (c: string[]) => Number(c[7]!.split('/')[0]);
+  const num = (c: string) => (c === '-' ? 0 : Number(c)), hitsOf = (c: string[]) => Number(c[8]!.split('/')[0]);
   const gatedRow = rows.find((c) => c[6] !== '-')!;
   assert.equal(rows.indexOf(gatedRow), 11, 'the gated row comes last');
   const at = rows.find((c) => c !== gatedRow && c.slice(1, 6).join() === gatedRow.slice(1, 6).join())!;
-  assert.ok(rows.slice(0, 11).every((c) => hitsOf(c) < hitsOf(at) || (hitsOf(c) === hitsOf(at) && Number(c[9]) <= Number(at[9]))), 'the gate is tried at the best point');
+  assert.ok(rows.slice(0, 11).every((c) => hitsOf(c) < hitsOf(at) || (hitsOf(c) === hitsOf(at) && Number(c[10]) <= Number(at[10]))), 'the gate is tried at the best point');
   await score(Number(gatedRow[1]), Number(gatedRow[2]), num(gatedRow[3]!), num(gatedRow[4]!), num(gatedRow[5]!), 1);
   const gated = expected.at(-1)!;
   const plain = expected.find((e) => e !== gated && e.minPeak === gated.minPeak && e.temperature === gated.temperature && e.sizeCap === gated.sizeCap && e.placePrior === gated.placePrior && e.typicalSizeCap === gated.typicalSizeCap);
   if (plain) assert.notEqual(gated.miou, plain.miou, 'the contrast gate changed nothing on this data');
-  else assert.notEqual((100 * gated.miou).toFixed(1), at[9], 'the contrast gate changed nothing on this data');
+  else assert.notEqual((100 * gated.miou).toFixed(1), at[10], 'the contrast gate changed nothing on this data');
   const best = expected.reduce((b, e) => (e.hits > b.hits || (e.hits === b.hits && e.miou > b.miou) ? e : b));
   const written = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8'));
   assert.equal(written.model.minPeak, best.minPeak);
@@ -130,7 +130,7 @@ test('calibrate gives a kind of finding its own contrast gate and typical cap wh
   assert.deepEqual(rows.slice(3, 6).map((c) => [c[5], c[6]]), [['1', '-'], ['1', '0.7'], ['1', '2']]);
   const kindRow = rows[6]!, kinds = /^([\d.]+|-) \+ (\d+) kinds$/.exec(kindRow[6]!);
   assert.ok(kinds, `the last row is the per-kind one: ${kindRow.join('|')}`);
-  const hitsOf = (c: string[]) => Number(c[7]!.split('/')[0]);
+  const hitsOf = (c: string[]) => Number(c[8]!.split('/')[0]);
   assert.ok(rows.slice(0, 6).every((c) => hitsOf(c) <= hitsOf(kindRow)), 'per-kind settings ground at least as many as any one point');
   assert.ok(kindRow.at(-2) === 'chosen' || kindRow.at(-1) === 'chosen', 'the per-kind row, at least as good, is chosen');
   // the per-kind table: each kind's own settings at least as good as the global ones for its findings
@@ -149,7 +149,43 @@ test('calibrate gives a kind of finding its own contrast gate and typical cap wh
   const m = await loadGroundingModel(model);
   const res = await evaluateStudies(m, data, splitOf(readManifest(data), 'test'), { read: readVolume, organs: schemeOrganLookup, groundingBox: anomalyBox, split: 'test', quiet: true });
   await m.dispose();
-  assert.equal(kindRow[7], `${res.anomalies.filter((a) => a.score.hit).length}/${res.anomalies.length}`);
-  assert.equal(kindRow[9], (100 * res.anomalies.reduce((s, a) => s + a.score.miou, 0) / res.anomalies.length).toFixed(1));
+  assert.equal(kindRow[8], `${res.anomalies.filter((a) => a.score.hit).length}/${res.anomalies.length}`);
+  assert.equal(kindRow[10], (100 * res.anomalies.reduce((s, a) => s + a.score.miou, 0) / res.anomalies.length).toFixed(1));
   assert.deepEqual(written.calibration.grid.at(-1).kindCalibration, written.model.kindCalibration);
+});
+
+test('calibrate tries which findings a zoom network grounds, scores each size as eval does, and --write keeps the network in the model folder', async () => {
+  const data = join(projectRoot, 'examples', 'demo'), model = join(root, 'zoomed'), zoomNet = join(root, 'zoom-net');
+  cpSync(join(projectRoot, 'models', 'grounding-default'), model, { recursive: true });
+  const cfgPath = join(model, 'config.json'), shipped = JSON.parse(readFileSync(cfgPath, 'utf8'));
+  shipped.model.textEncoder = join(projectRoot, 'models', 'text-default');
+  delete shipped.model.zoom;
+  writeFileSync(cfgPath, JSON.stringify(shipped));
+  // a zoom network for the mechanics: the same weights seeing 2 mm tiles
+  cpSync(join(projectRoot, 'models', 'grounding-default', 'model.safetensors'), join(zoomNet, 'model.safetensors'));
+  writeFileSync(join(zoomNet, 'config.json'), JSON.stringify({ model: { ...shipped.model, crop: { ...shipped.model.crop, maxSpacingMm: 2 } } }));
+  const refused = cli('calibrate', '--model', model, '--data', data, '--split', 'test', '--zoom-sizes', '100');
+  assert.equal(refused.status, 2, refused.stderr);
+  assert.match(refused.stderr, /^ctground: --zoom-sizes: .* has no zoom network \(give one with --zoom-model DIR\)\n$/);
+  const r = cli('calibrate', '--model', model, '--data', data, '--split', 'test', '--min-peaks', '0.5', '--temperatures', '0.5', '--size-caps', '0', '--place-priors', '0', '--typical-caps', '4', '--contrast-gates', '0', '--zoom-model', zoomNet, '--zoom-sizes', '0,1000000000', '--write');
+  assert.equal(r.status, 0, r.stderr);
+  const rows = r.stdout.split('\n').filter((l) => /^\| [\d.]+ \| [\d.]+ \|/.test(l)).map((l) => l.split('|').map((c) => c.trim()));
+  // the plain point, the typical cap, and the zoom size at the better of the two
+  assert.equal(rows.length, 3, r.stdout);
+  assert.deepEqual(rows.map((c) => c[7]), ['-', '-', '1000000000']);
+  const written = JSON.parse(readFileSync(cfgPath, 'utf8'));
+  const chosen = rows.find((c) => c.at(-2) === 'chosen' || c.at(-1) === 'chosen')!;
+  assert.deepEqual(written.model.zoom, { model: 'zoom', maxMm3: chosen[7] === '-' ? 0 : 1e9 });
+  assert.deepEqual(readFileSync(join(model, 'zoom', 'model.safetensors')), readFileSync(join(zoomNet, 'model.safetensors')));
+  // eval's code on the written model at the zoom row's size scores what the row says
+  const cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
+  cfg.model.zoom.maxMm3 = 1e9;
+  if (rows[2]![5] === '-') delete cfg.model.typicalSizeCap; else cfg.model.typicalSizeCap = Number(rows[2]![5]);
+  assert.ok(cfg.model.typicalMm3, 'a model with a zoom network keeps the typical volumes its sizes are compared with');
+  writeFileSync(cfgPath, JSON.stringify(cfg));
+  const m = await loadGroundingModel(model);
+  const res = await evaluateStudies(m, data, splitOf(readManifest(data), 'test'), { read: readVolume, organs: schemeOrganLookup, groundingBox: anomalyBox, split: 'test', quiet: true });
+  await m.dispose();
+  assert.equal(rows[2]![8], `${res.anomalies.filter((a) => a.score.hit).length}/${res.anomalies.length}`);
+  assert.equal(rows[2]![10], (100 * res.anomalies.reduce((s, a) => s + a.score.miou, 0) / res.anomalies.length).toFixed(1));
 });

@@ -14,6 +14,8 @@ export interface CalibrationSettings {
   typicalSizeCap: number;
   /** 0: no contrast gate */
   contrastGate: number;
+  /** 0: no zoom stage; else the zoom network grounds findings expected to be at most this many mm³ */
+  zoomMaxMm3: number;
   /** per-kind gates and typical caps over the global ones (`chooseKindCalibration`); absent: none */
   kindCalibration?: Record<string, KindCalibration>;
 }

@@ -113,9 +113,21 @@ export interface GroundingConfig {
    * maps depend on its own settings alone, so the per-kind choices add up. Absent: the global ones.
    */
   kindCalibration?: Record<string, KindCalibration>;
+  /**
+   * The zoom stage: a finding expected to be small (its stated volume, else its kind's typical
+   * volume, at most `maxMm3`) is grounded again by a second network, trained on finer tiles, on one
+   * tile of that network's `crop.maxSpacingMm` centred at the first map's peak, and the tile's map
+   * replaces the first one (same calibration). The first look finds where, at 4 mm tiles; a
+   * 1–2-voxel duct or a nodule's edge needs the finer one. `model`: its folder, relative to this
+   * one. `maxMm3` chosen on validation data (`ctground calibrate --zoom-sizes`); 0: no zoom.
+   */
+  zoom?: ZoomConfig;
   /** transformer size of transvg3d */
   transformer: { dim: number; layers: number; heads: number };
 }
+
+/** The zoom stage's network and which findings it serves (`GroundingConfig.zoom`). */
+export interface ZoomConfig { model: string; maxMm3: number }
 
 /** One kind of finding's own map calibration (`GroundingConfig.kindCalibration`); 0: none. */
 export interface KindCalibration { contrastGate: number; typicalSizeCap: number }
@@ -202,6 +214,7 @@ export function checkConfig(c: GroundingConfig, file: string): GroundingConfig {
   if (c.typicalSizeCap !== undefined && !positiveNumber(c.typicalSizeCap)) throw fileError(file, 'typicalSizeCap must be a positive number');
   if (c.typicalMm3 !== undefined && !(typeof c.typicalMm3 === 'object' && c.typicalMm3 !== null && Object.values(c.typicalMm3).every(positiveNumber))) throw fileError(file, 'typicalMm3 must map "organ:type" and type to positive volumes');
   if (c.typicalSizeCap !== undefined && c.typicalMm3 === undefined) throw fileError(file, 'typicalSizeCap needs typicalMm3');
+  if (c.zoom !== undefined && !(typeof c.zoom === 'object' && c.zoom !== null && typeof c.zoom.model === 'string' && c.zoom.model.length > 0 && atLeast0(c.zoom.maxMm3))) throw fileError(file, 'zoom must be { model: a folder, maxMm3: a volume of at least 0 }');
   if (c.regionThreshold !== undefined && !isThreshold(c.regionThreshold)) throw fileError(file, `regionThreshold ${THRESHOLD_RULE}`);
   // a map lifted by the minPeak rule peaks at minPeak on the crop grid and a little under it on the CT grid
   if (c.regionThreshold !== undefined && c.minPeak > 0 && c.regionThreshold >= c.minPeak) throw fileError(file, `regionThreshold ${c.regionThreshold} must be below minPeak ${c.minPeak} (else a described finding whose map was lifted can get no region)`);

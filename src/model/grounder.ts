@@ -7,12 +7,13 @@ import { emptyBoxed, indexToWorld, mergeBoxedMax, resampleToGrid, sameGrid, voxe
 import { loadPlaces } from '../anatomy/index.ts';
 import { loadTextEncoder, type ReportTextEncoder } from './text/index.ts';
 import { checkConfig, usesAnatomy, type GroundingConfig } from './config.ts';
+import type { Vec3 } from '../volume/index.ts';
 import { cropChannels, placePenalized, positionChannels, POSITION_FEATURES, type CropGeometry } from './crop.ts';
 import { anomalyText, boxMap, placeText } from './feed.ts';
 import { applyCalibration, buildHeadGraph, mapCalibration, buildImageGraph, buildImageLogitsGraph, buildQueryGraph, isBoxModel, sizeCappedCalibration } from './graphs.ts';
-import { mapCapMm3 } from './size.ts';
+import { expectedVolumeMm3, mapCapMm3 } from './size.ts';
 import { backgroundBox, contrastGated, contrastGateFor, organDensity, type OrganDensity } from './contrast.ts';
-import { anomalyPlace, anomalyTiles, cropKey, cropLabels } from './prepare.ts';
+import { anomalyPlace, anomalyTiles, cropKey, cropLabels, zoomTile } from './prepare.ts';
 import { WeightMismatch, type Weights } from './network.ts';
 import type { GroundingMap, GroundingModel, GroundingStudy } from './types.ts';
 
@@ -163,6 +164,22 @@ interface GroupLogits {
   runs: { k: number; from: number; B: number; logits: Float32Array; peak: Float32Array }[];
 }
 
+/** The zoom network's look at one anomaly: its tile and the map logits there. */
+interface ZoomLogits { geom: CropGeometry; logits: Float32Array; peak: number }
+
+/** The index of the first largest value. */
+function argmax(z: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < z.length; i++) if (z[i]! > z[best]!) best = i;
+  return best;
+}
+
+/** The world position of a crop voxel given by its index in the flattened grid. */
+function voxelWorld(geom: Geometry, index: number): Vec3 {
+  const [nx, ny] = geom.size, i = index % nx, j = Math.floor(index / nx) % ny, k = Math.floor(index / (nx * ny));
+  return indexToWorld(geom, [i, j, k]);
+}
+
 /** The trained model behind `GroundingModel`: image once per grid, text once per report, a small head per anomaly. */
 export class TrainedGrounder implements GroundingModel {
   private positionBuffer: Float32Array | undefined;
@@ -171,6 +188,10 @@ export class TrainedGrounder implements GroundingModel {
   private constructor(
     readonly name: string, readonly config: GroundingConfig, private readonly text: ReportTextEncoder, private readonly image: InferenceModel,
     private readonly weights: Weights, private readonly imageShapes: Record<string, readonly number[]>, private readonly opts: Pick<SessionOptions, 'threads' | 'spinning'>,
+    /** the zoom stage's network (`GroundingConfig.zoom`), sharing this one's text encoder */
+    private readonly zoomNet: TrainedGrounder | undefined,
+    /** false for a zoom network: its text encoder is its first look's, disposed there */
+    private readonly ownsText: boolean,
     /** sessions by batch size (all anomalies of a crop go through one run): box models' whole head; mask models' query half and image+logits graph */
     private readonly heads = new Map<string, Promise<InferenceModel>>(),
     /**
@@ -178,6 +199,8 @@ export class TrainedGrounder implements GroundingModel {
      * network share it, so a calibration grid grounds each study through the network once
      */
     private readonly logitCache = new WeakMap<GroundingStudy, Promise<GroupLogits[]>>(),
+    /** a zoom network's looks per study object, by anomaly and tile: calibrated variants share them too */
+    private readonly zoomCache = new WeakMap<GroundingStudy, { text: ReturnType<ReportTextEncoder['encode']>; looks: Map<string, Promise<ZoomLogits>> }>(),
   ) {}
 
   private head(part: 'whole' | 'query' | 'imageLogits', batch: number): Promise<InferenceModel> {
@@ -202,9 +225,38 @@ export class TrainedGrounder implements GroundingModel {
    * this one's sessions, so a calibration grid costs no new load, and its map logits: the same study
    * object grounded by several variants runs the network once. Dispose only the original.
    */
-  calibrated(c: Partial<Pick<GroundingConfig, 'minPeak' | 'temperature' | 'regionThreshold' | 'sizeCap' | 'placePrior' | 'typicalSizeCap' | 'typicalMm3' | 'contrastGate' | 'kindCalibration'>>): TrainedGrounder {
+  calibrated(c: Partial<Pick<GroundingConfig, 'minPeak' | 'temperature' | 'regionThreshold' | 'sizeCap' | 'placePrior' | 'typicalSizeCap' | 'typicalMm3' | 'contrastGate' | 'kindCalibration' | 'zoom'>>): TrainedGrounder {
     const cfg = checkConfig({ ...this.config, crop: { ...this.config.crop }, ...c }, `calibration of ${this.name}`);
-    return new TrainedGrounder(this.name, cfg, this.text, this.image, this.weights, this.imageShapes, this.opts, this.heads, this.logitCache);
+    if (cfg.zoom && cfg.zoom.maxMm3 > 0 && !this.zoomNet) throw new Error(`calibration of ${this.name}: zoom needs the model's zoom network (config.json "zoom")`);
+    return new TrainedGrounder(this.name, cfg, this.text, this.image, this.weights, this.imageShapes, this.opts, this.zoomNet, this.ownsText, this.heads, this.logitCache, this.zoomCache);
+  }
+
+  /** Whether the zoom stage grounds this anomaly: the model has one and the finding is expected to be at most its size. */
+  private zooms(a: GroundingStudy['report']['anomalies'][number]): boolean {
+    const z = this.config.zoom;
+    if (!z || !this.zoomNet || z.maxMm3 <= 0) return false;
+    const v = expectedVolumeMm3(this.config, a);
+    return v !== undefined && v <= z.maxMm3;
+  }
+
+  /** This network's look at one anomaly on its zoom tile centred at `point` (cached per study object, anomaly and tile). */
+  private zoomLogits(study: GroundingStudy, a: GroundingStudy['report']['anomalies'][number], point: Vec3): Promise<ZoomLogits> {
+    const cfg = this.config, geom = zoomTile(study.anatomy, a, cfg, point);
+    let entry = this.zoomCache.get(study);
+    if (!entry) { entry = { text: this.text.encode(study.report.text), looks: new Map() }; this.zoomCache.set(study, entry); }
+    const key = `${a.id}@${geom.origin.join(',')}`, text = entry.text;
+    let look = entry.looks.get(key);
+    if (!look) {
+      look = (async () => {
+        const { tokens, states } = await text;
+        const [chunk] = await this.textFeeds(cfg, [a], tokens, states);
+        const channels = cropChannels(study.ct, study.anatomy, geom, cfg.crop, usesAnatomy(cfg.variant));
+        const r = await this.runOnCrop(await this.head('imageLogits', 1), channels, geom, { L: chunk!.feeds.L as Float32Array });
+        return { geom, logits: r.out!, peak: r.peak![0]! };
+      })();
+      entry.looks.set(key, look);
+    }
+    return look;
   }
 
   get threshold(): number | undefined {
@@ -212,14 +264,26 @@ export class TrainedGrounder implements GroundingModel {
   }
 
   /** `spinning` defaults to off: text, image and head sessions take turns (see SessionOptions.spinning). */
-  static async load(dir: string, options: Pick<SessionOptions, 'threads' | 'spinning'> = {}): Promise<TrainedGrounder> {
+  /** `zoomModel`: this zoom network folder instead of the config's (its sizes stay the config's, none when it has no zoom) */
+  static async load(dir: string, options: Pick<SessionOptions, 'threads' | 'spinning'> = {}, firstLook?: { text: ReportTextEncoder; config: GroundingConfig; dir: string }, zoomModel?: string): Promise<TrainedGrounder> {
     const opts = { spinning: false, ...options };
     const cfg = readModelConfig(dir);
+    if (zoomModel) cfg.zoom = { model: resolve(zoomModel), maxMm3: cfg.zoom?.maxMm3 ?? 0 };
     const wpath = join(dir, 'model.safetensors');
     const weights = readWeights(wpath);
-    const textDir = resolveTextDir(dir, cfg);
-    checkTextEncoder(textDir, cfg, join(dir, 'config.json'));
-    const text = loadTextEncoder(textDir, opts);
+    let text: ReportTextEncoder;
+    if (firstLook) {
+      // a zoom network reads the first look's token states: the same text encoder
+      const cpath = join(dir, 'config.json');
+      if (isBoxModel(cfg) || !cfg.crop.maxSpacingMm) throw fileError(cpath, 'a zoom network must be a mask model with crop.maxSpacingMm (the spacing of its tiles)');
+      if (cfg.zoom) throw fileError(cpath, 'a zoom network cannot have a zoom stage of its own');
+      if (cfg.textEncoderSha256 !== firstLook.config.textEncoderSha256) throw fileError(cpath, `the zoom network was trained with another text encoder than the model in ${firstLook.dir}`);
+      text = firstLook.text;
+    } else {
+      const textDir = resolveTextDir(dir, cfg);
+      checkTextEncoder(textDir, cfg, join(dir, 'config.json'));
+      text = loadTextEncoder(textDir, opts);
+    }
     let img, head, shapes: Record<string, readonly number[]>;
     try {
       img = buildImageGraph(cfg, weights);
@@ -230,8 +294,15 @@ export class TrainedGrounder implements GroundingModel {
       throw e;
     }
     checkAllLoaded([img.graph, head.graph], weights, wpath);
+    let zoomNet: TrainedGrounder | undefined;
+    if (cfg.zoom) {
+      const zdir = resolve(dir, cfg.zoom.model);
+      if (isBoxModel(cfg)) throw fileError(join(dir, 'config.json'), 'zoom needs a mask model');
+      if (!existsSync(zdir)) throw fileError(zdir, 'zoom network folder not found (config.json "zoom.model")');
+      zoomNet = await TrainedGrounder.load(zdir, opts, { text, config: cfg, dir });
+    }
     const image = await InferenceModel.create(img.graph, img.outputs, opts);
-    return new TrainedGrounder(cfg.variant, cfg, text, image, weights, shapes, opts);
+    return new TrainedGrounder(cfg.variant, cfg, text, image, weights, shapes, opts, zoomNet, !firstLook);
   }
 
   /** The image encoder's forward on one crop (exposed for the benchmark's reference timing). */
@@ -278,15 +349,25 @@ export class TrainedGrounder implements GroundingModel {
     const buf = new Float32Array(n);
     const margin = cfg.placePrior ? loadPlaces().marginFraction : 0;
     const wholeOrgans = new Map<string, OrganDensity | null>();
+    let zoomMs = 0;
     for (const { anomalies, tiles, runs } of groups) {
-      const voxelMm3 = tiles[0]!.spacing.reduce((p, v) => p * v, 1);
       for (const [i, a] of anomalies.entries()) {
         // its logits and peak on each of its runs' grids (the place prior applied where the report names a part of the organ)
         const region = cfg.placePrior ? anomalyPlace(study.anatomy, a, cfg) : null;
-        const mine = runs.filter((r) => i >= r.from && i < r.from + r.B).map((r) => {
-          const b = i - r.from, z = r.logits.subarray(b * n, (b + 1) * n);
-          return { r, ...(region ? placePenalized(z, tiles[r.k]!, region, cfg.placePrior!, margin) : { logits: z, peak: r.peak[b]! }) };
+        const penalized = (geom: CropGeometry, z: Float32Array, peak: number) => ({ geom, ...(region ? placePenalized(z, geom, region, cfg.placePrior!, margin) : { logits: z, peak }) });
+        let mine = runs.filter((r) => i >= r.from && i < r.from + r.B).map((r) => {
+          const b = i - r.from;
+          return penalized(tiles[r.k]!, r.logits.subarray(b * n, (b + 1) * n), r.peak[b]!);
         });
+        if (this.zooms(a)) {
+          // the first look says where; the zoom network's tile there gives the map
+          const z0 = performance.now();
+          const top = mine.reduce((x, y) => (y.peak > x.peak ? y : x));
+          const look = await this.zoomNet!.zoomLogits(study, a, voxelWorld(top.geom, argmax(top.logits)));
+          mine = [penalized(look.geom, look.logits, look.peak)];
+          zoomMs += performance.now() - z0;
+        }
+        const voxelMm3 = mine[0]!.geom.spacing.reduce((p, v) => p * v, 1);
         const peak = Math.max(...mine.map((v) => v.peak));
         // Only logits at or over the uncapped map's floor logit can come out at MAP_FLOOR or more (a
         // size cap only sharpens the map, raising that logit; its support level is higher still):
@@ -299,14 +380,15 @@ export class TrainedGrounder implements GroundingModel {
         for (const [k, v] of mine.entries()) {
           // a map whose every value on this grid is under MAP_FLOOR gains nothing from it: no sigmoid, no resampling
           if (v.peak < cal.below) continue;
-          applyCalibration(v.logits, cal, buf, near[k]);
-          map = pasteToGrid(volumeOn(tiles[v.r.k]!, buf), study.ct, 'linear', map, near[k]);
-          for (const j of near[k]!) buf[j] = 0;
+          const into = v.logits.length === n ? buf : new Float32Array(v.logits.length);
+          applyCalibration(v.logits, cal, into, near[k]);
+          map = pasteToGrid(volumeOn(v.geom, into), study.ct, 'linear', map, near[k]);
+          for (const j of near[k]!) into[j] = 0;
         }
         out.set(a.id, map ? this.gated(study, a, map, wholeOrgans) : emptyBoxed(study.ct));
       }
     }
-    if (phases) phases.maps += performance.now() - t;
+    if (phases) { phases.image += zoomMs; phases.maps += performance.now() - t - zoomMs; }
     return out;
   }
 
@@ -417,14 +499,15 @@ export class TrainedGrounder implements GroundingModel {
   async dispose(): Promise<void> {
     await this.image.dispose();
     for (const h of this.heads.values()) await (await h).dispose();
-    await this.text.dispose();
+    await this.zoomNet?.dispose();
+    if (this.ownsText) await this.text.dispose();
   }
 }
 
 /** Loads a trained grounding model folder (default models/grounding-default/); a UserError names any missing or corrupt file. */
-export async function loadGroundingModel(dir: string = DEFAULT_MODEL_DIR, opts: Pick<SessionOptions, 'threads' | 'spinning'> = {}): Promise<TrainedGrounder> {
+export async function loadGroundingModel(dir: string = DEFAULT_MODEL_DIR, opts: Pick<SessionOptions, 'threads' | 'spinning'> = {}, override: { zoomModel?: string } = {}): Promise<TrainedGrounder> {
   if (!existsSync(dir)) throw fileError(dir, 'model folder not found');
-  return TrainedGrounder.load(dir, opts);
+  return TrainedGrounder.load(dir, opts, undefined, override.zoomModel);
 }
 
 // The pipeline puts the label map on the CT's grid; a caller that did not gets it resampled once per study object.

@@ -1,8 +1,8 @@
 import { loadTaxonomy } from '../common/index.ts';
-import { voxelBoxToWorld, type Geometry, type Volume } from '../volume/index.ts';
+import { voxelBoxToWorld, type Geometry, type Vec3, type Volume } from '../volume/index.ts';
 import { loadOrganScheme, organsForReportClass, placeRegion, type PlaceRegion } from '../anatomy/index.ts';
 import { usesStructure, type GroundingConfig } from './config.ts';
-import { cropTiles, isTiled, labelsWorldBox, organCrop, type Box, type CropGeometry, type CropRegion } from './crop.ts';
+import { cropTiles, isTiled, labelsWorldBox, organCrop, tileNear, type Box, type CropGeometry, type CropRegion } from './crop.ts';
 import { isBoxModel } from './graphs.ts';
 import type { GroundingAnomaly } from './types.ts';
 
@@ -144,6 +144,16 @@ export function groundsThroughTiles(box: ReturnType<typeof anomalyBox>, cfg: Gro
 export function anomalyTiles(anatomy: Volume, anomaly: GroundingAnomaly, cfg: GroundingConfig, pad = 0): CropGeometry[] {
   const box = anomalyBox(anatomy, anomaly, cfg.crop.region);
   return groundsThroughTiles(box, cfg) ? cropTiles(box, cfg.crop, pad) : [organCrop(box, cfg.crop, pad)];
+}
+
+/**
+ * The zoom stage's grid for an anomaly (config of the zoom network): the tile of its organ at that
+ * network's spacing centred at `point` (the first look's peak, world mm), kept where training tiles
+ * may sit; an organ small enough for one cube at that spacing gets its cube, as in training.
+ */
+export function zoomTile(anatomy: Volume, anomaly: GroundingAnomaly, cfg: GroundingConfig, point: Vec3): CropGeometry {
+  const box = anomalyBox(anatomy, anomaly, cfg.crop.region);
+  return groundsThroughTiles(box, cfg) ? tileNear(box, cfg.crop, point, [0, 0, 0]) : organCrop(box, cfg.crop);
 }
 
 function boxOfGrid(v: Geometry): Box {

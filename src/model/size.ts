@@ -52,7 +52,19 @@ export function mapCapMm3(cfg: GroundingConfig, a: GroundingAnomaly): number | u
   const stated = statedVolumeMm3(a);
   if (stated !== undefined) return cfg.sizeCap ? cfg.sizeCap * stated : undefined;
   const factor = ownKindCalibration(cfg, a.organ, a.type)?.typicalSizeCap ?? cfg.typicalSizeCap;
-  if (!factor || !cfg.typicalMm3) return undefined;
-  const typical = cfg.typicalMm3[typicalKey(a.organ, a.type)] ?? cfg.typicalMm3[a.type];
-  return typical === undefined ? undefined : factor * typical;
+  const typical = typicalVolumeMm3(cfg, a);
+  return factor && typical !== undefined ? factor * typical : undefined;
+}
+
+/** The typical volume of the anomaly's organ and type (else of its type) on the calibration data, mm³, if calibration recorded one. */
+export function typicalVolumeMm3(cfg: Pick<GroundingConfig, 'typicalMm3'>, a: GroundingAnomaly): number | undefined {
+  return cfg.typicalMm3?.[typicalKey(a.organ, a.type)] ?? cfg.typicalMm3?.[a.type];
+}
+
+/**
+ * How large the finding is expected to be, mm³: the size its report states (`statedVolumeMm3`), else
+ * its kind's typical volume; undefined when neither is known. What the zoom stage decides by.
+ */
+export function expectedVolumeMm3(cfg: Pick<GroundingConfig, 'typicalMm3'>, a: GroundingAnomaly): number | undefined {
+  return statedVolumeMm3(a) ?? typicalVolumeMm3(cfg, a);
 }

@@ -1,19 +1,19 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { UserError, writeFileAtomic } from '../../common/index.ts';
 import { intFlag, numListFlag, parseFlags, requireFlag } from '../args.ts';
 import { readVolume } from '../../volume/index.ts';
-import { anomalyBox, isDensityDefined, loadGroundingModel } from '../../model/index.ts';
+import { anomalyBox, isDensityDefined, loadGroundingModel, readModelConfig, MODEL_FILES } from '../../model/index.ts';
 import {
   calibrationPoint, chooseCalibration, chooseKindCalibration, evaluateModels, findingsByKind, typicalLesionVolumes, readManifest, schemeOrganLookup, splitOf, MIOU_THRESHOLDS, type AnomalyResult, type CalibrationPoint, type CalibrationSettings, type KindChoice,
 } from '../../eval/index.ts';
 
-export const summary = "choose a model's map calibration (minPeak, temperature, size caps, place prior, contrast gate, region threshold; opt-in: per kind of finding) on validation data";
+export const summary = "choose a model's map calibration (minPeak, temperature, size caps, place prior, contrast gate, region threshold, which findings its zoom network grounds; opt-in: per kind of finding) on validation data";
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     model: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' },
-    'min-peaks': { type: 'string' }, temperatures: { type: 'string' }, 'size-caps': { type: 'string' }, 'place-priors': { type: 'string' }, 'typical-caps': { type: 'string' }, 'contrast-gates': { type: 'string' }, 'kind-min': { type: 'string' }, 'kind-typical-caps': { type: 'string' }, write: { type: 'boolean' },
+    'min-peaks': { type: 'string' }, temperatures: { type: 'string' }, 'size-caps': { type: 'string' }, 'place-priors': { type: 'string' }, 'typical-caps': { type: 'string' }, 'contrast-gates': { type: 'string' }, 'kind-min': { type: 'string' }, 'kind-typical-caps': { type: 'string' }, 'zoom-model': { type: 'string' }, 'zoom-sizes': { type: 'string' }, write: { type: 'boolean' },
   }, false);
   const dir = requireFlag(values.model, 'model');
   const data = requireFlag(values.data, 'data').split(',').filter(Boolean);
@@ -36,10 +36,18 @@ export async function run(argv: string[]): Promise<number> {
   if (kindMin < 0) throw new UserError(`--kind-min must be at least 0 (0: no per-kind calibration), got '${values['kind-min']}'`);
   // the typical caps a kind may take besides the global one (default: the typical-caps list)
   const kindCaps = numListFlag(values['kind-typical-caps'], 'kind-typical-caps', typicalCaps, (v) => v >= 0, 'at least 0 (0: no cap without a stated size)');
+  // the zoom network: --zoom-model, else the model's own (config.json "zoom"); its sizes are tried last
+  const ownZoom = readModelConfig(dir).zoom;
+  const zoomDir = values['zoom-model'] ? resolve(values['zoom-model']) : ownZoom ? resolve(dir, ownZoom.model) : undefined;
+  if (zoomDir && !existsSync(join(zoomDir, 'config.json'))) throw new UserError(`${zoomDir}: not a zoom network folder (no config.json; train one with \`ctground train --init ${dir} --max-spacing 2\`)`);
+  // 0 = no zoom; a finding expected to be at most this many mm³ (stated size, else its kind's typical volume) is grounded by the zoom network
+  const zoomSizes = numListFlag(values['zoom-sizes'], 'zoom-sizes', zoomDir ? [0, 250, 500, 1000, 2000, 4000, 8000] : [], (v) => v >= 0, 'at least 0 (0: no zoom)');
+  if (!zoomDir && zoomSizes.some((v) => v > 0)) throw new UserError(`--zoom-sizes: ${dir} has no zoom network (give one with --zoom-model DIR)`);
   const sets = data.map((d) => ({ dir: d, studies: splitOf(readManifest(d), split, join(d, 'manifest.jsonl')) }));
 
-  const typicalMm3 = [...typicalCaps, ...(kindMin > 0 ? kindCaps : [])].some((c) => c > 0) ? await typicalLesionVolumes(sets, readVolume) : undefined;
-  const model = await loadGroundingModel(dir);
+  // the zoom stage decides by the typical volumes too
+  const typicalMm3 = [...typicalCaps, ...(kindMin > 0 ? kindCaps : []), ...zoomSizes].some((c) => c > 0) ? await typicalLesionVolumes(sets, readVolume) : undefined;
+  const model = await loadGroundingModel(dir, {}, { zoomModel: zoomDir });
   const points: CalibrationPoint[] = [];
   // each point's per-anomaly results: the per-kind stage recombines the gate stage's
   const resultsOf = new Map<CalibrationPoint, AnomalyResult[]>();
@@ -47,7 +55,7 @@ export async function run(argv: string[]): Promise<number> {
   // each stage's grid points in one pass over the studies: the variants share the network's logits per study
   const score = async (grid: CalibrationSettings[]) => {
     // the region threshold does not change the maps: leave it out until one is chosen
-    const variants = grid.map((p) => model.calibrated({ minPeak: p.minPeak, temperature: p.temperature, sizeCap: p.sizeCap || undefined, placePrior: p.placePrior || undefined, typicalSizeCap: p.typicalSizeCap || undefined, typicalMm3, contrastGate: p.contrastGate || undefined, kindCalibration: p.kindCalibration, regionThreshold: undefined }));
+    const variants = grid.map((p) => model.calibrated({ minPeak: p.minPeak, temperature: p.temperature, sizeCap: p.sizeCap || undefined, placePrior: p.placePrior || undefined, typicalSizeCap: p.typicalSizeCap || undefined, typicalMm3, contrastGate: p.contrastGate || undefined, kindCalibration: p.kindCalibration, zoom: p.zoomMaxMm3 ? { model: zoomDir!, maxMm3: p.zoomMaxMm3 } : undefined, regionThreshold: undefined }));
     const results: AnomalyResult[][] = grid.map(() => []);
     for (const s of sets) {
       const r = await evaluateModels(variants, s.dir, s.studies, { read: readVolume, organs: schemeOrganLookup, groundingBox: anomalyBox, split, quiet: false });
@@ -59,11 +67,11 @@ export async function run(argv: string[]): Promise<number> {
       resultsOf.set(point, results[k]!);
     });
   };
-  const first: CalibrationSettings[] = minPeaks.flatMap((minPeak) => temperatures.map((temperature) => ({ minPeak, temperature, sizeCap: 0, placePrior: 0, typicalSizeCap: 0, contrastGate: 0 })));
+  const first: CalibrationSettings[] = minPeaks.flatMap((minPeak) => temperatures.map((temperature) => ({ minPeak, temperature, sizeCap: 0, placePrior: 0, typicalSizeCap: 0, contrastGate: 0, zoomMaxMm3: 0 })));
   // the second stage: caps × priors × typical caps at one minPeak × temperature
   const positive = (l: number[]) => [0, ...l.filter((v) => v > 0)];
   const second = (at: { minPeak: number; temperature: number }): CalibrationSettings[] => positive(sizeCaps)
-    .flatMap((sizeCap) => positive(placePriors).flatMap((placePrior) => positive(typicalCaps).map((typicalSizeCap) => ({ minPeak: at.minPeak, temperature: at.temperature, sizeCap, placePrior, typicalSizeCap, contrastGate: 0 }))))
+    .flatMap((sizeCap) => positive(placePriors).flatMap((placePrior) => positive(typicalCaps).map((typicalSizeCap) => ({ minPeak: at.minPeak, temperature: at.temperature, sizeCap, placePrior, typicalSizeCap, contrastGate: 0, zoomMaxMm3: 0 }))))
     .filter((p) => p.sizeCap > 0 || p.placePrior > 0 || p.typicalSizeCap > 0);
   try {
     // with one first-stage point both stages share one pass over the studies
@@ -90,14 +98,18 @@ export async function run(argv: string[]): Promise<number> {
       kinds = chosen.kinds;
       if (Object.keys(chosen.overrides).length) points.push(calibrationPoint({ ...base, kindCalibration: chosen.overrides }, chosen.results));
     }
+    // the fifth stage: which findings the zoom network grounds, at the best point so far (its maps
+    // replace the first look's, so it comes after the calibration those maps share)
+    const sizes = zoomSizes.filter((v) => v > 0);
+    if (sizes.length) await score(sizes.map((zoomMaxMm3) => ({ ...settingsOf(chooseCalibration(points).best), zoomMaxMm3 })));
   } finally {
     await model.dispose();
   }
   const { best, regionThreshold } = chooseCalibration(points);
   const kindsCell = (p: CalibrationSettings, v: number) => `${v || '-'}${p.kindCalibration ? ` + ${Object.keys(p.kindCalibration).length} kinds` : ''}`;
-  const rows = points.map((p) => `| ${p.minPeak} | ${p.temperature} | ${p.sizeCap || '-'} | ${p.placePrior || '-'} | ${kindsCell(p, p.typicalSizeCap)} | ${kindsCell(p, p.contrastGate)} | ${p.hits}/${p.n} | ${(100 * p.hits / p.n).toFixed(1)} | ${(100 * p.miou).toFixed(1)} | ${p.iouAt.map((v) => (100 * v).toFixed(1)).join(' | ')} |${p === best ? ' chosen' : ''}`);
-  console.log(`| minPeak | temperature | size cap | place prior | typical cap | contrast gate | hits | accuracy % | mIoU % | ${MIOU_THRESHOLDS.map((t) => `IoU@${t} %`).join(' | ')} |`);
-  console.log(`|---|---|---|---|---|---|---|---|---|${MIOU_THRESHOLDS.map(() => '---').join('|')}|`);
+  const rows = points.map((p) => `| ${p.minPeak} | ${p.temperature} | ${p.sizeCap || '-'} | ${p.placePrior || '-'} | ${kindsCell(p, p.typicalSizeCap)} | ${kindsCell(p, p.contrastGate)} | ${p.zoomMaxMm3 || '-'} | ${p.hits}/${p.n} | ${(100 * p.hits / p.n).toFixed(1)} | ${(100 * p.miou).toFixed(1)} | ${p.iouAt.map((v) => (100 * v).toFixed(1)).join(' | ')} |${p === best ? ' chosen' : ''}`);
+  console.log(`| minPeak | temperature | size cap | place prior | typical cap | contrast gate | zoom ≤ mm³ | hits | accuracy % | mIoU % | ${MIOU_THRESHOLDS.map((t) => `IoU@${t} %`).join(' | ')} |`);
+  console.log(`|---|---|---|---|---|---|---|---|---|---|${MIOU_THRESHOLDS.map(() => '---').join('|')}|`);
   for (const r of rows) console.log(r);
   if (kinds.length) {
     console.log('');
@@ -106,7 +118,7 @@ export async function run(argv: string[]): Promise<number> {
     for (const k of kinds) console.log(`| ${k.kind} | ${k.n} | ${k.contrastGate || 'none'} | ${k.typicalSizeCap || 'none'} | ${k.hits} | ${(100 * k.miou).toFixed(1)} | ${k.baseHits} | ${(100 * k.baseMiou).toFixed(1)} |`);
   }
   const kindText = best.kindCalibration ? `; per kind (gate, typical cap): ${Object.entries(best.kindCalibration).map(([k, c]) => `${k} ${c.contrastGate || 'none'}, ${c.typicalSizeCap || 'none'}`).join('; ')}` : '';
-  const choice = `minPeak ${best.minPeak}, temperature ${best.temperature}, sizeCap ${best.sizeCap || 'none'}, placePrior ${best.placePrior || 'none'}, typicalSizeCap ${best.typicalSizeCap || 'none'}, contrastGate ${best.contrastGate || 'none'}, regionThreshold ${regionThreshold ?? 'none (no evaluated threshold is below minPeak)'}${kindText}`;
+  const choice = `minPeak ${best.minPeak}, temperature ${best.temperature}, sizeCap ${best.sizeCap || 'none'}, placePrior ${best.placePrior || 'none'}, typicalSizeCap ${best.typicalSizeCap || 'none'}, contrastGate ${best.contrastGate || 'none'}, zoom ${best.zoomMaxMm3 ? `≤ ${best.zoomMaxMm3} mm³` : 'none'}, regionThreshold ${regionThreshold ?? 'none (no evaluated threshold is below minPeak)'}${kindText}`;
   console.log(`chosen: ${choice} (most ${split} anomalies grounded, ties to mIoU; region threshold = best mean IoU below minPeak)`);
   if (values.write) {
     const path = join(dir, 'config.json');
@@ -116,13 +128,23 @@ export async function run(argv: string[]): Promise<number> {
     if (best.sizeCap) raw.model.sizeCap = best.sizeCap; else delete raw.model.sizeCap;
     if (best.placePrior) raw.model.placePrior = best.placePrior; else delete raw.model.placePrior;
     if (best.typicalSizeCap) raw.model.typicalSizeCap = best.typicalSizeCap; else delete raw.model.typicalSizeCap;
-    if (best.typicalSizeCap || Object.values(best.kindCalibration ?? {}).some((k) => k.typicalSizeCap > 0)) raw.model.typicalMm3 = typicalMm3; else delete raw.model.typicalMm3;
+    // the typical volumes stay with a typical cap, or with a zoom network (its sizes are compared with them)
+    if (best.typicalSizeCap || zoomDir || Object.values(best.kindCalibration ?? {}).some((k) => k.typicalSizeCap > 0)) raw.model.typicalMm3 = typicalMm3; else delete raw.model.typicalMm3;
+    if (zoomDir) {
+      // the model folder keeps its zoom network in zoom/ (a copy of --zoom-model), so it travels whole
+      const own = resolve(dir, 'zoom');
+      if (zoomDir !== own) {
+        mkdirSync(own, { recursive: true });
+        for (const f of MODEL_FILES) copyFileSync(join(zoomDir, f), join(own, f));
+      }
+      raw.model.zoom = { model: 'zoom', maxMm3: best.zoomMaxMm3 };
+    }
     if (best.contrastGate) raw.model.contrastGate = best.contrastGate; else delete raw.model.contrastGate;
     if (best.kindCalibration) raw.model.kindCalibration = best.kindCalibration; else delete raw.model.kindCalibration;
     if (regionThreshold === undefined) delete raw.model.regionThreshold; else raw.model.regionThreshold = regionThreshold;
     raw.calibration = {
       command: ['ctground', 'calibrate', ...argv].join(' '), data, split, chosen: choice,
-      grid: points.map((p) => ({ minPeak: p.minPeak, temperature: p.temperature, sizeCap: p.sizeCap, placePrior: p.placePrior, typicalSizeCap: p.typicalSizeCap, contrastGate: p.contrastGate, ...(p.kindCalibration ? { kindCalibration: p.kindCalibration } : {}), hits: p.hits, n: p.n, miou: p.miou, iouAt: p.iouAt })),
+      grid: points.map((p) => ({ minPeak: p.minPeak, temperature: p.temperature, sizeCap: p.sizeCap, placePrior: p.placePrior, typicalSizeCap: p.typicalSizeCap, contrastGate: p.contrastGate, zoomMaxMm3: p.zoomMaxMm3, ...(p.kindCalibration ? { kindCalibration: p.kindCalibration } : {}), hits: p.hits, n: p.n, miou: p.miou, iouAt: p.iouAt })),
     };
     writeFileAtomic(path, JSON.stringify(raw, null, 2) + '\n');
     console.log(`written to ${path}`);
