@@ -12,7 +12,7 @@ import { denseVolume, readVolume, resampleToGrid } from '../src/volume/index.ts'
 import { fromTotalSegmentator } from '../src/anatomy/index.ts';
 import { Trainer, adam, saveParams } from '../src/engine/index.ts';
 import {
-  buildTrainGraph, cropChannels, anomalyCrop, anomalyTiles, cropKey, defaultConfig, inputChannels, loadGroundingModel, loadTextEncoder, readModelConfig,
+  buildTrainGraph, cropChannels, anomalyCrop, anomalyTiles, cropKey, defaultConfig, expectedVolumeMm3, inputChannels, loadGroundingModel, loadTextEncoder, readModelConfig,
   usesAnatomy, positionChannels, DEFAULT_MODEL_DIR, DEFAULT_TEXT_ENCODER_DIR, type GroundingAnomaly, type GroundingPhases, type GroundingConfig,
 } from '../src/model/index.ts';
 import { sharedPath } from '../test/helpers/shared.ts';
@@ -81,7 +81,9 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
   await trainer.dispose();
 
   // 2. one study with 10 anomalies vs the image encoder's forward alone
-  const model = await loadGroundingModel(dir);
+  const full = await loadGroundingModel(dir);
+  // the target is the first look's overhead over its forwards; a zoom stage adds forwards of its own, timed apart below
+  const model = full.config.zoom ? full.calibrated({ zoom: undefined }) : full;
   // steady state, as in a labeling run: a session's first runs grow its memory arena
   for (let i = 0; i < 3; i++) await model.ground({ ct, anatomy, report: liver });
   // the image side alone: every grid grounding uses for these anomalies' organs, resampled beforehand
@@ -102,7 +104,15 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
   // what writing the maps adds: each made a whole-grid array (grounding keeps them over their boxes)
   const liverMaps = [...(await model.ground({ ct, anatomy, report: liver })).values()];
   const denseMs = await bestOf(() => liverMaps.map((m) => denseVolume(m)), 5);
-  await model.dispose();
+  // the zoom stage: the same study with it, and how many of its findings it takes (stated sizes 8–17 mm)
+  let zoom: { oneOrganMs: number; withoutMs: number; zoomed: number; maxMm3: number } | undefined;
+  const zc = full.config.zoom;
+  if (zc && zc.maxMm3 > 0) {
+    for (let i = 0; i < 3; i++) await full.ground({ ct, anatomy, report: liver });
+    const [plainMs, zoomMs] = await bestOfInTurns([() => model.ground({ ct, anatomy, report: liver }), () => full.ground({ ct, anatomy, report: liver })], ROUNDS);
+    zoom = { oneOrganMs: zoomMs, withoutMs: plainMs, zoomed: liver.anomalies.filter((a) => (expectedVolumeMm3(full.config, a) ?? Infinity) <= zc.maxMm3).length, maxMm3: zc.maxMm3 };
+  }
+  await full.dispose();
   await text.dispose();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 
@@ -117,7 +127,7 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
     ratioOneOrganNetwork: (oneOrganMs / liverForwardMs) * (1 - phases.maps / Object.values(phases).reduce((x, y) => x + y, 0)),
     fiveOrganGrids: spreadGrids.length, fiveOrganForwardMs: fiveForwardMs,
     ground10FiveOrgansMs: fiveOrganMs, ratioFiveOrgansVsForwards: fiveOrganMs / fiveForwardMs,
-    denseMapsMs: denseMs, rounds: ROUNDS,
+    denseMapsMs: denseMs, rounds: ROUNDS, zoom,
   };
   if (!json) {
     console.log(`training: ${r.trainStepsPerSecond.toFixed(2)} steps/s (batch ${B}, grid ${G}³, widths ${cfg.widths.join('-')}; best of 5)`);
@@ -126,6 +136,7 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
     console.log(`  of which: ${Object.entries(phases).map(([k, v]) => `${k} ${v.toFixed(1)} ms`).join(', ')} (mean of 3)`);
     console.log(`  without the maps (calibration and paste onto the CT grid: output, not network): ${r.ratioOneOrganNetwork.toFixed(2)}× (the ratio times the phases' share outside the maps)`);
     console.log(`ground 10 anomalies in 5 organs: ${fiveOrganMs.toFixed(0)} ms = ${r.ratioFiveOrgansVsForwards.toFixed(2)}× the image forward over their ${spreadGrids.length} grids (${fiveForwardMs.toFixed(0)} ms)`);
+    if (zoom) console.log(`with the zoom stage (findings expected ≤ ${zoom.maxMm3} mm³: ${zoom.zoomed} of the 10): ${zoom.oneOrganMs.toFixed(0)} ms against ${zoom.withoutMs.toFixed(0)} ms without (one more 32³ forward per zoomed finding; best of ${ROUNDS}, in turns)`);
     console.log(`the one-organ study's 10 maps made whole-grid arrays (as writing them does; not part of grounding): ${denseMs.toFixed(1)} ms`);
   }
   return r;

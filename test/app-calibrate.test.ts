@@ -122,7 +122,7 @@ test('calibrate gives a kind of finding its own contrast gate and typical cap wh
   const cfgPath = join(model, 'config.json'), shipped = JSON.parse(readFileSync(cfgPath, 'utf8'));
   shipped.model.textEncoder = join(projectRoot, 'models', 'text-default');
   writeFileSync(cfgPath, JSON.stringify(shipped));
-  const r = cli('calibrate', '--model', model, '--data', data, '--split', 'test', '--min-peaks', '0.5', '--temperatures', '0.5', '--size-caps', '0', '--place-priors', '0', '--typical-caps', '0', '--contrast-gates', '0.7,2', '--kind-typical-caps', '1', '--kind-min', '1', '--write');
+  const r = cli('calibrate', '--model', model, '--data', data, '--split', 'test', '--min-peaks', '0.5', '--temperatures', '0.5', '--size-caps', '0', '--place-priors', '0', '--typical-caps', '0', '--contrast-gates', '0.7,2', '--kind-typical-caps', '1', '--kind-min', '1', '--zoom-sizes', '0', '--write');
   assert.equal(r.status, 0, r.stderr);
   const rows = r.stdout.split('\n').filter((l) => /^\| [\d.]+ \| [\d.]+ \|/.test(l)).map((l) => l.split('|').map((c) => c.trim()));
   // the plain point, two gates, the three gates (none, 0.7, 2) at typical cap 1, and the per-kind combination
