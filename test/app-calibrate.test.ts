@@ -177,6 +177,10 @@ test('calibrate tries which findings a zoom network grounds, scores each size as
   const chosen = rows.find((c) => c.at(-2) === 'chosen' || c.at(-1) === 'chosen')!;
   assert.deepEqual(written.model.zoom, { model: 'zoom', maxMm3: chosen[7] === '-' ? 0 : 1e9 });
   assert.deepEqual(readFileSync(join(model, 'zoom', 'model.safetensors')), readFileSync(join(zoomNet, 'model.safetensors')));
+  // the copy names the first look's text encoder from where it lies, so it loads on its own too
+  const copied = JSON.parse(readFileSync(join(model, 'zoom', 'config.json'), 'utf8'));
+  assert.equal(join(model, 'zoom', copied.model.textEncoder), join(projectRoot, 'models', 'text-default'));
+  await (await loadGroundingModel(join(model, 'zoom'))).dispose();
   // eval's code on the written model at the zoom row's size scores what the row says
   const cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
   cfg.model.zoom.maxMm3 = 1e9;

@@ -3,11 +3,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileError, projectRoot } from '../common/index.ts';
 import { InferenceModel, readSafetensors, type Graph, type SessionOptions } from '../engine/index.ts';
-import { emptyBoxed, indexToWorld, mergeBoxedMax, resampleToGrid, sameGrid, voxelBoxSize, voxelBoxToWorld, worldBoxToVoxel, type BoxedVolume, type Geometry, type Volume } from '../volume/index.ts';
+import { emptyBoxed, indexToWorld, mergeBoxedMax, resampleToGrid, sameGrid, voxelBoxSize, voxelBoxToWorld, worldBoxToVoxel, type BoxedVolume, type Geometry, type Vec3, type Volume } from '../volume/index.ts';
 import { loadPlaces } from '../anatomy/index.ts';
 import { loadTextEncoder, type ReportTextEncoder } from './text/index.ts';
 import { checkConfig, usesAnatomy, type GroundingConfig } from './config.ts';
-import type { Vec3 } from '../volume/index.ts';
 import { cropChannels, placePenalized, positionChannels, POSITION_FEATURES, type CropGeometry } from './crop.ts';
 import { anomalyText, boxMap, placeText } from './feed.ts';
 import { applyCalibration, buildHeadGraph, mapCalibration, buildImageGraph, buildImageLogitsGraph, buildQueryGraph, isBoxModel, sizeCappedCalibration } from './graphs.ts';
@@ -263,8 +262,11 @@ export class TrainedGrounder implements GroundingModel {
     return this.config.regionThreshold;
   }
 
-  /** `spinning` defaults to off: text, image and head sessions take turns (see SessionOptions.spinning). */
-  /** `zoomModel`: this zoom network folder instead of the config's (its sizes stay the config's, none when it has no zoom) */
+  /**
+   * `spinning` defaults to off: text, image and head sessions take turns (see SessionOptions.spinning).
+   * `firstLook`: loading a zoom network, the model it serves (its text encoder is shared). `zoomModel`:
+   * this zoom network folder instead of the config's (its sizes stay the config's, none when it has no zoom).
+   */
   static async load(dir: string, options: Pick<SessionOptions, 'threads' | 'spinning'> = {}, firstLook?: { text: ReportTextEncoder; config: GroundingConfig; dir: string }, zoomModel?: string): Promise<TrainedGrounder> {
     const opts = { spinning: false, ...options };
     const cfg = readModelConfig(dir);

@@ -1,9 +1,9 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { UserError, writeFileAtomic } from '../../common/index.ts';
 import { intFlag, numListFlag, parseFlags, requireFlag } from '../args.ts';
 import { readVolume } from '../../volume/index.ts';
-import { anomalyBox, isDensityDefined, loadGroundingModel, readModelConfig, MODEL_FILES } from '../../model/index.ts';
+import { anomalyBox, isDensityDefined, loadGroundingModel, readModelConfig, resolveTextDir, MODEL_FILES } from '../../model/index.ts';
 import {
   calibrationPoint, chooseCalibration, chooseKindCalibration, evaluateModels, findingsByKind, typicalLesionVolumes, readManifest, schemeOrganLookup, splitOf, MIOU_THRESHOLDS, type AnomalyResult, type CalibrationPoint, type CalibrationSettings, type KindChoice,
 } from '../../eval/index.ts';
@@ -136,6 +136,10 @@ export async function run(argv: string[]): Promise<number> {
       if (zoomDir !== own) {
         mkdirSync(own, { recursive: true });
         for (const f of MODEL_FILES) copyFileSync(join(zoomDir, f), join(own, f));
+        // its text encoder named from where it now lies (it reads the first look's, but loads alone too)
+        const zc = JSON.parse(readFileSync(join(own, 'config.json'), 'utf8')) as { model: Record<string, unknown> };
+        zc.model.textEncoder = relative(own, resolveTextDir(dir, readModelConfig(dir)));
+        writeFileAtomic(join(own, 'config.json'), JSON.stringify(zc, null, 2) + '\n');
       }
       raw.model.zoom = { model: 'zoom', maxMm3: best.zoomMaxMm3 };
     }
