@@ -12,7 +12,7 @@ import { denseVolume, readVolume, resampleToGrid } from '../src/volume/index.ts'
 import { fromTotalSegmentator } from '../src/anatomy/index.ts';
 import { Trainer, adam, saveParams } from '../src/engine/index.ts';
 import {
-  buildTrainGraph, cropChannels, anomalyCrop, anomalyTiles, cropKey, defaultConfig, expectedVolumeMm3, inputChannels, loadGroundingModel, loadTextEncoder, readModelConfig,
+  buildTrainGraph, cropChannels, anomalyCrop, anomalyTiles, cropKey, defaultConfig, inputChannels, loadGroundingModel, loadTextEncoder, readModelConfig,
   usesAnatomy, positionChannels, DEFAULT_MODEL_DIR, DEFAULT_TEXT_ENCODER_DIR, type GroundingAnomaly, type GroundingPhases, type GroundingConfig,
 } from '../src/model/index.ts';
 import { sharedPath } from '../test/helpers/shared.ts';
@@ -110,7 +110,7 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
   if (zc && zc.maxMm3 > 0) {
     for (let i = 0; i < 3; i++) await full.ground({ ct, anatomy, report: liver });
     const [plainMs, zoomMs] = await bestOfInTurns([() => model.ground({ ct, anatomy, report: liver }), () => full.ground({ ct, anatomy, report: liver })], ROUNDS);
-    zoom = { oneOrganMs: zoomMs, withoutMs: plainMs, zoomed: liver.anomalies.filter((a) => (expectedVolumeMm3(full.config, a) ?? Infinity) <= zc.maxMm3).length, maxMm3: zc.maxMm3 };
+    zoom = { oneOrganMs: zoomMs, withoutMs: plainMs, zoomed: liver.anomalies.filter((a) => full.zooms(a)).length, maxMm3: zc.maxMm3 };
   }
   await full.dispose();
   await text.dispose();

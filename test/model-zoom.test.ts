@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cropLabels, defaultConfig, expectedVolumeMm3, loadGroundingModel, zoomTile, type GroundingAnomaly } from '../src/model/index.ts';
+import { cropLabels, defaultConfig, expectedVolumeMm3, loadGroundingModel, readModelConfig, zoomTile, type GroundingAnomaly } from '../src/model/index.ts';
 import { readManifest, goldReport } from '../src/eval/index.ts';
 import { denseVolume, indexToWorld, readVolume, type Vec3 } from '../src/volume/index.ts';
 import { projectRoot, UserError } from '../src/common/index.ts';
@@ -104,7 +104,8 @@ test('the zoom stage replaces the maps of findings expected to be small by its n
     const off = await zoomed.calibrated({ zoom: { model: 'zoom', maxMm3: 0 } }).ground(study);
     // at a size over both, both zoomed
     const all = await zoomed.calibrated({ zoom: { model: 'zoom', maxMm3: 1e9 } }).ground(study);
-    const zcfg = { ...defaultConfig('full'), crop: { ...defaultConfig('full').crop, maxSpacingMm: 2 } };
+    // the tile as the fixture's zoom network is configured
+    const zcfg = readModelConfig(join(zoomDir, 'zoom'));
     for (const [k, a] of study.report.anomalies.entries()) {
       const b = denseVolume(before.get(a.id)!).data as Float32Array, z = denseVolume(after.get(a.id)!).data as Float32Array;
       assert.deepEqual(denseVolume(off.get(a.id)!).data, b, `${a.id} with zoom size 0`);

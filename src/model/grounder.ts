@@ -163,6 +163,12 @@ interface GroupLogits {
   runs: { k: number; from: number; B: number; logits: Float32Array; peak: Float32Array }[];
 }
 
+/** A report's token states from the text encoder (the first look's, read by the zoom network too). */
+type ReportText = Awaited<ReturnType<ReportTextEncoder['encode']>>;
+
+/** The first look's network output for one study: the report's token states and every crop group's map logits. */
+interface StudyLogits { text: ReportText; groups: GroupLogits[] }
+
 /** The zoom network's look at one anomaly: its tile and the map logits there. */
 interface ZoomLogits { geom: CropGeometry; logits: Float32Array; peak: number }
 
@@ -197,9 +203,9 @@ export class TrainedGrounder implements GroundingModel {
      * the map logits of the studies being grounded, by study object: the calibrated variants of one
      * network share it, so a calibration grid grounds each study through the network once
      */
-    private readonly logitCache = new WeakMap<GroundingStudy, Promise<GroupLogits[]>>(),
+    private readonly logitCache = new WeakMap<GroundingStudy, Promise<StudyLogits>>(),
     /** a zoom network's looks per study object, by anomaly and tile: calibrated variants share them too */
-    private readonly zoomCache = new WeakMap<GroundingStudy, { text: ReturnType<ReportTextEncoder['encode']>; looks: Map<string, Promise<ZoomLogits>> }>(),
+    private readonly zoomCache = new WeakMap<GroundingStudy, Map<string, Promise<ZoomLogits>>>(),
   ) {}
 
   private head(part: 'whole' | 'query' | 'imageLogits', batch: number): Promise<InferenceModel> {
@@ -231,29 +237,31 @@ export class TrainedGrounder implements GroundingModel {
   }
 
   /** Whether the zoom stage grounds this anomaly: the model has one and the finding is expected to be at most its size. */
-  private zooms(a: GroundingStudy['report']['anomalies'][number]): boolean {
+  zooms(a: GroundingStudy['report']['anomalies'][number]): boolean {
     const z = this.config.zoom;
     if (!z || !this.zoomNet || z.maxMm3 <= 0) return false;
     const v = expectedVolumeMm3(this.config, a);
     return v !== undefined && v <= z.maxMm3;
   }
 
-  /** This network's look at one anomaly on its zoom tile centred at `point` (cached per study object, anomaly and tile). */
-  private zoomLogits(study: GroundingStudy, a: GroundingStudy['report']['anomalies'][number], point: Vec3): Promise<ZoomLogits> {
+  /**
+   * This network's look at one anomaly on its zoom tile centred at `point`, reading the first look's
+   * token states `text` (cached per study object, anomaly and tile).
+   */
+  private zoomLogits(study: GroundingStudy, a: GroundingStudy['report']['anomalies'][number], point: Vec3, text: ReportText): Promise<ZoomLogits> {
     const cfg = this.config, geom = zoomTile(study.anatomy, a, cfg, point);
-    let entry = this.zoomCache.get(study);
-    if (!entry) { entry = { text: this.text.encode(study.report.text), looks: new Map() }; this.zoomCache.set(study, entry); }
-    const key = `${a.id}@${geom.origin.join(',')}`, text = entry.text;
-    let look = entry.looks.get(key);
+    let looks = this.zoomCache.get(study);
+    if (!looks) { looks = new Map(); this.zoomCache.set(study, looks); }
+    const key = `${a.id}@${geom.origin.join(',')}`;
+    let look = looks.get(key);
     if (!look) {
       look = (async () => {
-        const { tokens, states } = await text;
-        const [chunk] = await this.textFeeds(cfg, [a], tokens, states);
+        const [chunk] = await this.textFeeds(cfg, [a], text.tokens, text.states);
         const channels = cropChannels(study.ct, study.anatomy, geom, cfg.crop, usesAnatomy(cfg.variant));
         const r = await this.runOnCrop(await this.head('imageLogits', 1), channels, geom, { L: chunk!.feeds.L as Float32Array });
         return { geom, logits: r.out!, peak: r.peak![0]! };
       })();
-      entry.looks.set(key, look);
+      looks.set(key, look);
     }
     return look;
   }
@@ -344,7 +352,7 @@ export class TrainedGrounder implements GroundingModel {
       pending = this.gridLogits(study, phases);
       this.logitCache.set(study, pending);
     }
-    const groups = await pending;
+    const { text, groups } = await pending;
     const t = performance.now();
     const out = new Map<string, GroundingMap>();
     // zero but for the voxels one map is writing (reset after each)
@@ -365,7 +373,7 @@ export class TrainedGrounder implements GroundingModel {
           // the first look says where; the zoom network's tile there gives the map
           const z0 = performance.now();
           const top = mine.reduce((x, y) => (y.peak > x.peak ? y : x));
-          const look = await this.zoomNet!.zoomLogits(study, a, voxelWorld(top.geom, argmax(top.logits)));
+          const look = await this.zoomNet!.zoomLogits(study, a, voxelWorld(top.geom, argmax(top.logits)), text);
           mine = [penalized(look.geom, look.logits, look.peak)];
           zoomMs += performance.now() - z0;
         }
@@ -440,11 +448,11 @@ export class TrainedGrounder implements GroundingModel {
   }
 
   /** A mask model's map logits on every grid of every crop group: the network's whole part of grounding. */
-  private async gridLogits(study: GroundingStudy, phases?: GroundingPhases): Promise<GroupLogits[]> {
+  private async gridLogits(study: GroundingStudy, phases?: GroundingPhases): Promise<StudyLogits> {
     const cfg = this.config;
     let t = performance.now();
     const lap = (k: keyof GroundingPhases) => { if (phases) { const now = performance.now(); phases[k] += now - t; t = now; } };
-    const { tokens, states } = await this.text.encode(study.report.text);
+    const text = await this.text.encode(study.report.text), { tokens, states } = text;
     lap('text');
     const groups: GroupLogits[] = [];
     for (const anomalies of this.cropGroups(study)) {
@@ -469,7 +477,7 @@ export class TrainedGrounder implements GroundingModel {
       }
       groups.push({ anomalies, tiles, runs });
     }
-    return groups;
+    return { text, groups };
   }
 
   /** transvg3d: a box per anomaly from its crop's visual tokens, painted on the CT grid. */

@@ -37,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
   // the typical caps a kind may take besides the global one (default: the typical-caps list)
   const kindCaps = numListFlag(values['kind-typical-caps'], 'kind-typical-caps', typicalCaps, (v) => v >= 0, 'at least 0 (0: no cap without a stated size)');
   // the zoom network: --zoom-model, else the model's own (config.json "zoom"); its sizes are tried last
-  const ownZoom = readModelConfig(dir).zoom;
+  const modelConfig = readModelConfig(dir), ownZoom = modelConfig.zoom;
   const zoomDir = values['zoom-model'] ? resolve(values['zoom-model']) : ownZoom ? resolve(dir, ownZoom.model) : undefined;
   if (zoomDir && !existsSync(join(zoomDir, 'config.json'))) throw new UserError(`${zoomDir}: not a zoom network folder (no config.json; train one with \`ctground train --init ${dir} --max-spacing 2\`)`);
   // 0 = no zoom; a finding expected to be at most this many mm³ (stated size, else its kind's typical volume) is grounded by the zoom network
@@ -138,7 +138,7 @@ export async function run(argv: string[]): Promise<number> {
         for (const f of MODEL_FILES) copyFileSync(join(zoomDir, f), join(own, f));
         // its text encoder named from where it now lies (it reads the first look's, but loads alone too)
         const zc = JSON.parse(readFileSync(join(own, 'config.json'), 'utf8')) as { model: Record<string, unknown> };
-        zc.model.textEncoder = relative(own, resolveTextDir(dir, readModelConfig(dir)));
+        zc.model.textEncoder = relative(own, resolveTextDir(dir, modelConfig));
         writeFileAtomic(join(own, 'config.json'), JSON.stringify(zc, null, 2) + '\n');
       }
       raw.model.zoom = { model: 'zoom', maxMm3: best.zoomMaxMm3 };
