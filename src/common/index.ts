@@ -1,4 +1,4 @@
-export { UserError, fileError } from './errors.ts';
+export { UserError, fileError, quoteName } from './errors.ts';
 export { createRng, type Rng } from './rng.ts';
 export { writeFileAtomic } from './fs.ts';
 export { Progress, formatSeconds } from './progress.ts';

@@ -1,7 +1,8 @@
 // Public API of volume/: reading and writing CT/label volumes, world geometry, preprocessing.
 export type { Volume, VoxelArray, Vec3, Geometry, WorldBox, VoxelBox, BoxedVolume } from './types.ts';
 export { boxedVolume, boxedAt, boxedOver, denseVolume, emptyBoxed, hullBox, mergeBoxedMax } from './boxed.ts';
-export { readVolume, writeNifti, writeVolume, type ReadOptions } from './io.ts';
+export { readVolume, writeNifti, writeVolume, setMaxVoxels, maxVoxels, type ReadOptions } from './io.ts';
+export { DEFAULT_MAX_VOXELS, gunzipHead } from './nifti.ts';
 export {
   geometryOf, sameGrid, voxelCount, indexToWorld, worldToIndex, indexToWorldMatrix, voxelOffset, voxelAt, insideGrid,
   orientationCode, axisMapping, voxelBoxToWorld, worldBoxToVoxel, worldBounds,
@@ -11,3 +12,4 @@ export {
   reorient, valueRange, scaleIntensity, extractRegion, cropOrPad, cropToWorldBox,
   maskBoundingBox, maskWorldBox, worldBoxToMask, voxelBoxToMask, voxelBoxSize,
 } from './transforms.ts';
+export { scanDicomFolder, chooseSeries, checkSliceStack, type DicomSeries } from './dicom.ts';

@@ -1,7 +1,7 @@
-import { mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { fileError, writeFileAtomic } from '../common/index.ts';
-import { checkNiftiBytes, decodeNifti, encodeNiftiGz, encodeNifti, gunzipOrThrow, isGzip } from './nifti.ts';
+import { checkNiftiBytes, decodeNifti, encodeNiftiGz, encodeNifti, gunzipNifti, isGzip, parseNiftiHeader, DEFAULT_MAX_VOXELS } from './nifti.ts';
 import { chooseSeries, checkSliceStack, scanDicomFolder } from './dicom.ts';
 import type { Vec3, Volume, VoxelArray } from './types.ts';
 
@@ -14,6 +14,46 @@ export interface ReadOptions {
    * Other formats and unusual NIfTI files always go through itk-wasm.
    */
   niftiReader?: 'auto' | 'itk-wasm';
+  /** the largest image read (its header is checked before the voxels are); default: setMaxVoxels's */
+  maxVoxels?: number;
+}
+
+/**
+ * The process-wide voxel limit (the CLI's --max-voxels); readVolume's maxVoxels overrides it per
+ * call. Kept in the environment so worker threads (label --jobs) inherit it.
+ */
+export function setMaxVoxels(n: number): void {
+  if (!(Number.isSafeInteger(n) && n > 0)) throw new RangeError(`setMaxVoxels: ${n} is not a positive integer`);
+  process.env.CTGROUND_MAX_VOXELS = String(n);
+}
+
+export function maxVoxels(): number {
+  const n = Number(process.env.CTGROUND_MAX_VOXELS);
+  return Number.isSafeInteger(n) && n > 0 ? n : DEFAULT_MAX_VOXELS;
+}
+
+/** The first `n` bytes of a file, without reading the rest. */
+function readHead(path: string, n: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(n);
+    return b.subarray(0, readSync(fd, b, 0, n, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The voxel count an NRRD or MetaImage header declares, checked against the limit before
+ * itk-wasm allocates (and decompresses) that much.
+ */
+function checkTextHeaderSize(file: string, kind: string, head: string, limit: number): void {
+  const m = kind === 'nrrd' ? /^sizes:\s*([^\n]*)$/m.exec(head) : /^\s*DimSize\s*=\s*([^\n]*)$/m.exec(head);
+  if (!m) return;
+  const dims = m[1]!.trim().split(/\s+/).map(Number);
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 1)) throw fileError(file, `header has an invalid size '${m[1]!.trim().slice(0, 60)}'`);
+  const voxels = dims.reduce((p, d) => p * d, 1);
+  if (voxels > limit) throw fileError(file, `header says ${dims.join('×')} voxels (${voxels}), over the limit of ${limit} (--max-voxels)`);
 }
 
 type ItkImage = {
@@ -122,19 +162,30 @@ export async function readVolume(path: string, opts: ReadOptions = {}): Promise<
   if (st.size === 0) throw fileError(path, 'empty file');
   const kind = KINDS.find(([re]) => re.test(path))?.[1];
   if (!kind) throw fileError(path, `unsupported file type '${basename(path)}' (expected .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd or a DICOM folder)`);
+  const limit = opts.maxVoxels ?? maxVoxels();
+  const cannotRead = (e: unknown) => fileError(path, `cannot be read (${(e as NodeJS.ErrnoException).code ?? oneLine(e)})`);
+  if (kind === 'nifti') {
+    // an uncompressed NIfTI's header is checked before a file of its size is read
+    let head: Buffer;
+    try { head = readHead(path, 540); } catch (e) { throw cannotRead(e); }
+    if (!isGzip(head)) parseNiftiHeader(path, head, limit);
+  }
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    throw fileError(path, `cannot be read (${(e as NodeJS.ErrnoException).code ?? oneLine(e)})`);
+    throw cannotRead(e);
   }
   if (kind === 'nifti-gz' || kind === 'nifti') {
     if (kind === 'nifti' && isGzip(bytes)) throw fileError(path, 'is gzip-compressed but named .nii; rename it to .nii.gz');
-    const raw = kind === 'nifti-gz' ? gunzipOrThrow(path, bytes) : bytes;
-    const header = checkNiftiBytes(path, raw);
+    const raw = kind === 'nifti-gz' ? gunzipNifti(path, bytes, limit) : bytes;
+    const header = checkNiftiBytes(path, raw, limit);
     const vol = opts.niftiReader === 'itk-wasm' ? null : decodeNifti(raw, header);
     if (vol) return vol;
-  } else checkMetaImageOrNrrd(path, kind, bytes);
+  } else {
+    checkMetaImageOrNrrd(path, kind, bytes);
+    checkTextHeaderSize(path, kind, bytes.subarray(0, 4096).toString('latin1'), limit);
+  }
   const r = await quietly(() => itkReadImage(path));
   if (r.error !== undefined || !r.value) {
     const why = itkComplaint(r.captured) ?? (typeof r.error === 'number' ? 'the image reader aborted' : oneLine(r.error));

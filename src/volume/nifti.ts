@@ -1,4 +1,5 @@
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
+import { constants as bufferConstants } from 'node:buffer';
 import { fileError } from '../common/index.ts';
 import { indexToWorldMatrix, det3 } from './geometry.ts';
 import type { Volume, VoxelArray } from './types.ts';
@@ -20,22 +21,81 @@ export interface NiftiHeaderSummary {
 
 export const isGzip = (b: Uint8Array): boolean => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 
+/**
+ * The largest image a reader accepts unless told otherwise (--max-voxels): a 1024×1024×2000 CT,
+ * 4 GB as int16. The header is checked against it before anything that size is allocated.
+ */
+export const DEFAULT_MAX_VOXELS = 1024 * 1024 * 2000;
+
+function gzipProblem(e: unknown): string {
+  const msg = String((e as Error).message);
+  return /unexpected end/i.test(msg) ? 'truncated gzip data (the file was cut off)' : `corrupt gzip data (${msg})`;
+}
+
 /** Decompresses a .gz file's bytes with a message that names the file when the stream is cut or corrupt. */
-export function gunzipOrThrow(file: string, bytes: Uint8Array): Buffer {
+export function gunzipOrThrow(file: string, bytes: Uint8Array, maxOutputLength?: number): Buffer {
   if (!isGzip(bytes)) throw fileError(file, 'not gzip data although the name ends in .gz (wrong extension or a corrupt file)');
   try {
-    return gunzipSync(bytes);
+    return gunzipSync(bytes, maxOutputLength === undefined ? {} : { maxOutputLength });
   } catch (e) {
-    const msg = String((e as Error).message);
-    throw fileError(file, /unexpected end/i.test(msg) ? 'truncated gzip data (the file was cut off)' : `corrupt gzip data (${msg})`);
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw fileError(file, `decompresses to more than ${maxOutputLength} bytes`);
+    throw fileError(file, gzipProblem(e));
   }
 }
+
+/**
+ * At least the first `want` decompressed bytes of a gzip stream (fewer only if the stream holds
+ * fewer), inflating only a prefix of the input: what a header check needs, whatever the stream
+ * would grow to. Corrupt data throws; a stream cut short just gives what it holds.
+ */
+export function gunzipHead(bytes: Uint8Array, want: number): Buffer {
+  // each compressed byte inflates to at most ~1032 bytes, so a prefix bounds the memory too
+  for (let n = 1024; ; n *= 4) {
+    const head = gunzipSync(bytes.subarray(0, n), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    if (head.length >= want || n >= bytes.length) return head;
+  }
+}
+
+/**
+ * A .nii.gz decompressed without trusting it: its header first (from a prefix of the stream),
+ * checked and held against `maxVoxels`, then the whole stream inflated with a ceiling at the size
+ * that header describes, so a small file that inflates to gigabytes (a decompression bomb, or a
+ * header that lies) is refused before the memory is taken.
+ */
+export function gunzipNifti(file: string, bytes: Uint8Array, maxVoxels = DEFAULT_MAX_VOXELS): Buffer {
+  if (!isGzip(bytes)) throw fileError(file, 'not gzip data although the name ends in .gz (wrong extension or a corrupt file)');
+  let head: Buffer;
+  try { head = gunzipHead(bytes, 540); } catch (e) { throw fileError(file, gzipProblem(e)); }
+  const h = parseNiftiHeader(file, head, maxVoxels);
+  const expected = h.voxOffset + h.dataBytes;
+  if (expected > bufferConstants.MAX_LENGTH) throw fileError(file, `NIfTI header says ${h.dims.join('×')} ${h.datatype} voxels (${expected} bytes), more than one buffer can hold`);
+  try {
+    return gunzipSync(bytes, { maxOutputLength: Math.min(bufferConstants.MAX_LENGTH, expected + NIFTI_TRAILING_SLACK) });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw fileError(file, `decompresses to more than the ${expected} bytes its header describes (${h.dims.join('×')} ${h.datatype}): a decompression bomb or a corrupt file`);
+    }
+    throw fileError(file, gzipProblem(e));
+  }
+}
+
+/** Bytes a .nii may carry after its voxels (some writers pad) before its size counts as a lie. */
+const NIFTI_TRAILING_SLACK = 1 << 20;
 
 /**
  * Checks a NIfTI-1/-2 header against the bytes actually present, before itk-wasm sees the file:
  * itk-wasm answers a lying header with an abort or an empty image, not a message a user can act on.
  */
-export function checkNiftiBytes(file: string, buf: Uint8Array): NiftiHeaderSummary {
+export function checkNiftiBytes(file: string, buf: Uint8Array, maxVoxels = DEFAULT_MAX_VOXELS): NiftiHeaderSummary {
+  const h = parseNiftiHeader(file, buf, maxVoxels);
+  if (h.voxOffset + h.dataBytes > buf.length) {
+    throw fileError(file, `NIfTI header says ${h.dims.join('×')} ${h.datatype} voxels (${h.dataBytes} bytes from offset ${h.voxOffset}) but the image holds only ${Math.max(0, buf.length - h.voxOffset)} bytes of data (truncated file or a header that lies about its size)`);
+  }
+  return h;
+}
+
+/** The header fields of a NIfTI-1/-2 file (`buf` needs only the header), checked on their own. */
+export function parseNiftiHeader(file: string, buf: Uint8Array, maxVoxels = DEFAULT_MAX_VOXELS): NiftiHeaderSummary {
   if (buf.length < 4) throw fileError(file, `too short to be NIfTI (${buf.length} bytes)`);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let le = true;
@@ -68,10 +128,10 @@ export function checkNiftiBytes(file: string, buf: Uint8Array): NiftiHeaderSumma
   const dt = DATATYPES[datatype];
   if (!dt) throw fileError(file, `NIfTI datatype code ${datatype} is not supported`);
   if (!(voxOffset >= size)) throw fileError(file, `NIfTI header has an invalid data offset (${voxOffset})`);
-  const dataBytes = dims.reduce((p, d) => p * d, 1) * dt.bytes;
-  if (voxOffset + dataBytes > buf.length) {
-    throw fileError(file, `NIfTI header says ${dims.join('×')} ${dt.name} voxels (${dataBytes} bytes from offset ${voxOffset}) but the image holds only ${Math.max(0, buf.length - voxOffset)} bytes of data (truncated file or a header that lies about its size)`);
-  }
+  const voxels = dims.reduce((p, d) => p * d, 1);
+  if (!Number.isSafeInteger(voxOffset) || voxOffset > 1 << 30) throw fileError(file, `NIfTI header has an invalid data offset (${voxOffset})`);
+  if (voxels > maxVoxels) throw fileError(file, `NIfTI header says ${dims.join('×')} voxels (${voxels}), over the limit of ${maxVoxels} (--max-voxels)`);
+  const dataBytes = voxels * dt.bytes;
   return { version, dims, datatype: dt.name, voxOffset, dataBytes };
 }
 

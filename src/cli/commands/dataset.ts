@@ -51,5 +51,5 @@ export async function run(argv: string[]): Promise<number> {
     console.log(`${values.out}: imported study ${rec.id} with ${rec.anomalies.length} anomalies`);
     return 0;
   }
-  throw new UserError(`unknown dataset subcommand '${sub}'\n${USAGE}`);
+  throw new UserError(`unknown dataset subcommand '${sub}'`, 2, USAGE);
 }

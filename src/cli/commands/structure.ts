@@ -126,7 +126,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const file = positionals[0];
-  if (file === undefined) throw new UserError(`structure: give a report FILE or - for stdin\n${USAGE}`);
+  if (file === undefined) throw new UserError('structure: give a report FILE or - for stdin', 2, USAGE);
   if (positionals.length > 1) throw new UserError(`structure: one report file at a time (got ${positionals.length}); use --jsonl or --csv for many`);
   const text = readText(file);
 
