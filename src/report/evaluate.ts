@@ -17,6 +17,8 @@ export interface DevAnomaly {
   location: string[];
   /** the anomaly words, for people reading the fixture */
   anomaly?: string;
+  /** the size as written ('4x3 mm'); a matched anomaly's phrases must hold its numbers */
+  size?: string;
 }
 
 export interface DevItem {
@@ -40,8 +42,30 @@ export interface DevError {
   spurious: (Pick<StructuredAnomaly, 'organ' | 'type' | 'certainty'> & { phrases: string[] })[];
 }
 
+/**
+ * The failure kinds of issue 26, counted per error: each missed gold finding and each spurious
+ * predicted one (present/uncertain) gets one kind.
+ */
+export const ERROR_KINDS = {
+  double: 'one finding counted twice (diagnosis/modifier as its own finding)',
+  count: 'counts and pairs not honoured (one ... and one ...)',
+  list: 'list of places/numbers not split',
+  header: 'section header ignored (organ wrong after a header)',
+  organ: 'organ wrong',
+  place: 'places lost (organ and type right, a location word missing)',
+  type: 'type wrong',
+  missed: 'finding missed',
+  spurious: 'false finding',
+  certainty: 'present/uncertain confused',
+} as const;
+export type ErrorKind = keyof typeof ERROR_KINDS;
+
 export interface DevEvaluation {
   items: number;
+  /** errors of present/uncertain findings by kind */
+  kinds: Record<ErrorKind, number>;
+  /** matched present/uncertain anomalies whose gold has a size, and how many carry its numbers */
+  sizes: { gold: number; right: number };
   /** present and uncertain anomalies together (a present/uncertain mix-up still counts) */
   findings: Prf;
   present: Prf;
@@ -113,13 +137,43 @@ function prf(c: { tp: number; fp: number; fn: number }): Prf {
   return { ...c, precision, recall, f1 };
 }
 
-export function evaluateDevSet(items: DevItem[]): DevEvaluation {
+const HEADER = /^\s*[A-Za-z][A-Za-z ]{1,30}:/m;
+const COUNT = /\b(two|three|four|five|several|one\b[^.]*\bone)\b/i;
+
+/** One kind per error of the present/uncertain findings of one text (see ERROR_KINDS). */
+function classify(text: string, pairs: [DevAnomaly, StructuredAnomaly][], missed: DevAnomaly[], spurious: StructuredAnomaly[], kinds: Record<ErrorKind, number>): void {
+  const free = [...spurious];
+  const take = (f: (p: StructuredAnomaly) => boolean): boolean => {
+    const i = free.findIndex(f);
+    if (i < 0) return false;
+    free.splice(i, 1);
+    return true;
+  };
+  const hasMatched = (g: DevAnomaly): boolean => pairs.some(([h]) => h.organ === g.organ && h.type === g.type);
+  for (const g of missed) {
+    if (take((p) => p.organ === g.organ && p.type === g.type)) kinds.place++;
+    else if (take((p) => p.type === g.type)) kinds[HEADER.test(text) ? 'header' : 'organ']++;
+    else if (hasMatched(g)) kinds[COUNT.test(text) ? 'count' : 'list']++;
+    else if (take((p) => p.organ === g.organ)) kinds.type++;
+    else kinds.missed++;
+  }
+  for (const p of free) {
+    const sibling = pairs.some(([, q]) => q.sentence === p.sentence && q.organ === p.organ);
+    kinds[sibling ? 'double' : 'spurious']++;
+  }
+}
+
+const sizeNumbers = (s: string): string[] => s.match(/\d+(?:[.,]\d+)?/g) ?? [];
+
+export function evaluateDevSet(items: DevItem[], structure: (text: string) => { anomalies: StructuredAnomaly[] } = structureReport): DevEvaluation {
   const groups = { findings: emptyCounts(), present: emptyCounts(), uncertain: emptyCounts(), absent: emptyCounts() };
   let negatedAsPresent = 0;
   const errors: DevError[] = [];
+  const kinds = Object.fromEntries(Object.keys(ERROR_KINDS).map((k) => [k, 0])) as Record<ErrorKind, number>;
+  const sizes = { gold: 0, right: 0 };
   const seen = (c: Certainty): boolean => c !== 'absent';
   for (const item of items) {
-    const pred = structureReport(item.text).anomalies;
+    const pred = structure(item.text).anomalies;
     const tally = (key: keyof typeof groups, keepGold: (g: DevAnomaly) => boolean, keepPred: (p: StructuredAnomaly) => boolean) => {
       const m = match(item.anomalies.filter(keepGold), pred.filter(keepPred));
       groups[key].tp += m.pairs.length;
@@ -132,7 +186,16 @@ export function evaluateDevSet(items: DevItem[]): DevEvaluation {
     tally('uncertain', (g) => g.certainty === 'uncertain', (p) => p.certainty === 'uncertain');
     const a = tally('absent', (g) => g.certainty === 'absent', (p) => p.certainty === 'absent');
     const negated = item.anomalies.filter((g) => g.certainty === 'absent');
-    negatedAsPresent += match(negated, f.spurious).pairs.length;
+    const negPairs = match(negated, f.spurious).pairs;
+    negatedAsPresent += negPairs.length;
+    classify(item.text, f.pairs, f.missed, f.spurious.filter((p) => !negPairs.some(([, q]) => q === p)), kinds);
+    for (const [g, p] of f.pairs) {
+      if (g.certainty !== p.certainty) kinds.certainty++;
+      if (!g.size) continue;
+      sizes.gold++;
+      const have = new Set(p.spans.filter((x) => x.class === 'size').flatMap((x) => sizeNumbers(x.text)));
+      if (sizeNumbers(g.size).every((n) => have.has(n))) sizes.right++;
+    }
     const missed = [...f.missed, ...a.missed];
     const spurious = [...f.spurious, ...a.spurious];
     if (missed.length || spurious.length) {
@@ -141,6 +204,8 @@ export function evaluateDevSet(items: DevItem[]): DevEvaluation {
   }
   return {
     items: items.length,
+    kinds,
+    sizes,
     findings: prf(groups.findings),
     present: prf(groups.present),
     uncertain: prf(groups.uncertain),
@@ -161,6 +226,9 @@ export function formatEvaluation(ev: DevEvaluation, verbose = false): string {
     row('  uncertain', ev.uncertain),
     row('absent', ev.absent),
     `negated findings reported as present: ${ev.negatedAsPresent}`,
+    `sizes right on matched findings: ${ev.sizes.right} / ${ev.sizes.gold}`,
+    'errors by kind (present+uncertain):',
+    ...(Object.keys(ERROR_KINDS) as ErrorKind[]).map((k) => `  ${String(ev.kinds[k]).padStart(4)}  ${ERROR_KINDS[k]}`),
   ];
   if (verbose) {
     for (const e of ev.errors) {

@@ -2,6 +2,6 @@
 export { structureReport, charClasses } from './structure.ts';
 export { splitSentences, type SentenceSpan } from './sentences.ts';
 export { recognizePhrases } from './phrases.ts';
-export { loadDevSet, devAnomalyProblem, evaluateDevSet, formatEvaluation, type DevItem, type DevAnomaly, type DevEvaluation, type Prf } from './evaluate.ts';
+export { loadDevSet, devAnomalyProblem, evaluateDevSet, formatEvaluation, ERROR_KINDS, type ErrorKind, type DevItem, type DevAnomaly, type DevEvaluation, type Prf } from './evaluate.ts';
 export { parseCsv, readCsvColumn, readText, decodeUtf8 } from './io.ts';
 export type { StructuredReport, StructuredAnomaly, Span, Sentence, Certainty, PhraseClass } from './types.ts';
