@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 
 /**
  * The `ctground` command. Each subcommand lives in its own module under commands/ and exports
- * `run(argv: string[]): Promise<number | void>` and a one-line `summary`; they are loaded lazily so
+ * `run(argv: string[]): Promise<number | void>`, a one-line `summary` and its `USAGE` (printed for
+ * --help / -h, which main answers before the command runs); they are loaded lazily so
  * `ctground info` does not pay for ONNX Runtime start-up.
  */
 const commands: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number | void>; USAGE?: string }> }> = {

@@ -12,6 +12,14 @@ import { trainGroundingModel } from '../../train/index.ts';
 
 export const summary = 'train and evaluate every variant and the oracles: the paper\'s Table 1 as markdown';
 
+export const USAGE = `usage: ctground ablation --data DIR[,DIR…] --test DIR[,DIR…] --out DIR [--steps 2500] [--seed 1] [--variants LIST] [--crops shared|paper]
+  --data, --test   training and test dataset folders
+  --out DIR        one folder per variant and oracle, and ablation.md (the paper's Table 1); a rerun resumes
+  --variants LIST  which of full, anatomy-only, structure-only, baseline, transvg3d (default all)
+  --crops shared   every variant gets the organ crop; paper: only full (the others see the body)
+  --steps N --batch N --lr X --seed S --validate-every N   training settings per variant
+  --grid N --widths A,B,…   network size; --text DIR: the text encoder`;
+
 interface Row { method: string; anatomy: string; structuring: string; crop: string; steps: string; scores: Map<string, Record<string, unknown>> }
 
 const pct = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? (100 * x).toFixed(1) : '–');

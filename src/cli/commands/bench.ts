@@ -3,6 +3,11 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { projectRoot, UserError } from '../../common/index.ts';
 
+export const USAGE = `usage: ctground bench [NAME …] [--json] [options of the benchmark]
+  NAME    one of the benchmarks in bench/ (NAME.bench.ts: engine, eval, grounding, label, report, synth, text, volume); default all
+  --json  results as JSON
+  label --real   the label pipeline on a real-size CT (see docs/performance.md)`;
+
 /**
  * Benchmarks live in bench/NAME.bench.ts and export `run({ json }): Promise<Record<string, unknown>>`.
  * Each measures ours against an alternative in the same run and reports ratios, since these

@@ -10,6 +10,14 @@ import {
 
 export const summary = "choose a model's map calibration (minPeak, temperature, size caps, place prior, contrast gate, region threshold, which findings its zoom network grounds; opt-in: per kind of finding) on validation data";
 
+export const USAGE = `usage: ctground calibrate --model DIR --data DIR[,DIR…] [--split val] [--write]
+  --model DIR      the model folder whose calibration is chosen
+  --data DIR,…     validation datasets; --split S (default val): never the held-out test sets
+  --write          write the chosen settings into DIR/config.json (else only print the grid)
+  grids (comma-separated): --min-peaks --temperatures --size-caps --place-priors --typical-caps --contrast-gates
+  --kind-min N     a kind of finding with at least N validation findings may get its own gate and cap (0: off); --kind-typical-caps LIST
+  --zoom-model DIR --zoom-sizes LIST   the zoom network, and the largest expected sizes (mm³) it grounds`;
+
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     model: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' },

@@ -4,7 +4,7 @@ import { intFlag, parseFlags, requireFlag } from '../args.ts';
 
 export const summary = 'dataset tools: check DIR, import-rexgrounding SRC --out DIR, import --ct --mask --findings --out DIR';
 
-const USAGE = `usage: ctground dataset check DIR
+export const USAGE = `usage: ctground dataset check DIR
        ctground dataset import-rexgrounding SRC --out DIR [--ct-dir DIR] [--json FILE] [--limit N]
        ctground dataset import --ct CT --findings FINDINGS.json --out DIR [--mask MASK] [--labels LABELS] [--labels-scheme auto|totalsegmentator|ctground] [--id ID] [--split train|val|test]`;
 

@@ -8,6 +8,11 @@ import { groundStudy, writeGroundingOutputs, findingsTable, loadGrounderWithFall
 
 export const summary = 'ground the bundled example study end to end';
 
+export const USAGE = `usage: ctground demo [--out DIR] [--model DIR|oracle:NAME] [--threshold T]
+  --out        where the outputs go (default out/demo)
+  --model      trained model folder (default models/grounding-default) or oracle:organ|organ-side|prior
+  --threshold  probability at which a voxel belongs to a finding (default: the model's own)`;
+
 export const DEMO_DIR = join(projectRoot, 'examples', 'demo');
 
 interface DemoRecord { id: string; ct: string; report: string; labels?: string; anomalies?: { id: string; organ: string; type: string; mask?: string }[] }
@@ -21,7 +26,7 @@ export function demoStudy(): DemoRecord {
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, { out: { type: 'string' }, model: { type: 'string' }, threshold: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, false);
-  if (values.help) { console.log('usage: ctground demo [--out DIR (default out/demo)] [--model DIR|oracle:NAME] [--threshold T]'); return 0; }
+  if (values.help) { console.log(USAGE); return 0; }
   const out = resolve(values.out ?? join(projectRoot, 'out', 'demo'));
   const threshold = thresholdFlag(values.threshold);
   const rec = demoStudy();

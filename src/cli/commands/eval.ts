@@ -8,6 +8,15 @@ import { anomalyBox, loadGroundingModel } from '../../model/index.ts';
 
 export const summary = 'evaluate a model or an oracle on a dataset';
 
+export const USAGE = `usage: ctground eval --data DIR (--model DIR | --oracle organ|organ-side|prior) [--split test] [--limit N] [--json]
+  --data         dataset folder (manifest.jsonl)
+  --model        trained model folder, or --oracle NAME: an oracle that knows the organs (the bounds a model is read against)
+  --split        train, val, test or all (default test)
+  --limit N      the first N studies of the split
+  --json         the metrics as one JSON object
+  --prior-data DIR --prior-split S   where the prior oracle's lesion size comes from (default: --data, train)
+prints Dice, mIoU at 0.1–0.5 and grounding accuracy (IoU > 0.1 at threshold 0.1)`;
+
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     model: { type: 'string' }, oracle: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' },

@@ -6,7 +6,7 @@ import { groundStudy, writeGroundingOutputs, findingsTable, loadGrounder, DEFAUL
 
 export const summary = 'ground every finding of a report in its CT';
 
-const HELP = `usage: ctground ground --ct PATH --report FILE|- [--labels PATH | --anatomy PATH] [--model DIR|oracle:NAME] [--threshold T] --out DIR
+export const USAGE = `usage: ctground ground --ct PATH --report FILE|- [--labels PATH | --anatomy PATH] [--model DIR|oracle:NAME] [--threshold T] --out DIR
   --ct         CT volume (.nii/.nii.gz/.nrrd/.mha) or a DICOM series folder
   --report     the report as a text file, or - for stdin
   --labels     TotalSegmentator 'total' label map on the CT's grid (else organs are estimated from HU)
@@ -29,7 +29,7 @@ export async function run(argv: string[]): Promise<number> {
     ct: { type: 'string' }, report: { type: 'string' }, labels: { type: 'string' }, anatomy: { type: 'string' }, model: { type: 'string' },
     out: { type: 'string' }, threshold: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   }, false);
-  if (values.help) { console.log(HELP); return 0; }
+  if (values.help) { console.log(USAGE); return 0; }
   const ct = requireFlag(values.ct, 'ct');
   const out = resolve(requireFlag(values.out, 'out'));
   const report = readReport(requireFlag(values.report, 'report'));

@@ -4,6 +4,11 @@ import { orientationCode, readVolume, valueRange, worldBounds, type Volume } fro
 
 export const summary = 'size, spacing, orientation and world bounds of a CT or label image';
 
+export const USAGE = `usage: ctground info PATH [--json] [--series NUMBER|UID]
+  PATH      a CT or label image (.nii/.nii.gz/.nrrd/.mha) or a DICOM series folder
+  --json    one JSON object instead of the table
+  --series  which series of a DICOM folder holding several (its number or UID)`;
+
 const DTYPES: [new (n: number) => ArrayBufferView, string][] = [
   [Float32Array, 'float32'], [Float64Array, 'float64'], [Int8Array, 'int8'], [Uint8Array, 'uint8'],
   [Int16Array, 'int16'], [Uint16Array, 'uint16'], [Int32Array, 'int32'], [Uint32Array, 'uint32'],
@@ -28,7 +33,7 @@ export function describeVolume(path: string, v: Volume) {
 /** `ctground info PATH [--json] [--series N|UID]`: what a volume is and where it lies in RAS mm. */
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags(argv, { json: { type: 'boolean' }, series: { type: 'string' } });
-  if (positionals.length !== 1) throw new UserError('usage: ctground info PATH [--json] [--series NUMBER|UID]');
+  if (positionals.length !== 1) throw new UserError('give one image PATH', 2, USAGE);
   const path = positionals[0]!;
   const d = describeVolume(path, await readVolume(path, { series: values.series }));
   if (values.json) {

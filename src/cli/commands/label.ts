@@ -5,7 +5,7 @@ import { studiesFromDataset, studiesFromFolder, labelStudies, type StageTimes } 
 
 export const summary = 'auto-label a whole archive of studies (resumable)';
 
-const HELP = `usage: ctground label (--data DIR | --in FOLDER) --out DIR [--jobs N] [--model DIR|oracle:NAME] [--threshold T]
+export const USAGE = `usage: ctground label (--data DIR | --in FOLDER) --out DIR [--jobs N] [--model DIR|oracle:NAME] [--threshold T]
   --data  a dataset folder (manifest.jsonl; its organ label maps are used)
   --in    a folder of studies: <id>.nii.gz + <id>.txt (+ <id>.seg.nii.gz, TotalSegmentator), or one
           folder per study with ct.* (or a DICOM folder ct/), report.txt and optional seg.nii.gz
@@ -17,7 +17,7 @@ export async function run(argv: string[]): Promise<number> {
     data: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' }, jobs: { type: 'string' },
     model: { type: 'string' }, threshold: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   }, false);
-  if (values.help) { console.log(HELP); return 0; }
+  if (values.help) { console.log(USAGE); return 0; }
   if (!values.data === !values.in) throw new UserError('give exactly one of --data DIR or --in FOLDER');
   const out = resolve(requireFlag(values.out, 'out'));
   const jobs = intFlag(values.jobs, 'jobs', 1);

@@ -4,7 +4,7 @@ import { PRETRAIN_DEFAULTS, pretrainText, shipTextEncoderFolder } from '../../mo
 
 export const summary = 'masked-LM pretraining of the report text encoder';
 
-const USAGE = `usage: ctground pretrain-text --corpus FILE [--corpus FILE …] --out DIR [--steps N] [--resume] [--seed S]
+export const USAGE = `usage: ctground pretrain-text --corpus FILE [--corpus FILE …] --out DIR [--steps N] [--resume] [--seed S]
   --corpus FILE      .csv with Findings_EN/Impressions_EN columns (one report per row) or a text file
                      (one document per blank-line block); repeatable
   --out DIR          writes config.json, vocab.txt, model.safetensors (HF BERT layout), checkpoint/, pretrain-state.json

@@ -7,7 +7,7 @@ import { startServer, DEFAULT_MAX_UPLOAD } from '../../web/index.ts';
 
 export const summary = 'the review viewer in the browser';
 
-const HELP = `usage: ctground serve [--data DIR] [--port 8080] [--host 127.0.0.1] [--model DIR|oracle:NAME] [--max-upload-mb N]
+export const USAGE = `usage: ctground serve [--data DIR] [--port 8080] [--host 127.0.0.1] [--model DIR|oracle:NAME] [--max-upload-mb N]
   --data   dataset folder (manifest.jsonl) to review; the server reads and writes nothing outside it.
            Default: a working copy of the bundled example in out/viewer/
   --host   interface to listen on (default 127.0.0.1: this machine only)`;
@@ -17,7 +17,7 @@ export async function run(argv: string[]): Promise<number> {
     data: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, model: { type: 'string' },
     'max-upload-mb': { type: 'string' }, help: { type: 'boolean', short: 'h' },
   }, false);
-  if (values.help) { console.log(HELP); return 0; }
+  if (values.help) { console.log(USAGE); return 0; }
   const port = intFlag(values.port, 'port', 8080);
   if (port < 0 || port > 65535) throw new UserError(`--port must be 0..65535, got ${port}`);
   const maxMb = numFlag(values['max-upload-mb'], 'max-upload-mb', DEFAULT_MAX_UPLOAD / 2 ** 20);

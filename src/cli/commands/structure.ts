@@ -7,7 +7,7 @@ import { readManifest, readReportText } from '../../eval/index.ts';
 
 export const summary = 'structure a report into anomalies (or --eval FIXTURES|DATASET)';
 
-const USAGE = `usage: ctground structure FILE|- [--json] [--compact]
+export const USAGE = `usage: ctground structure FILE|- [--json] [--compact]
        ctground structure FILE --jsonl            one JSON string per line in, one result per line out
        ctground structure --csv FILE [--column Findings_EN] [--limit N]   (or: FILE --csv COLUMN)
        ctground structure --eval FIXTURES.jsonl|DATASET_DIR [--json] [--verbose]

@@ -8,7 +8,7 @@ import { loadOrganScheme } from '../../anatomy/index.ts';
 
 export const summary = 'generate a synthetic dataset with exact ground truth';
 
-const USAGE = `usage: ctground synth --out DIR --cases N --seed S [--background phantom|real] [--size N] [--spacing MM] [--split-seed S] [--real-dir DIR]
+export const USAGE = `usage: ctground synth --out DIR --cases N --seed S [--background phantom|real] [--size N] [--spacing MM] [--split-seed S] [--real-dir DIR]
        ctground synth --preview DIR [--png-dir DIR] [--limit N]
        ctground synth --stats DIR [--split S] [--json] [--contrast]`;
 

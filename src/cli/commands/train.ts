@@ -7,6 +7,22 @@ import { trainGroundingModel } from '../../train/index.ts';
 
 export const summary = 'train a grounding model';
 
+export const USAGE = `usage: ctground train --data DIR[,DIR…] --out DIR [--variant full] [--steps 2000] [--batch 2] [--seed 1] [--resume]
+  --data DIR[,DIR…]   dataset folders (their train and val splits pooled)
+  --out DIR           the model folder (config.json, weights, training log)
+  --variant V         full, anatomy-only, structure-only, baseline or transvg3d (the paper's Table 1)
+  --steps N --batch N --lr X --seed S   optimizer steps (2000), batch (2), learning rate (2e-3), seed (1)
+  --resume            continue the run in --out
+  --init DIR          start from this model's weights (fine-tuning)
+  --text DIR          the report text encoder (default models/text-default)
+  --grid N --widths A,B,…   network size (default: the shipped model's)
+  --validate-every N  validate (and keep the best weights) every N steps (0: at the end)
+  --max-studies N     use the first N training studies only
+  --no-fine           no fine attention stage
+  --max-spacing MM    resample coarser than this (the zoom network: 2)
+  --windows LO:HI,…   HU windows of the CT input channels, one channel each
+  --balance ALPHA     class-balanced sampling in [0, 1] (0: uniform, 1: every kind equally often)`;
+
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     data: { type: 'string' }, variant: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' },
