@@ -71,7 +71,7 @@ test('ground: bad input is one line on stderr with exit 2 and no stack', () => {
   writeFileSync(empty, '   \n');
   const cases: [string[], RegExp][] = [
     [['--ct', TS('example_ct_sm.nii.gz'), '--report', empty, '--model', 'oracle:organ', '--out', join(tmp, 'x')], /empty\.txt: report is empty/],
-    [['--ct', TS('example_ct_sm.nii.gz'), '--labels', TS('example_seg_dicom.nii.gz'), '--report', join(DEMO, 'report.txt'), '--model', 'oracle:organ', '--out', join(tmp, 'x')], /example_seg_dicom\.nii\.gz: label map size .* does not match/],
+    [['--ct', TS('example_ct_sm.nii.gz'), '--labels', TS('example_seg_dicom.nii.gz'), '--report', join(DEMO, 'report.txt'), '--model', 'oracle:organ', '--out', join(tmp, 'x')], /example_seg_dicom\.nii\.gz: label map's world box .* misses the CT's/],
     [['--ct', join(tmp, 'missing.nii.gz'), '--report', join(DEMO, 'report.txt'), '--model', 'oracle:organ', '--out', join(tmp, 'x')], /missing\.nii\.gz: /],
     [['--ct', TS('example_ct_sm.nii.gz'), '--report', join(DEMO, 'report.txt'), '--model', join(tmp, 'nomodel'), '--out', join(tmp, 'x')], /nomodel: .*not found/],
     [['--ct', TS('example_ct_sm.nii.gz'), '--report', join(DEMO, 'report.txt'), '--threshold', '2', '--out', join(tmp, 'x')], /--threshold must be in/],

@@ -1,7 +1,8 @@
 // Public API of anatomy/: ctground's organ scheme, its import from TotalSegmentator, a fallback from
 // HU alone, and the normalized label channel the grounding model reads.
 export { loadOrganScheme, organValue, organsForReportClass, organEntriesForReportClass, reportClassOf, type Organ, type OrganScheme, type OrganFilter } from './scheme.ts';
-export { fromTotalSegmentator, totalSegmentatorLut } from './totalsegmentator.ts';
+export { fromTotalSegmentator, totalSegmentatorLut, type TotalSegmentatorVersion } from './totalsegmentator.ts';
+export { organMapFor, organOriginOf, organVolumes, type OrganMap, type OrganMapOptions, type OrganMapSource, type OrganOrigin } from './organmap.ts';
 export { fallbackAnatomy } from './fallback.ts';
 export { normalizedAnatomyChannel } from './channel.ts';
 export { loadPlaces, placeRegion, type PlaceRegion } from './places.ts';

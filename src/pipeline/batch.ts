@@ -28,7 +28,8 @@ function ctExtension(path: string): string {
 
 /**
  * Studies of a plain folder. Either one subfolder per study holding a CT (`ct.nii.gz`, `ct.nrrd`, …
- * or a DICOM folder `ct/`), `report.txt` and optionally TotalSegmentator's `seg.nii.gz`; or flat
+ * or a DICOM folder `ct/`), `report.txt` and optionally TotalSegmentator's `seg.nii.gz` or its
+ * `segmentations/` folder of masks; or flat
  * pairs `<id>.nii.gz` + `<id>.txt` with an optional `<id>.seg.nii.gz`.
  */
 export function studiesFromFolder(dir: string): BatchStudy[] {
@@ -42,7 +43,8 @@ export function studiesFromFolder(dir: string): BatchStudy[] {
       const files = readdirSync(p);
       const ctFile = files.find((f) => /^ct\./i.test(f) && CT_EXT.test(f)) ?? (files.includes('ct') ? 'ct' : undefined);
       if (!ctFile && !files.includes('report.txt')) continue;
-      const seg = files.find((f) => /^seg\./i.test(f) && CT_EXT.test(f));
+      // TotalSegmentator's multi-label file, or its output folder of per-structure masks
+      const seg = files.find((f) => /^seg\./i.test(f) && CT_EXT.test(f)) ?? (files.includes('segmentations') ? 'segmentations' : undefined);
       out.push({ id: e.name, ct: join(p, ctFile ?? 'ct.nii.gz'), report: join(p, 'report.txt'), ...(seg ? { totalSegmentator: join(p, seg) } : {}) });
     } else if (CT_EXT.test(e.name) && !/\.seg\./i.test(e.name)) {
       const stem = e.name.slice(0, e.name.length - ctExtension(e.name).length);
@@ -142,9 +144,11 @@ export async function labelOneStudy(s: BatchStudy, out: string, grounder: Ground
   if (statSync(s.ct).isDirectory()) await writeNifti(join(dir, ctName), r.ct);
   else placeFile(s.ct, join(dir, ctName));
   writeFileAtomic(join(dir, 'report.txt'), text);
-  if (r.anatomySource === 'given' && s.labels && ctExtension(s.labels)) placeFile(s.labels, join(dir, `anatomy${ctExtension(s.labels)}`));
+  // a map in our scheme already on the CT's grid is linked as it is; anything read, resampled or estimated is written
+  const linkLabels = r.anatomySource === 'given' && r.organs.asGiven && s.labels && ctExtension(s.labels);
+  if (linkLabels) placeFile(s.labels!, join(dir, `anatomy${ctExtension(s.labels!)}`));
   else await writeNifti(join(dir, 'anatomy.nii.gz'), r.anatomy);
-  const anatomyName = r.anatomySource === 'given' && s.labels && ctExtension(s.labels) ? `anatomy${ctExtension(s.labels)}` : 'anatomy.nii.gz';
+  const anatomyName = linkLabels ? `anatomy${ctExtension(s.labels!)}` : 'anatomy.nii.gz';
   r.times.io += (performance.now() - t0) / 1000;
   const findings: FindingsFile = await writeGroundingOutputs(join(dir, 'grounding'), r, { overview: false });
   const t1 = performance.now();

@@ -1,14 +1,17 @@
 import { join } from 'node:path';
 import { UserError, writeFileAtomic } from '../common/index.ts';
-import { readVolume, writeNifti, indexToWorld, worldToIndex, resampleToGrid, denseVolume, type Geometry, type Volume } from '../volume/index.ts';
-import { fromTotalSegmentator, fallbackAnatomy } from '../anatomy/index.ts';
+import { readVolume, writeNifti, denseVolume, type Geometry, type Volume } from '../volume/index.ts';
+import { organMapFor, organOriginOf, type OrganMap, type OrganOrigin } from '../anatomy/index.ts';
 import { structureReport, type StructuredReport } from '../report/index.ts';
 import type { GroundingMap, GroundingModel } from '../model/index.ts';
 import { summarizeMap, labelMapOf, type MapSummary, type FindingBox } from './findings.ts';
 import { renderOverview } from './overview.ts';
 
-/** Where the organ label map came from: a TotalSegmentator map, one already in our scheme, or HU alone. */
-export type AnatomySource = 'totalsegmentator' | 'given' | 'fallback';
+/**
+ * Where the organ label map came from: TotalSegmentator's output (completed by the estimate where it
+ * says nothing), a map already in our scheme, or organs estimated from the CT alone.
+ */
+export type AnatomySource = 'totalsegmentator' | 'given' | 'estimated';
 
 export interface Span { start: number; end: number; text: string; class: string }
 
@@ -35,6 +38,8 @@ export interface Finding {
   bestSlice: MapSummary['bestSlice'];
   focusVoxel: MapSummary['focusVoxel'];
   focusWorld: MapSummary['focusWorld'];
+  /** whether the organ map this finding was grounded in came from the given map or the estimate */
+  organSource: OrganOrigin;
 }
 
 /** Seconds spent in each stage of one study; the label benchmark sums these. */
@@ -44,6 +49,8 @@ export interface GroundingResult {
   ct: Volume;
   anatomy: Volume;
   anatomySource: AnatomySource;
+  /** which organs the given map held and which were estimated, and how the map was read */
+  organs: Pick<OrganMap, 'given' | 'estimated' | 'notes' | 'asGiven'>;
   report: StructuredReport;
   maps: Map<string, GroundingMap>;
   findings: Finding[];
@@ -59,9 +66,12 @@ export interface StudyInput {
   report: string;
   /** a name for the report in error messages */
   reportName?: string;
-  /** TotalSegmentator `total` label map (path) on the CT's grid */
+  /**
+   * TotalSegmentator's output: the `total` multi-label file (v1 or v2 numbering) or its folder of
+   * per-structure masks, on the CT's grid or another grid of the same scan
+   */
   totalSegmentator?: string;
-  /** an organ label map already in our scheme (a dataset's `labels`), on the CT's grid */
+  /** an organ label map already in our scheme (a dataset's `labels`) */
   labels?: string;
 }
 
@@ -75,23 +85,6 @@ function sameGeometry(a: Geometry, b: Geometry): string | null {
   for (let d = 0; d < 3; d++) if (Math.abs(a.origin[d] - b.origin[d]) > 1e-2) return `origin (${b.origin.map((v) => v.toFixed(2)).join(', ')}) does not match the CT's (${a.origin.map((v) => v.toFixed(2)).join(', ')})`;
   for (let d = 0; d < 9; d++) if (Math.abs(a.direction[d]! - b.direction[d]!) > 1e-4) return 'orientation does not match the CT';
   return null;
-}
-
-/**
- * True when `b` holds the same voxel centres as `a`, only stored in another axis order or direction
- * (a label map written LAS for an LPS series, say): every corner of b lands exactly on a corner of a.
- */
-function sameVoxelsReordered(a: Volume, b: Volume): boolean {
-  if (a.size[0] * a.size[1] * a.size[2] !== b.size[0] * b.size[1] * b.size[2]) return false;
-  for (let c = 0; c < 8; c++) {
-    const corner = [0, 1, 2].map((ax) => ((c >> ax) & 1 ? b.size[ax]! - 1 : 0));
-    const idx = worldToIndex(a, indexToWorld(b, corner));
-    for (let ax = 0; ax < 3; ax++) {
-      const v = idx[ax]!;
-      if (Math.abs(v - Math.round(v)) > 1e-3 || (Math.round(v) !== 0 && Math.round(v) !== a.size[ax]! - 1)) return false;
-    }
-  }
-  return true;
 }
 
 /** A file-name-safe form of an anomaly id (ids come from report structuring, not from users, but may change). */
@@ -114,25 +107,12 @@ export async function groundStudy(input: StudyInput, grounder: GroundingModel, o
 
   let t = now();
   const ct = typeof input.ct === 'string' ? await readVolume(input.ct) : input.ct;
-  let anatomy: Volume;
-  let anatomySource: AnatomySource;
-  const labelPath = input.totalSegmentator ?? input.labels;
-  if (labelPath) {
-    let lab = await readVolume(labelPath);
-    const mismatch = sameGeometry(ct, lab);
-    if (mismatch) {
-      if (!sameVoxelsReordered(ct, lab)) throw new UserError(`${labelPath}: label map ${mismatch}`);
-      // an exact reordering (nearest on a signed axis permutation), not an interpolation
-      lab = resampleToGrid(lab, ct, 'nearest');
-    }
-    times.io += now() - t; t = now();
-    if (input.totalSegmentator) { anatomy = fromTotalSegmentator(lab); anatomySource = 'totalsegmentator'; }
-    else { anatomy = lab; anatomySource = 'given'; }
-  } else {
-    times.io += now() - t; t = now();
-    anatomy = fallbackAnatomy(ct);
-    anatomySource = 'fallback';
-  }
+  times.io += now() - t; t = now();
+  // one code path with `label` and `ctground anatomy`: TotalSegmentator's output as it comes, a map
+  // in our scheme, or organs estimated from the CT
+  const om = await organMapFor(ct, input.totalSegmentator ? { labels: input.totalSegmentator, scheme: 'totalsegmentator' } : input.labels ? { labels: input.labels, scheme: 'ctground' } : {});
+  const anatomy: Volume = om.labels;
+  const anatomySource: AnatomySource = om.source === 'ctground' ? 'given' : om.source;
   times.anatomy += now() - t; t = now();
 
   const report = structureReport(input.report);
@@ -157,10 +137,12 @@ export async function groundStudy(input: StudyInput, grounder: GroundingModel, o
       box: s.box && { voxel: s.box.voxel, world: [s.box.world[0].map((v) => round(v, 2)), s.box.world[1].map((v) => round(v, 2))] as FindingBox['world'] },
       peakVoxel: s.peakVoxel, peakWorld: s.peakWorld.map((v) => round(v, 2)) as Finding['peakWorld'], bestSlice: s.bestSlice,
       focusVoxel: s.focusVoxel, focusWorld: s.focusWorld.map((v) => round(v, 2)) as Finding['focusWorld'],
+      organSource: organOriginOf(a.organ, om),
     };
   });
   times.outputs += now() - t;
-  return { ct, anatomy, anatomySource, report, maps, findings, threshold, model: grounder.name, times };
+  const organs = { given: om.given, estimated: om.estimated, notes: om.notes, asGiven: om.asGiven };
+  return { ct, anatomy, anatomySource, organs, report, maps, findings, threshold, model: grounder.name, times };
 }
 
 function round(v: number, digits: number): number {
@@ -172,6 +154,8 @@ export interface FindingsFile {
   model: string;
   threshold: number;
   anatomy: AnatomySource;
+  /** organs (scheme names) the given map held, and those estimated from the CT */
+  organs: { given: string[]; estimated: string[] };
   ct: { size: number[]; spacing: number[]; origin: number[]; direction: number[] };
   anomalies: Finding[];
 }
@@ -200,7 +184,7 @@ export async function writeGroundingOutputs(dir: string, r: GroundingResult, opt
     writeFileAtomic(join(dir, 'overview.png'), renderOverview(r.ct, items));
   }
   const file: FindingsFile = {
-    model: r.model, threshold: r.threshold, anatomy: r.anatomySource,
+    model: r.model, threshold: r.threshold, anatomy: r.anatomySource, organs: { given: r.organs.given, estimated: r.organs.estimated },
     ct: { size: [...r.ct.size], spacing: [...r.ct.spacing], origin: [...r.ct.origin], direction: [...r.ct.direction] },
     anomalies: r.findings,
   };

@@ -6,10 +6,13 @@ import { groundStudy, writeGroundingOutputs, findingsTable, loadGrounder, DEFAUL
 
 export const summary = 'ground every finding of a report in its CT';
 
+const ESTIMATED_NOTE = 'organs estimated from the CT (no organ map given); for TotalSegmentator\'s organs run `TotalSegmentator -i CT -o seg` and pass --labels seg';
+
 export const USAGE = `usage: ctground ground --ct PATH --report FILE|- [--labels PATH | --anatomy PATH] [--model DIR|oracle:NAME] [--threshold T] --out DIR
   --ct         CT volume (.nii/.nii.gz/.nrrd/.mha) or a DICOM series folder
   --report     the report as a text file, or - for stdin
-  --labels     TotalSegmentator 'total' label map on the CT's grid (else organs are estimated from HU)
+  --labels     TotalSegmentator's output: its 'total' file (v1 or v2) or its folder of masks, on the CT's
+               grid or another grid of the same scan (--fast); else organs are estimated from the CT
   --anatomy    an organ label map already in ctground's scheme (a dataset's labels), instead of --labels
   --model      trained model folder (default models/grounding-default) or oracle:organ|organ-side|prior
   --threshold  probability at which a voxel belongs to a finding (default: the model's own, from its config.json; ${DEFAULT_THRESHOLD} for oracles)
@@ -40,6 +43,8 @@ export async function run(argv: string[]): Promise<number> {
   await writeGroundingOutputs(out, r);
   console.log(findingsTable(r.findings));
   console.log(`\n${r.findings.length} finding(s), model ${r.model}, anatomy from ${r.anatomySource}, threshold ${r.threshold}`);
+  if (r.anatomySource === 'estimated') console.log(ESTIMATED_NOTE);
+  else if (r.organs.estimated.length) console.log(`organs not in the given map, estimated from the CT: ${r.organs.estimated.join(', ')}`);
   console.log(`wrote ${join(out, 'findings.json')}, maps/, labels.nii.gz, overview.png`);
   return 0;
 }

@@ -8,7 +8,8 @@ export const summary = 'auto-label a whole archive of studies (resumable)';
 export const USAGE = `usage: ctground label (--data DIR | --in FOLDER) --out DIR [--jobs N] [--model DIR|oracle:NAME] [--threshold T]
   --data  a dataset folder (manifest.jsonl; its organ label maps are used)
   --in    a folder of studies: <id>.nii.gz + <id>.txt (+ <id>.seg.nii.gz, TotalSegmentator), or one
-          folder per study with ct.* (or a DICOM folder ct/), report.txt and optional seg.nii.gz
+          folder per study with ct.* (or a DICOM folder ct/), report.txt and optionally TotalSegmentator's
+          seg.nii.gz or segmentations/ (its folder of masks); without either, organs are estimated
   --out   output dataset folder (manifest.jsonl + one folder per study); rerun to resume
   --jobs  studies in parallel, each in its own worker thread (default 1)`;
 
