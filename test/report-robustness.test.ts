@@ -104,9 +104,17 @@ test('cli: structure prints a table, JSON with charClasses, and one-line errors 
   writeFileSync(f, 'A 12 mm hypodense nodule in segment 6 of the liver. No pleural effusion.');
   const json = spawnSync(process.execPath, [cli, 'structure', f, '--json'], { encoding: 'utf8' });
   assert.equal(json.status, 0, json.stderr);
-  const out = JSON.parse(json.stdout) as { sentences: { organ: string }[]; anomalies: { type: string; certainty: string; charClasses: number[]; related: { text: string }[] }[] };
+  const out = JSON.parse(json.stdout) as { sentences: { organ: string }[]; anomalies: { type: string; certainty: string; charClasses: { length: number; runs: [number, number, number][] }; related: { text: string }[] }[] };
   assert.deepEqual(out.anomalies.map((a) => `${a.type} ${a.certainty}`), ['nodule present', 'effusion absent']);
-  assert.equal(out.anomalies[0]!.charClasses.length, 72);
+  // m_t as runs: expanded, it is exactly the dense per-character array
+  const text = readFileSync(f, 'utf8');
+  const r = structureReport(text);
+  out.anomalies.forEach((a, i) => {
+    assert.equal(a.charClasses.length, 72);
+    const dense = new Array<number>(a.charClasses.length).fill(0);
+    for (const [s, e, k] of a.charClasses.runs) dense.fill(k, s, e);
+    assert.deepEqual(dense, Array.from(charClasses(text, r.anomalies[i]!)));
+  });
   assert.deepEqual(out.sentences.map((s) => s.organ), ['liver', 'chest']);
   const latin = join(dir, 'bad.txt');
   writeFileSync(latin, Buffer.from([0xff, 0xfe, 0x41]));

@@ -103,6 +103,36 @@ export function structureReport(text: string): StructuredReport {
 }
 
 /**
+ * The paper's m_t (Eq. 2) in run-length form: [start, end, 1 + class index] for each related
+ * phrase, sorted, overlaps resolved as charClasses resolves them (the later phrase wins). Its size
+ * is the anomaly's phrase count, not the report's length: a report with n anomalies costs O(n),
+ * where n dense arrays as long as the report cost O(n * length) (a 200 KB report: 4 GB).
+ */
+export function charClassRuns(textLength: number, anomaly: Pick<StructuredAnomaly, 'spans'>): [number, number, number][] {
+  const classes = loadTaxonomy().phraseClasses;
+  const ks = anomaly.spans.map((sp) => {
+    const k = classes.indexOf(sp.class);
+    if (k < 0) throw new Error(`charClassRuns: unknown phrase class '${sp.class}'`);
+    if (sp.start < 0 || sp.end > textLength || sp.start > sp.end) throw new RangeError(`charClassRuns: span [${sp.start}, ${sp.end}) outside a text of ${textLength} characters`);
+    return k + 1;
+  });
+  // Elementary intervals between span boundaries; on each the last span covering it wins (as in
+  // charClasses' fill order). An anomaly has a few dozen spans at most, so this is cheap.
+  const cuts = [...new Set(anomaly.spans.flatMap((sp) => [sp.start, sp.end]))].sort((x, y) => x - y);
+  const runs: [number, number, number][] = [];
+  for (let i = 0; i + 1 < cuts.length; i++) {
+    const a = cuts[i]!, b = cuts[i + 1]!;
+    let k = 0;
+    anomaly.spans.forEach((sp, j) => { if (sp.start <= a && sp.end >= b) k = ks[j]!; });
+    if (k === 0) continue;
+    const last = runs[runs.length - 1];
+    if (last && last[1] === a && last[2] === k) last[1] = b;
+    else runs.push([a, b, k]);
+  }
+  return runs;
+}
+
+/**
  * The paper's m_t (Eq. 2): for every character of the report, 1 + the phrase class index of
  * the related phrase it belongs to, 0 when it is not related to this anomaly.
  */

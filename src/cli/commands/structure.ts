@@ -2,7 +2,7 @@ import { Progress, UserError, fileError, loadTaxonomy } from '../../common/index
 import { parseFlags, intFlag } from '../args.ts';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { charClasses, devAnomalyProblem, evaluateDevSet, formatEvaluation, loadDevSet, readCsvColumn, readText, structureReport, type Certainty, type DevItem, type StructuredReport } from '../../report/index.ts';
+import { charClassRuns, devAnomalyProblem, evaluateDevSet, formatEvaluation, loadDevSet, readCsvColumn, readText, structureReport, type Certainty, type DevItem, type StructuredReport } from '../../report/index.ts';
 import { readManifest, readReportText } from '../../eval/index.ts';
 
 export const summary = 'structure a report into anomalies (or --eval FIXTURES|DATASET)';
@@ -39,7 +39,9 @@ export function toJson(r: StructuredReport, withCharClasses: boolean): Record<st
       anomaly: { start: a.anomaly.start, end: a.anomaly.end, text: a.anomaly.text },
       related: a.spans.filter((s) => !(s.start === a.anomaly.start && s.end === a.anomaly.end)),
       spans: a.spans,
-      ...(withCharClasses ? { charClasses: Array.from(charClasses(r.text, a)) } : {}),
+      // m_t as runs [start, end, 1 + class index] over a text of `length` characters (a dense array
+      // per anomaly made the output quadratic in the report length)
+      ...(withCharClasses ? { charClasses: { length: r.text.length, runs: charClassRuns(r.text.length, a) } } : {}),
     })),
   };
 }
