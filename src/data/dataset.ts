@@ -16,6 +16,8 @@ export interface ManifestAnomaly {
   box?: [[number, number, number], [number, number, number]];
   /** generator facts (synthetic data only) */
   synth?: { kind: string; target: string; extentMm: number[]; lesionVoxels: number; organVoxels: number };
+  /** where a real lesion came from (transplanted LIDC-IDRI nodules: patient, nodule, ratings) */
+  source?: Record<string, unknown>;
 }
 
 export interface ManifestStudy {
@@ -58,6 +60,7 @@ export async function writeStudy(root: string, s: SynthStudy, background: string
     }
     if (a.box) m.box = [a.box[0].map(round3) as [number, number, number], a.box[1].map(round3) as [number, number, number]];
     if (a.kind) m.synth = { kind: a.kind, target: a.target!, extentMm: a.extentMm!.map(round3), lesionVoxels: a.lesionVoxels!, organVoxels: a.organVoxels! };
+    if (a.source) m.source = a.source;
     anomalies.push(m);
   }
   const rec: ManifestStudy = { id: s.id, ct: p.ct, labels: p.labels, report: p.report, split: s.split, difficulty: s.difficulty, background, anomalies };

@@ -11,3 +11,5 @@ export { checkDataset } from './check.ts';
 export { importStudy, importRexGrounding, parseNifti, type FindingsFile, type ImportOptions } from './importers.ts';
 export { datasetStats, formatStats, lesionContrast, formatContrast, type DatasetStats, type KindContrast } from './stats.ts';
 export { lesionCnr, localContrast, enforceContrast, loadVisibilityRule, requiredCnr, maskVoxelBox, type LocalContrast, type VisibilityRule } from './visibility.ts';
+export { readLidcCatalog, lidcSplitOf, loadLidcConfig, noduleDescriptor, renderNoduleSentence, type LidcNodule, type LidcSplit } from './lidc.ts';
+export { importLidc, loadLungBackground, prepareNodule, findLanding, pasteNodule, transplantStudy, lidcReport, type LidcImportOptions, type LungBackground, type PreparedNodule } from './transplant.ts';

@@ -35,6 +35,8 @@ export interface SynthAnomaly {
   extentMm?: [number, number, number];
   lesionVoxels?: number;
   organVoxels?: number;
+  /** where a real lesion came from (transplanted LIDC-IDRI nodules: patient, nodule, ratings) */
+  source?: Record<string, unknown>;
 }
 
 export interface SynthStudy {
@@ -71,7 +73,7 @@ export function studyDifficulty(index: number, seed: number): Difficulty {
 }
 
 /** The report section a lesion's organ belongs to. */
-function sectionOf(target: string): string {
+export function sectionOf(target: string): string {
   if (target.startsWith('lung_')) return 'lung';
   if (target.startsWith('kidney_')) return 'kidney';
   if (target === 'ribs' || target === 'spine' || target === 'pelvis') return 'bone';

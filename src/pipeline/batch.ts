@@ -5,6 +5,7 @@ import { denseVolume, writeNifti } from '../volume/index.ts';
 import type { GroundingModel } from '../model/index.ts';
 import { groundStudy, writeGroundingOutputs, safeId, type StageTimes, type FindingsFile } from './study.ts';
 import { maskOf } from './findings.ts';
+import { readReport } from '../report/index.ts';
 
 /** One study of an archive to label. Paths are absolute. */
 export interface BatchStudy {
@@ -137,7 +138,7 @@ export async function labelOneStudy(s: BatchStudy, out: string, grounder: Ground
   const dir = studyDir(out, s.id);
   if (!existsSync(s.ct)) throw new UserError(`${s.ct}: CT not found`);
   if (!existsSync(s.report)) throw new UserError(`${s.report}: report not found`);
-  const text = readFileSync(s.report, 'utf8');
+  const text = readReport(s.report);
   const r = await groundStudy({ ct: s.ct, report: text, reportName: s.report, totalSegmentator: s.totalSegmentator, labels: s.labels }, grounder, { threshold });
   const t0 = performance.now();
   const ctName = statSync(s.ct).isDirectory() || !ctExtension(s.ct) ? 'ct.nii.gz' : `ct${ctExtension(s.ct)}`;

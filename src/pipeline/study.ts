@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { UserError, writeFileAtomic } from '../common/index.ts';
 import { readVolume, writeNifti, denseVolume, type Geometry, type Volume } from '../volume/index.ts';
 import { organMapFor, organOriginOf, type OrganMap, type OrganOrigin } from '../anatomy/index.ts';
-import { structureReport, type StructuredReport } from '../report/index.ts';
+import { checkReportText, structureReport, type StructuredReport } from '../report/index.ts';
 import type { GroundingMap, GroundingModel } from '../model/index.ts';
 import { summarizeMap, labelMapOf, type MapSummary, type FindingBox } from './findings.ts';
 import { renderOverview } from './overview.ts';
@@ -104,6 +104,8 @@ export async function groundStudy(input: StudyInput, grounder: GroundingModel, o
   const times: StageTimes = { io: 0, anatomy: 0, structuring: 0, network: 0, outputs: 0 };
   const reportName = input.reportName ?? 'report';
   if (!input.report.trim()) throw new UserError(`${reportName}: report is empty`);
+  // text, not binary, and not over the size a report can have (a 200 KB "report" took 4 GB to structure)
+  checkReportText(input.report, reportName);
 
   let t = now();
   const ct = typeof input.ct === 'string' ? await readVolume(input.ct) : input.ct;
