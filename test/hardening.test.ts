@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -22,7 +22,7 @@ test('28.10: control characters in a name are escaped JSON-style; the error stay
   // a name that reaches a message through a template (not fileError) is escaped too
   const rep = join(tmp, 'rep\nort\u001b[31m.txt');
   const g = await cliInProcess(['ground', '--ct', TS('example_ct_sm.nii.gz'), '--report', rep, '--model', 'oracle:organ', '--out', join(tmp, 'g10')]);
-  assertOneLineError(g, quoteName(rep), /cannot read report/);
+  assertOneLineError(g, quoteName(rep), /no such file/);
 });
 
 /** A .nii.gz whose header is the real 122×101×30 label map's and whose stream goes on with `extra` zero bytes. */
@@ -57,4 +57,86 @@ test('28.2: a 2 GB decompression bomb is refused in one line with bounded memory
   const nrrd = join(tmp, 'huge.nrrd');
   writeFileSync(nrrd, 'NRRD0004\ntype: short\ndimension: 3\nsizes: 30000 30000 30000\nencoding: gzip\n\n' + 'x'.repeat(100));
   assertOneLineError(await cliInProcess(['info', nrrd]), nrrd, /over the limit/);
+});
+
+/** One explicit-VR string element of a DICOM file set to `value` (the element must be there). */
+function setDicom(buf: Buffer, group: number, elem: number, vr: string, value: string): Buffer {
+  const key = Buffer.from([group & 0xff, group >> 8, elem & 0xff, elem >> 8, vr.charCodeAt(0), vr.charCodeAt(1)]);
+  const at = buf.indexOf(key, 132);
+  assert.ok(at > 132, `tag ${group.toString(16)},${elem.toString(16)} not in the file`);
+  let v = Buffer.from(value, 'latin1');
+  if (v.length % 2) v = Buffer.concat([v, Buffer.from(vr === 'UI' ? [0] : [0x20])]);
+  const head = Buffer.from(buf.subarray(at, at + 8));
+  head.writeUInt16LE(v.length, 6);
+  return Buffer.concat([buf.subarray(0, at), head, v, buf.subarray(at + 8 + buf.readUInt16LE(at + 6))]);
+}
+const dicomSlices = (): string[] => readdirSync(TS('example_ct_dicom')).sort().map((f) => TS('example_ct_dicom', f));
+/** The real series copied into `dir`, each slice passed through `edit` (slice index, bytes). */
+function copySeries(dir: string, edit: (i: number, b: Buffer) => Buffer = (_, b) => b): string {
+  mkdirSync(dir, { recursive: true });
+  dicomSlices().forEach((f, i) => writeFileSync(join(dir, `s${String(i).padStart(2, '0')}.dcm`), edit(i, readFileSync(f))));
+  return dir;
+}
+
+test('28.8: slices of one series with different PixelSpacing, or zero/negative/NaN spacing, are refused; a description never reaches a message or summary.json', async () => {
+  const mixed = copySeries(join(tmp, 'mixed-spacing'), (i, b) => (i === 7 ? setDicom(b, 0x0028, 0x0030, 'DS', '0.5\\0.5') : b));
+  assertOneLineError(await cliInProcess(['info', mixed]), mixed, /slices of one series have different pixel spacings/);
+  for (const [name, ps] of [['zero', '0\\0'], ['negative', '-0.7\\-0.7'], ['nan', 'abc\\abc']] as const) {
+    const d = copySeries(join(tmp, `spacing-${name}`), (_, b) => setDicom(b, 0x0028, 0x0030, 'DS', ps));
+    assertOneLineError(await cliInProcess(['info', d]), d, /PixelSpacing .* is not two positive numbers/);
+  }
+  // a study whose ct/ holds two series: label fails it, and its summary carries no description
+  const secret = 'SMITH^JOHN CHEST';
+  const inDir = join(tmp, 'label-in'), study = join(inDir, 'st1');
+  copySeries(join(study, 'ct'), (i, b) => {
+    let x = setDicom(b, 0x0008, 0x103e, 'LO', secret);
+    if (i < 3) x = setDicom(setDicom(x, 0x0020, 0x000e, 'UI', '1.2.826.0.1.3680043.2.1125.9.9'), 0x0020, 0x0011, 'IS', '9');
+    return x;
+  });
+  writeFileSync(join(study, 'report.txt'), 'Liver: a 2 cm cyst.\n');
+  const out = join(tmp, 'label-out');
+  const r = await cliInProcess(['label', '--in', inDir, '--out', out, '--model', 'oracle:organ']);
+  assert.equal(r.code, 3, r.stderr);
+  const summary = readFileSync(join(out, 'summary.json'), 'utf8');
+  assert.match(summary, /2 DICOM series found/);
+  assert.ok(readFileSync(join(study, 'ct', 's00.dcm')).includes(secret), 'the fixture carries the description');
+  for (const s of [summary, r.stdout, r.stderr]) assert.ok(!s.includes('SMITH') && !s.includes('CHEST'), s);
+});
+
+/** The real label map's header and voxels, with `edit` applied to the uncompressed bytes. */
+function editedNifti(name: string, edit: (b: Buffer) => void): string {
+  const raw = Buffer.from(gunzipSync(readFileSync(TS('example_seg.nii.gz'))));
+  edit(raw);
+  const file = join(tmp, name);
+  writeFileSync(file, gzipSync(raw));
+  return file;
+}
+
+test('28.9 and 28.7: zero, negative or NaN pixdim, a 1e-30 pixdim and an infinite affine are refused in one line (were 1 mm, a stack trace, Infinity)', async () => {
+  const noForms = (b: Buffer): void => { b.writeInt16LE(0, 252); b.writeInt16LE(0, 254); };
+  for (const [name, v] of [['pix0', 0], ['pixneg', -1.5], ['pixnan', NaN]] as const) {
+    const f = editedNifti(`${name}.nii.gz`, (b) => { noForms(b); b.writeFloatLE(v, 84); });
+    assertOneLineError(await cliInProcess(['info', f]), f, /pixdim .* is not three positive numbers/);
+  }
+  const tiny = editedNifti('tiny.nii.gz', (b) => { noForms(b); b.writeInt16LE(1, 252); b.writeFloatLE(1e-30, 80); });
+  assertOneLineError(await cliInProcess(['info', tiny]), tiny, /voxel spacing 1e-30×.* outside/);
+  const inf = editedNifti('inf.nii.gz', (b) => { b.writeInt16LE(1, 254); b.writeFloatLE(Infinity, 280); });
+  assertOneLineError(await cliInProcess(['info', inf]), inf, /sform .* infinite or NaN/);
+  const g = await cliInProcess(['ground', '--ct', inf, '--report', join(tmp, 'r.txt'), '--model', 'oracle:organ', '--out', join(tmp, 'g-inf')]);
+  assert.equal(g.code, 2, g.stderr);
+  // the same header untouched reads
+  assert.equal((await cliInProcess(['info', editedNifti('fine.nii.gz', () => undefined)])).code, 0);
+});
+
+test('28.9: a binary file given as the report is refused, not structured', async () => {
+  const ct = TS('example_ct_sm.nii.gz');
+  const out = join(tmp, 'g-bin');
+  assertOneLineError(await cliInProcess(['ground', '--ct', ct, '--report', ct, '--model', 'oracle:organ', '--out', out]), ct, /not UTF-8 text|binary/);
+  const nul = join(tmp, 'nul.txt');
+  writeFileSync(nul, Buffer.concat([Buffer.from('Liver: a cyst.'), Buffer.alloc(64)]));
+  assertOneLineError(await cliInProcess(['ground', '--ct', ct, '--report', nul, '--model', 'oracle:organ', '--out', out]), nul, /binary file, not report text/);
+  const ctl = join(tmp, 'ctl.txt');
+  writeFileSync(ctl, 'Liver: a cyst.' + '\u0001\u0002\u0003\u0004'.repeat(10));
+  assertOneLineError(await cliInProcess(['ground', '--ct', ct, '--report', ctl, '--model', 'oracle:organ', '--out', out]), ctl, /binary file, not report text \(40 control characters\)/);
+  assert.ok(!existsSync(join(out, 'findings.json')));
 });

@@ -144,8 +144,13 @@ test('a DICOM folder with two series lists them and asks which; --series picks o
   writeSeries(dir, files.slice(0, 3), '4', '1.2.826.0.1.3680043.2.1125.7.2', 'b');
   const r = cli('info', dir);
   assertCliError(r, dir, /2 DICOM series found; choose one with --series/);
-  assert.match(r.stderr, /#3 "CT Body 3\.0" CT uid 1\.2\.826\.0\.1\.3680043\.2\.1125\.7\.1 \(20 files\)/);
-  assert.match(r.stderr, /#4 .*uid 1\.2\.826\.0\.1\.3680043\.2\.1125\.7\.2 \(3 files\)/);
+  // series by number, modality, UID suffix, slice count and geometry; never the SeriesDescription (free text)
+  assert.match(r.stderr, /#3 CT uid …3\.2\.1125\.7\.1 \(20 slices, 512×512 at [\d.]+×[\d.]+ mm\)/);
+  assert.match(r.stderr, /#4 CT uid …3\.2\.1125\.7\.2 \(3 slices, 512×512/);
+  assert.ok(readFileSync(join(dir, readdirSync(dir)[0]!)).includes('CT Body 3.0'), 'the fixture carries a description');
+  assert.ok(!r.stderr.includes('CT Body'), r.stderr);
+  // the suffix the message shows picks the series too
+  assert.deepEqual((await readVolume(dir, { series: '…3.2.1125.7.2' })).size, [512, 512, 3]);
   await assertReadError(dir, /several|no DICOM series match '9'/, { series: '9' });
 
   const ok = cli('info', dir, '--series', '4', '--json');

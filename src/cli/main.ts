@@ -20,6 +20,8 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run(argv
   ground: { summary: 'ground every finding of a report in its CT', load: () => import('./commands/ground.ts') },
   anatomy: { summary: "the organ map ground and label use for a CT (TotalSegmentator's or estimated)", load: () => import('./commands/anatomy.ts') },
   label: { summary: 'auto-label a whole archive of studies (resumable)', load: () => import('./commands/label.ts') },
+  worker: { summary: 'take `label --queue` studies from Redis until stopped (one per machine)', load: () => import('./commands/worker.ts') },
+  queue: { summary: "the label queue's state: status, retry-failed, drain", load: () => import('./commands/queue.ts') },
   demo: { summary: 'ground the bundled example study end to end', load: () => import('./commands/demo.ts') },
   serve: { summary: 'the review viewer in the browser', load: () => import('./commands/serve.ts') },
   bench: { summary: 'benchmarks: ctground bench [NAME] [--json]', load: () => import('./commands/bench.ts') },
@@ -84,6 +86,8 @@ async function main(argv: string[]): Promise<number> {
  * (the fuzz test) can run hundreds of commands in one process.
  */
 export async function runCli(argv: string[], stderr: (s: string) => void = (s) => { process.stderr.write(s); }): Promise<number> {
+  // --max-voxels holds for this command only (a test runs many in one process)
+  const savedLimit = process.env.CTGROUND_MAX_VOXELS;
   try {
     return await main(argv);
   } catch (e) {
@@ -94,5 +98,7 @@ export async function runCli(argv: string[], stderr: (s: string) => void = (s) =
     }
     stderr(`ctground: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
     return 1;
+  } finally {
+    if (savedLimit === undefined) delete process.env.CTGROUND_MAX_VOXELS; else process.env.CTGROUND_MAX_VOXELS = savedLimit;
   }
 }

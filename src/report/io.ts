@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { fileError } from '../common/index.ts';
+import { readFileSync, statSync } from 'node:fs';
+import { fileError, UserError } from '../common/index.ts';
 
 /**
  * Reading report text safely: strict UTF-8 (a clear error naming the first bad byte instead of
@@ -48,6 +48,50 @@ export function readText(path: string): string {
     throw fileError(path === '-' ? '<stdin>' : path, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a report file' : `cannot read (${code ?? (e as Error).message})`);
   }
   return decodeUtf8(buf, path === '-' ? '<stdin>' : path);
+}
+
+/**
+ * The largest report ctground structures unless told otherwise: 1 MB, some hundred times a long
+ * CT report. Larger text is refused in one line instead of being structured for minutes.
+ */
+export const MAX_REPORT_BYTES = 1 << 20;
+
+/**
+ * Checks report text before it is structured: not over `maxBytes` (UTF-8), and text rather than
+ * binary (no NUL, and at most 1 % other control characters besides tab, line breaks and form
+ * feed), so a CT or a PDF passed as --report gets a clear refusal instead of anomalies.
+ */
+export function checkReportText(text: string, name: string, maxBytes = MAX_REPORT_BYTES): string {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > maxBytes) throw fileError(name, `report is ${bytes} bytes, over the ${maxBytes}-byte limit for one report`);
+  if (text.includes('\0')) throw fileError(name, 'is a binary file, not report text (it holds NUL bytes)');
+  let controls = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 9 && c !== 10 && c !== 12 && c !== 13) || c === 0x7f) controls++;
+  }
+  if (controls > Math.max(2, text.length / 100)) throw fileError(name, `is a binary file, not report text (${controls} control characters)`);
+  return text;
+}
+
+/**
+ * Reads one report (a file, or stdin for '-'): at most `maxBytes` are read, so a huge file is
+ * refused without loading it; then strict UTF-8 and checkReportText.
+ */
+export function readReport(path: string, maxBytes = MAX_REPORT_BYTES): string {
+  const name = path === '-' ? '<stdin>' : path;
+  let buf: Buffer;
+  try {
+    if (path !== '-' && statSync(path).size > maxBytes) throw fileError(name, `report is ${statSync(path).size} bytes, over the ${maxBytes}-byte limit for one report`);
+    buf = readFileSync(path === '-' ? 0 : path);
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw fileError(name, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a report file' : `cannot read (${code ?? (e as Error).message})`);
+  }
+  if (buf.length > maxBytes) throw fileError(name, `report is ${buf.length} bytes, over the ${maxBytes}-byte limit for one report`);
+  if (buf.includes(0)) throw fileError(name, 'is a binary file, not report text (it holds NUL bytes)');
+  return checkReportText(decodeUtf8(buf, name), name, maxBytes);
 }
 
 /** RFC 4180 CSV: rows of fields. Throws on an unterminated quoted field. */

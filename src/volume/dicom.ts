@@ -1,26 +1,33 @@
 import { readdirSync, readSync, openSync, closeSync, fstatSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileError } from '../common/index.ts';
+import { fileError, quoteName } from '../common/index.ts';
 import type { Vec3 } from './types.ts';
 
 /**
  * The few header fields ctground needs to pick a series and check its slices. Patient-module
- * tags (group 0010) are never decoded, so no name or ID can leak into messages or files.
+ * tags (group 0010) and every free-text field (descriptions, comments, names) are never decoded,
+ * so nothing a person typed can leak into messages or files: a series is named by its number,
+ * UID, slice count and geometry.
  */
 export interface DicomSliceHeader {
   file: string;
   seriesUid: string;
   seriesNumber: string;
-  seriesDescription: string;
   modality: string;
   position?: Vec3;
   orientation?: number[];
+  /** PixelSpacing (row spacing, column spacing) in mm, as written (unchecked) */
+  pixelSpacing?: number[];
+  rows?: number;
+  columns?: number;
 }
 
-const WANTED: Record<number, keyof DicomSliceHeader> = {
-  0x0020000e: 'seriesUid', 0x00200011: 'seriesNumber', 0x0008103e: 'seriesDescription', 0x00080060: 'modality',
-  0x00200032: 'position', 0x00200037: 'orientation',
+const WANTED: Record<number, string> = {
+  0x0020000e: 'seriesUid', 0x00200011: 'seriesNumber', 0x00080060: 'modality',
+  0x00200032: 'position', 0x00200037: 'orientation', 0x00280030: 'pixelSpacing',
 };
+/** US (binary) elements: Rows and Columns */
+const WANTED_US: Record<number, string> = { 0x00280010: 'rows', 0x00280011: 'columns' };
 const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
 const PIXEL_DATA = 0x7fe00010;
 const ITEM = 0xfffee000, ITEM_END = 0xfffee00d, SEQ_END = 0xfffee0dd;
@@ -57,6 +64,8 @@ function parseElements(r: Reader, out: Record<string, string>, end: number, dept
     if (r.pos + len > r.b.length) throw new Error('element runs past the end of the file');
     const key = depth === 0 ? WANTED[tag] : undefined;
     if (key) out[key] = r.b.toString('latin1', r.pos, r.pos + len).replace(/[\0 ]+$/, '').trim();
+    const us = depth === 0 && len === 2 ? WANTED_US[tag] : undefined;
+    if (us) out[us] = String(r.b.readUInt16LE(r.pos));
     r.pos += len;
   }
 }
@@ -99,19 +108,22 @@ export function readDicomSliceHeader(file: string): DicomSliceHeader | null {
       if (tag === 0x00020002 && b.toString('latin1', meta.pos, meta.pos + len).replace(/[\0 ]+$/, '') === '1.2.840.10008.1.3.10') return null;
       meta.pos += len;
     }
-    if (ts === '1.2.840.10008.1.2.1.99' || ts === '1.2.840.10008.1.2.2') return { file, seriesUid: '', seriesNumber: '', seriesDescription: '', modality: '' };
+    if (ts === '1.2.840.10008.1.2.1.99' || ts === '1.2.840.10008.1.2.2') return { file, seriesUid: '', seriesNumber: '', modality: '' };
     const r = new Reader(b, meta.pos, ts !== '1.2.840.10008.1.2');
     parseElements(r, metaOut, b.length, 0);
     const nums = (s: string | undefined) => (s ? s.split('\\').map(Number) : undefined);
-    const pos = nums(metaOut.position), ori = nums(metaOut.orientation);
+    const pos = nums(metaOut.position), ori = nums(metaOut.orientation), ps = nums(metaOut.pixelSpacing);
     return {
       file,
       seriesUid: metaOut.seriesUid ?? '',
       seriesNumber: metaOut.seriesNumber ?? '',
-      seriesDescription: metaOut.seriesDescription ?? '',
       modality: metaOut.modality ?? '',
       position: pos && pos.length === 3 && pos.every(Number.isFinite) ? (pos as Vec3) : undefined,
       orientation: ori && ori.length === 6 && ori.every(Number.isFinite) ? ori : undefined,
+      // kept even when nonsense (0, negative, NaN): checkSliceStack refuses it with a message
+      pixelSpacing: ps,
+      rows: metaOut.rows ? Number(metaOut.rows) : undefined,
+      columns: metaOut.columns ? Number(metaOut.columns) : undefined,
     };
   } catch {
     return null;
@@ -121,13 +133,27 @@ export function readDicomSliceHeader(file: string): DicomSliceHeader | null {
 export interface DicomSeries {
   uid: string;
   number: string;
-  description: string;
   modality: string;
   files: string[];
+  /** the first slice's matrix and pixel spacing: how the series is told apart in messages */
+  rows?: number;
+  columns?: number;
+  pixelSpacing?: number[];
 }
 
+/** Characters of a UID's end shown in messages: enough to tell series apart and to pass to --series. */
+const UID_SUFFIX = 12;
+
+/**
+ * A series as messages name it: number, modality, UID suffix, slice count and geometry. Never a
+ * description or any other free text (it can hold a name). Every part passes a strict pattern,
+ * so a crafted header cannot put control characters or text into the line either.
+ */
 function describe(s: DicomSeries): string {
-  return `#${s.number || '?'}${s.description ? ` "${s.description}"` : ''} ${s.modality} uid ${s.uid || '(none)'} (${s.files.length} files)`.replace(/\s+/g, ' ');
+  const safe = (v: string, re: RegExp): string => (re.test(v) ? v : '?');
+  const uid = safe(s.uid, /^[0-9.]{1,64}$/);
+  const geometry = s.rows && s.columns ? `, ${s.rows}×${s.columns}${s.pixelSpacing?.length === 2 && s.pixelSpacing.every(Number.isFinite) ? ` at ${s.pixelSpacing.map((v) => +v.toFixed(3)).join('×')} mm` : ''}` : '';
+  return `#${safe(s.number, /^[+-]?\d{1,12}$/)} ${safe(s.modality, /^[A-Z]{2,4}$/)} uid ${s.uid ? (uid.length > UID_SUFFIX ? `…${uid.slice(-UID_SUFFIX)}` : uid) : '(none)'} (${s.files.length} slices${geometry})`;
 }
 
 /** All image series in a folder (not recursive), largest first. */
@@ -140,7 +166,7 @@ export function scanDicomFolder(dir: string): DicomSeries[] {
     const h = readDicomSliceHeader(f);
     if (!h) continue;
     let s = bySeries.get(h.seriesUid);
-    if (!s) bySeries.set(h.seriesUid, (s = { uid: h.seriesUid, number: h.seriesNumber, description: h.seriesDescription, modality: h.modality, files: [] }));
+    if (!s) bySeries.set(h.seriesUid, (s = { uid: h.seriesUid, number: h.seriesNumber, modality: h.modality, files: [], rows: h.rows, columns: h.columns, pixelSpacing: h.pixelSpacing }));
     s.files.push(f);
   }
   return [...bySeries.values()].sort((a, b) => b.files.length - a.files.length);
@@ -153,9 +179,11 @@ export function scanDicomFolder(dir: string): DicomSeries[] {
 export function chooseSeries(dir: string, all: DicomSeries[], choice?: string): DicomSeries {
   if (all.length === 0) throw fileError(dir, 'no DICOM files in this folder (expected a folder holding one CT series)');
   if (choice !== undefined) {
-    const hit = all.filter((s) => s.uid === choice || s.number === choice);
+    let hit = all.filter((s) => s.uid === choice || s.number === choice);
+    // the UID's end, as messages show it
+    if (hit.length === 0 && choice.replace(/^…/, '').length >= 6) hit = all.filter((s) => s.uid.endsWith(choice.replace(/^…/, '')));
     if (hit.length === 1) return hit[0]!;
-    throw fileError(dir, `${hit.length ? 'several' : 'no'} DICOM series match '${choice}'; the folder holds: ${all.map(describe).join('; ')}`);
+    throw fileError(dir, `${hit.length ? 'several' : 'no'} DICOM series match '${quoteName(choice)}'; the folder holds: ${all.map(describe).join('; ')}`);
   }
   if (all.length > 1) throw fileError(dir, `${all.length} DICOM series found; choose one with --series NUMBER|UID: ${all.map(describe).join('; ')}`);
   return all[0]!;
@@ -170,6 +198,18 @@ const dot = (a: readonly number[], b: readonly number[]) => a[0]! * b[0]! + a[1]
  */
 export function checkSliceStack(dir: string, series: DicomSeries): string[] {
   const heads = series.files.map((f) => readDicomSliceHeader(f)!);
+  // the in-plane grid is read from one slice and applied to all: slices that disagree are not one volume
+  const ps0 = heads[0]!.pixelSpacing;
+  if (ps0 && !(ps0.length === 2 && ps0.every((v) => Number.isFinite(v) && v > 0))) {
+    throw fileError(dir, `DICOM PixelSpacing '${ps0.map((v) => (Number.isFinite(v) ? String(v) : 'NaN')).join('\\')}' is not two positive numbers (zero, negative or unreadable spacing)`);
+  }
+  for (const h of heads) {
+    const ps = h.pixelSpacing;
+    if (ps0 && (!ps || ps.length !== 2 || ps.some((v, i) => !(Math.abs(v - ps0[i]!) <= 1e-4 * Math.max(1, ps0[i]!))))) {
+      throw fileError(dir, `slices of one series have different pixel spacings (${ps0.join('×')} mm and ${ps?.every(Number.isFinite) ? ps.join('×') : 'unreadable'} mm): not a single stack`);
+    }
+    if (h.rows !== heads[0]!.rows || h.columns !== heads[0]!.columns) throw fileError(dir, `slices of one series have different matrix sizes (${heads[0]!.rows}×${heads[0]!.columns} and ${h.rows}×${h.columns}): not a single stack`);
+  }
   if (heads.length < 2) return series.files;
   const o = heads[0]!.orientation;
   if (!o || heads.some((h) => !h.position)) return series.files; // no geometry to check; itk-wasm decides

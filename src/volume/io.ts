@@ -4,6 +4,7 @@ import { fileError, writeFileAtomic } from '../common/index.ts';
 import { checkNiftiBytes, decodeNifti, encodeNiftiGz, encodeNifti, gunzipNifti, isGzip, parseNiftiHeader, DEFAULT_MAX_VOXELS } from './nifti.ts';
 import { chooseSeries, checkSliceStack, scanDicomFolder } from './dicom.ts';
 import type { Vec3, Volume, VoxelArray } from './types.ts';
+import { det3 } from './geometry.ts';
 
 export interface ReadOptions {
   /** DICOM folders with several series: the series number or SeriesInstanceUID to read. */
@@ -98,6 +99,24 @@ export function fromItkImage(im: ItkImage, file: string): Volume {
   return vol;
 }
 
+/** Voxel spacing outside this range (mm) is a broken header, not a scanner: 1 µm to 100 m. */
+const SPACING_RANGE: [number, number] = [1e-3, 1e5];
+
+/**
+ * Every volume read, whatever its format, must describe a usable grid: finite origin, finite
+ * spacing in SPACING_RANGE, and a direction matrix that is not degenerate. Anything else is
+ * refused here in one line rather than failing later as "singular 3×3 matrix" or an Infinity.
+ */
+export function checkVolumeGeometry(file: string, v: Volume): Volume {
+  const show = (xs: readonly number[]): string => xs.map((x) => (Number.isNaN(x) ? 'NaN' : String(+x.toPrecision(6)))).join('×');
+  if (!v.spacing.every((s) => Number.isFinite(s) && s > 0)) throw fileError(file, `voxel spacing ${show(v.spacing)} mm is not three positive numbers`);
+  if (!v.spacing.every((s) => s >= SPACING_RANGE[0] && s <= SPACING_RANGE[1])) throw fileError(file, `voxel spacing ${show(v.spacing)} mm is outside ${SPACING_RANGE[0]}–${SPACING_RANGE[1]} mm (a broken header)`);
+  if (!v.origin.every(Number.isFinite)) throw fileError(file, `origin ${show(v.origin)} is not finite`);
+  if (v.direction.length !== 9 || !v.direction.every(Number.isFinite)) throw fileError(file, 'orientation (direction matrix) holds an infinite or NaN value');
+  if (!(Math.abs(det3(v.direction)) > 1e-3)) throw fileError(file, 'orientation (direction matrix) is degenerate: its axes do not span 3D space');
+  return v;
+}
+
 /** Loading itk-wasm costs ~100 ms; only commands that read images pay it. */
 async function itkReadImage(path: string): Promise<ItkImage> {
   const { readImageNode } = await import('@itk-wasm/image-io');
@@ -181,7 +200,7 @@ export async function readVolume(path: string, opts: ReadOptions = {}): Promise<
     const raw = kind === 'nifti-gz' ? gunzipNifti(path, bytes, limit) : bytes;
     const header = checkNiftiBytes(path, raw, limit);
     const vol = opts.niftiReader === 'itk-wasm' ? null : decodeNifti(raw, header);
-    if (vol) return vol;
+    if (vol) return checkVolumeGeometry(path, vol);
   } else {
     checkMetaImageOrNrrd(path, kind, bytes);
     checkTextHeaderSize(path, kind, bytes.subarray(0, 4096).toString('latin1'), limit);
@@ -191,7 +210,7 @@ export async function readVolume(path: string, opts: ReadOptions = {}): Promise<
     const why = itkComplaint(r.captured) ?? (typeof r.error === 'number' ? 'the image reader aborted' : oneLine(r.error));
     throw fileError(path, `could not be read as ${kind.replace('-gz', '')} (${why.slice(0, 200)})`);
   }
-  return fromItkImage(r.value, path);
+  return checkVolumeGeometry(path, fromItkImage(r.value, path));
 }
 
 async function readDicomFolder(dir: string, opts: ReadOptions): Promise<Volume> {
@@ -207,7 +226,7 @@ async function readDicomFolder(dir: string, opts: ReadOptions): Promise<Volume> 
     const why = itkComplaint(r.captured) ?? (r.error === undefined ? 'no image returned' : typeof r.error === 'number' ? 'the DICOM reader aborted' : oneLine(r.error));
     throw fileError(dir, `DICOM series could not be read (${why.slice(0, 200)})`);
   }
-  const vol = fromItkImage(im, dir);
+  const vol = checkVolumeGeometry(dir, fromItkImage(im, dir));
   if (vol.size[2] !== files.length) throw fileError(dir, `DICOM series has ${files.length} slice files but ${vol.size[2]} slices were read`);
   return vol;
 }

@@ -117,6 +117,7 @@ export function parseNiftiHeader(file: string, buf: Uint8Array, maxVoxels = DEFA
     for (let a = 1; a <= nd; a++) dims.push(dv.getInt16(40 + 2 * a, le));
     datatype = dv.getInt16(70, le);
     voxOffset = dv.getFloat32(108, le);
+    checkNifti1Geometry(file, dv, le);
   } else {
     const nd = Number(dv.getBigInt64(16, le));
     if (nd < 1 || nd > 7) throw fileError(file, `NIfTI header has an invalid number of dimensions (${nd})`);
@@ -133,6 +134,26 @@ export function parseNiftiHeader(file: string, buf: Uint8Array, maxVoxels = DEFA
   if (voxels > maxVoxels) throw fileError(file, `NIfTI header says ${dims.join('×')} voxels (${voxels}), over the limit of ${maxVoxels} (--max-voxels)`);
   const dataBytes = voxels * dt.bytes;
   return { version, dims, datatype: dt.name, voxOffset, dataBytes };
+}
+
+/**
+ * The geometry fields a NIfTI-1 reader will use, refused when they cannot describe a grid: a
+ * zero, negative or NaN pixdim would otherwise become 1 mm silently, and an infinite affine
+ * entry an image "at Infinity" that breaks every later stage.
+ */
+function checkNifti1Geometry(file: string, dv: DataView, le: boolean): void {
+  const f = (o: number): number => dv.getFloat32(o, le);
+  const qcode = dv.getInt16(252, le), scode = dv.getInt16(254, le);
+  const show = (xs: number[]): string => xs.map((v) => (Number.isNaN(v) ? 'NaN' : String(+v.toPrecision(6)))).join('×');
+  if (scode > 0) {
+    const sform = Array.from({ length: 12 }, (_, i) => f(280 + 4 * i));
+    if (!sform.every(Number.isFinite)) throw fileError(file, 'NIfTI sform (srow_x/y/z) holds an infinite or NaN value');
+  } else {
+    // without an sform the voxel spacing is pixdim[1..3] itself
+    const pix = [f(80), f(84), f(88)];
+    if (!pix.every((p) => Number.isFinite(p) && p > 0)) throw fileError(file, `NIfTI pixdim ${show(pix)} is not three positive numbers (zero, negative or NaN voxel spacing)`);
+    if (qcode > 0 && ![f(256), f(260), f(264), f(268), f(272), f(276)].every(Number.isFinite)) throw fileError(file, 'NIfTI qform (quaternion or offset) holds an infinite or NaN value');
+  }
 }
 
 const WRITE_TYPES: [new (n: number) => VoxelArray, number, number][] = [

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { UserError } from '../../common/index.ts';
+import { readReport as readReportFile } from '../../report/index.ts';
 import { parseFlags, requireFlag, thresholdFlag } from '../args.ts';
 import { groundStudy, writeGroundingOutputs, findingsTable, loadGrounder, DEFAULT_THRESHOLD } from '../../pipeline/index.ts';
 
@@ -18,13 +18,9 @@ export const USAGE = `usage: ctground ground --ct PATH --report FILE|- [--labels
   --threshold  probability at which a voxel belongs to a finding (default: the model's own, from its config.json; ${DEFAULT_THRESHOLD} for oracles)
 writes findings.json, maps/<id>.nii.gz, labels.nii.gz and overview.png into --out`;
 
+/** The report: strict UTF-8 text, not binary, at most 1 MB (report/'s readReport), or one line saying why not. */
 function readReport(arg: string): { text: string; name: string } {
-  if (arg === '-') return { text: readFileSync(0, 'utf8'), name: 'stdin' };
-  try {
-    return { text: readFileSync(arg, 'utf8'), name: arg };
-  } catch (e) {
-    throw new UserError(`${arg}: cannot read report (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  return { text: readReportFile(arg), name: arg === '-' ? '<stdin>' : arg };
 }
 
 export async function run(argv: string[]): Promise<number> {
