@@ -86,3 +86,20 @@ test('renderOverview: the map shows red, the box yellow, on the best slice in ra
   assert.ok(yellow > 4 * 4 * scale, `expected a yellow box outline and title, found ${yellow} yellow pixels`);
   assert.deepEqual(wrapText('one two three four', 9), ['one two', 'three', 'four']);
 });
+
+test('renderOverview: negated findings are listed as text under the tiles, with no tile of their own', () => {
+  const ct = grid([32, 32, 4], [1, 1, 1], [0, 0, 0]);
+  ct.data.fill(40);
+  const map = grid([32, 32, 4], [1, 1, 1], [0, 0, 0]);
+  for (let j = 24; j <= 27; j++) for (let i = 4; i <= 7; i++) map.data[at(map, i, j, 2)] = 1;
+  const item = { title: 'a1 liver mass', caption: 'a 4 cm mass', map: boxedVolume(map), summary: summarizeMap(boxedVolume(map), 0.5) };
+  const plain = PNG.sync.read(renderOverview(ct, [item]));
+  const listed = PNG.sync.read(renderOverview(ct, [item], { negated: ['a2 aorta aneurysm: absent', 'a3 pleura effusion: absent'] }));
+  assert.equal(listed.width, plain.width, 'no extra tile');
+  assert.ok(listed.height >= plain.height + 3 * 14, `a header and two lines below the tiles (${plain.height} → ${listed.height})`);
+  // the tiles are drawn the same; the added band holds light text on the dark background
+  assert.ok(plain.data.equals(listed.data.subarray(0, plain.data.length)));
+  let text = 0;
+  for (let o = plain.data.length; o < listed.data.length; o += 4) if (listed.data[o + 2]! > 150) text++;
+  assert.ok(text > 100, `text pixels under the tiles: ${text}`);
+});

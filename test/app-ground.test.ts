@@ -107,7 +107,7 @@ test('ground: the shipped model finds each lesion inserted into the real CT (IoU
     const match = f.anomalies.filter((a) => a.organ === g.organ && a.type === g.type);
     assert.ok(match.length > 0, `no finding for ${g.organ} ${g.type}`);
     let best = 0;
-    for (const m of match) best = Math.max(best, iou((await readVolume(join(out, m.map))).data, mask.data, 0.1));
+    for (const m of match) if (m.map) best = Math.max(best, iou((await readVolume(join(out, m.map))).data, mask.data, 0.1));
     assert.ok(best > 0.1, `${g.organ} ${g.type}: IoU ${best.toFixed(3)} at threshold 0.1`);
   }
 });
@@ -158,4 +158,51 @@ test('ground: regions are cut at the model\'s own threshold unless the user give
   assert.equal(strict.findings.find((x) => x.organ === 'liver')!.box, null, 'the user\'s 0.5 wins');
   const plain = await groundStudy(study, { name: 'cube', ground: grounder.ground });
   assert.equal(plain.threshold, 0.5, 'a model that says nothing: 0.5');
+});
+
+test('ground: a negated finding is listed with its certainty and no location; its map is written only with keepNegatedMaps', async () => {
+  const { groundStudy, writeGroundingOutputs, findingsTable } = await import('../src/pipeline/index.ts');
+  // every anomaly, the negated one too, gets a map that clearly has a region: the pipeline, not the network, must drop it
+  const grounder: GroundingModel = {
+    name: 'cube', threshold: 0.5,
+    ground: async (s) => new Map(s.report.anomalies.map((a) => {
+      const [nx, ny, nz] = s.ct.size as [number, number, number];
+      const d = new Float32Array(nx * ny * nz);
+      for (let k = 10; k < 14; k++) for (let j = 40; j < 44; j++) for (let i = 50; i < 54; i++) d[i + nx * (j + ny * k)] = 0.9;
+      return [a.id, boxedVolume({ ...s.ct, data: d })];
+    })),
+  };
+  const r = await groundStudy({ ct: TS('example_ct_sm.nii.gz'), totalSegmentator: TS('example_seg.nii.gz'), report: 'Liver: a 2 cm cyst in the liver. There is no aortic aneurysm.' }, grounder);
+  const neg = r.findings.find((f) => f.certainty === 'absent');
+  const pos = r.findings.find((f) => f.certainty === 'present');
+  assert.ok(neg && pos, `one negated and one present finding: ${r.findings.map((f) => `${f.organ} ${f.certainty}`).join(', ')}`);
+
+  const table = findingsTable(r.findings).split('\n');
+  const row = table.find((l) => l.startsWith(neg.id + ' '))!;
+  assert.match(row, /absent/);
+  assert.match(row, /\(negated: no location\)/);
+  assert.doesNotMatch(row, /0\.90|\[\d/, 'no peak and no box on the negated row');
+  assert.match(table.find((l) => l.startsWith(pos.id + ' '))!, /0\.90 .*\[/);
+
+  const out = join(tmp, 'negated');
+  const file = await writeGroundingOutputs(out, r);
+  const onDisk = JSON.parse(readFileSync(join(out, 'findings.json'), 'utf8')) as FindingsFile;
+  assert.deepEqual(onDisk, JSON.parse(JSON.stringify(file)));
+  const n = onDisk.anomalies.find((a) => a.id === neg.id)!;
+  assert.equal(n.certainty, 'absent');
+  assert.equal(n.map, null);
+  assert.equal(n.box, null);
+  for (const k of ['peak', 'mean', 'volumeMl', 'voxels', 'peakVoxel', 'focusWorld', 'bestSlice']) assert.ok(!(k in n), `no ${k} on a negated finding`);
+  assert.ok(!existsSync(join(out, 'maps', `${neg.id}.nii.gz`)));
+  assert.ok(existsSync(join(out, pos.map)));
+  const labels = await readVolume(join(out, 'labels.nii.gz'));
+  assert.ok(labels.data.some((x) => x === pos.label));
+  assert.ok(!labels.data.some((x) => x === neg.label), 'no label value for the negated finding');
+
+  const kept = join(tmp, 'negated-kept');
+  await writeGroundingOutputs(kept, r, { keepNegatedMaps: true, overview: false });
+  const k = (JSON.parse(readFileSync(join(kept, 'findings.json'), 'utf8')) as FindingsFile).anomalies.find((a) => a.id === neg.id)!;
+  assert.equal(k.certainty, 'absent');
+  assert.ok(k.map && existsSync(join(kept, k.map)), 'the map is kept when asked');
+  assert.ok(!(await readVolume(join(kept, 'labels.nii.gz'))).data.some((x) => x === neg.label), 'still no label value');
 });

@@ -87,7 +87,8 @@ export interface ManifestRecord {
     spans: { start: number; end: number; text: string; class: string }[];
     mask: string | null;
     box: [number[], number[]] | null;
-    score: { peak: number; mean: number; volumeMl: number };
+    /** the map's peak, mean and volume; null for a negated finding (no map) */
+    score: { peak: number; mean: number; volumeMl: number } | null;
   }[];
 }
 
@@ -162,7 +163,7 @@ export async function labelOneStudy(s: BatchStudy, out: string, grounder: Ground
       id: f.id, organ: f.organ, type: f.type, certainty: f.certainty, spans: f.spans,
       mask: f.box && f.certainty !== 'absent' ? rel(`masks/${safeId(f.id)}.nii.gz`) : null,
       box: f.box && f.certainty !== 'absent' ? f.box.world : null,
-      score: { peak: f.peak, mean: f.mean, volumeMl: f.volumeMl },
+      score: f.map === null ? null : { peak: f.peak, mean: f.mean, volumeMl: f.volumeMl },
     })),
   };
   writeFileAtomic(join(dir, DONE), JSON.stringify(record) + '\n');

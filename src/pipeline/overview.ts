@@ -78,13 +78,19 @@ const CAPTION_COLS = Math.floor((TILE - 8) / 12);
  * (patient right on the left, anterior up, square millimetres), soft-tissue window, the map as a
  * red overlay, its box in yellow, and its phrases underneath.
  */
-export function renderOverview(ct: Volume, items: OverviewItem[], opts: { window?: [number, number] } = {}): Buffer {
+export function renderOverview(ct: Volume, items: OverviewItem[], opts: { window?: [number, number]; negated?: string[] } = {}): Buffer {
   const [lo, hi] = opts.window ?? [-160, 240];
   const perRow = Math.max(1, Math.min(3, items.length));
   const rows = Math.max(1, Math.ceil(items.length / perRow));
   const tileH = TILE + 8 + LINE_H * (CAPTION_LINES + 1);
-  const canvas = new Canvas(perRow * TILE + (perRow + 1) * 4, rows * tileH + (rows + 1) * 4, [24, 24, 24]);
+  const width = perRow * TILE + (perRow + 1) * 4;
+  // negated findings are listed under the tiles as text: what the report rules out, with no place to show
+  const cols = Math.floor((width - 16) / 12);
+  const negated = opts.negated?.length ? ['negated (no location):', ...opts.negated.flatMap((s) => wrapText(s, cols))] : [];
+  const tilesH = rows * tileH + (rows + 1) * 4;
+  const canvas = new Canvas(width, tilesH + (negated.length ? negated.length * LINE_H + 8 : 0), [24, 24, 24]);
   if (items.length === 0) canvas.text(8, 8, 'no findings', [230, 230, 230]);
+  negated.forEach((line, n) => canvas.text(8, tilesH + 4 + n * LINE_H, line, n === 0 ? [200, 200, 200] : [160, 200, 255]));
   items.forEach((item, n) => {
     const ox = 4 + (n % perRow) * (TILE + 4), oy = 4 + Math.floor(n / perRow) * (tileH + 4);
     drawTile(canvas, ct, item, ox, oy, lo, hi);

@@ -42,6 +42,16 @@ export interface Finding {
   organSource: OrganOrigin;
 }
 
+/** The parts of a finding that say where it is: a negated finding has none. */
+type LocationKeys = 'map' | 'box' | 'peak' | 'mean' | 'voxels' | 'volumeMl' | 'peakVoxel' | 'peakWorld' | 'bestSlice' | 'focusVoxel' | 'focusWorld';
+
+/**
+ * A negated finding ("no ascites") as findings.json keeps it: what the report says, with its
+ * certainty, and no location: the network grounds it with the others, but a map of what is not there
+ * is no region (written only with --keep-negated-maps, then as a Finding).
+ */
+export type NegatedFinding = Omit<Finding, LocationKeys> & { map: null; box: null };
+
 /** Seconds spent in each stage of one study; the label benchmark sums these. */
 export interface StageTimes { io: number; anatomy: number; structuring: number; network: number; outputs: number }
 
@@ -159,21 +169,30 @@ export interface FindingsFile {
   /** organs (scheme names) the given map held, and those estimated from the CT */
   organs: { given: string[]; estimated: string[] };
   ct: { size: number[]; spacing: number[]; origin: number[]; direction: number[] };
-  anomalies: Finding[];
+  anomalies: (Finding | NegatedFinding)[];
+}
+
+/** findings.json's entry of a finding: a negated one without its location unless its map is kept. */
+export function fileFinding(f: Finding, keepNegatedMaps = false): Finding | NegatedFinding {
+  if (f.certainty !== 'absent' || keepNegatedMaps) return f;
+  const { map: _m, box: _b, peak: _p, mean: _mn, voxels: _v, volumeMl: _ml, peakVoxel: _pv, peakWorld: _pw, bestSlice: _bs, focusVoxel: _fv, focusWorld: _fw, ...rest } = f;
+  return { ...rest, map: null, box: null };
 }
 
 /**
  * Writes findings.json, maps/<id>.nii.gz (probability, on the CT grid), labels.nii.gz (one value per
  * anomaly) and, unless turned off, overview.png into `dir`. Each file is written atomically and
- * findings.json last, so its presence means the whole set is there.
+ * findings.json last, so its presence means the whole set is there. A negated finding gets no map
+ * file unless `keepNegatedMaps`, and never a label value, a box or a tile in the overview.
  */
-export async function writeGroundingOutputs(dir: string, r: GroundingResult, opts: { overview?: boolean } = {}): Promise<FindingsFile> {
+export async function writeGroundingOutputs(dir: string, r: GroundingResult, opts: { overview?: boolean; keepNegatedMaps?: boolean } = {}): Promise<FindingsFile> {
   const t = now();
   // "no ascites" is grounded like any anomaly, but a negated finding is no region to label or show
   const shown = r.findings.filter((f) => f.certainty !== 'absent');
   const order = r.findings.map((f) => (f.certainty === 'absent' ? null : r.maps.get(f.id)!));
+  const entries = r.findings.map((f) => fileFinding(f, opts.keepNegatedMaps));
   // one whole-grid map at a time
-  for (const f of r.findings) await writeNifti(join(dir, f.map), denseVolume(r.maps.get(f.id)!));
+  for (const f of entries) if (f.map) await writeNifti(join(dir, f.map), denseVolume(r.maps.get(f.id)!));
   await writeNifti(join(dir, 'labels.nii.gz'), labelMapOf(order, r.threshold, r.ct));
   if (opts.overview !== false) {
     const items = shown.map((f) => ({
@@ -183,24 +202,27 @@ export async function writeGroundingOutputs(dir: string, r: GroundingResult, opt
       map: r.maps.get(f.id)!,
       summary: summarizeMap(r.maps.get(f.id)!, r.threshold),
     }));
-    writeFileAtomic(join(dir, 'overview.png'), renderOverview(r.ct, items));
+    const negated = r.findings.filter((f) => f.certainty === 'absent').map((f) => `${f.id} ${f.organ} ${f.type.replace(/_/g, ' ')}: absent`);
+    writeFileAtomic(join(dir, 'overview.png'), renderOverview(r.ct, items, { negated }));
   }
   const file: FindingsFile = {
     model: r.model, threshold: r.threshold, anatomy: r.anatomySource, organs: { given: r.organs.given, estimated: r.organs.estimated },
     ct: { size: [...r.ct.size], spacing: [...r.ct.spacing], origin: [...r.ct.origin], direction: [...r.ct.direction] },
-    anomalies: r.findings,
+    anomalies: entries,
   };
   writeFileAtomic(join(dir, 'findings.json'), JSON.stringify(file, null, 2) + '\n');
   r.times.outputs += now() - t;
   return file;
 }
 
-/** The readable table `ground` prints. */
-export function findingsTable(findings: Finding[]): string {
+/** The readable table `ground` prints; a negated finding is listed with its certainty and no location. */
+export function findingsTable(findings: (Finding | NegatedFinding)[]): string {
   const rows = [['id', 'organ', 'type', 'certainty', 'peak', 'ml', 'box (world mm, RAS)', 'phrase']];
   for (const f of findings) {
+    const phrase = f.phrase.length > 48 ? f.phrase.slice(0, 47) + '…' : f.phrase;
+    if (f.certainty === 'absent' || f.map === null) { rows.push([f.id, f.organ, f.type, f.certainty, '–', '–', '(negated: no location)', phrase]); continue; }
     const b = f.box ? `[${f.box.world[0].map((v) => v.toFixed(0)).join(',')}]–[${f.box.world[1].map((v) => v.toFixed(0)).join(',')}]` : '(below threshold)';
-    rows.push([f.id, f.organ, f.type, f.certainty, f.peak.toFixed(2), f.volumeMl.toFixed(1), b, f.phrase.length > 48 ? f.phrase.slice(0, 47) + '…' : f.phrase]);
+    rows.push([f.id, f.organ, f.type, f.certainty, f.peak.toFixed(2), f.volumeMl.toFixed(1), b, phrase]);
   }
   const w = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(w[c]!))).join('  ')).join('\n');

@@ -125,7 +125,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       model: g?.file.model ?? null,
       anomalies: (g?.file.anomalies ?? []).map((f) => ({
         ...f,
-        mapUrl: `/files/${encodePath(data.rel(join(g!.dir, f.map)))}`,
+        // a negated finding has no map (unless kept at grounding)
+        mapUrl: f.map === null ? null : `/files/${encodePath(data.rel(join(g!.dir, f.map)))}`,
         review: reviews.get(f.id)?.review ?? null,
       })),
     };
@@ -160,6 +161,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const thr = isThreshold(body.threshold) ? body.threshold : g.file.threshold;
     let mask: string | null = null, box: [Vec3, Vec3] | null = null, voxelBox: { min: Vec3; max: Vec3 } | undefined;
     if (decision !== 'reject') {
+      if (f.map === null) throw new HttpError(409, 'anomaly: negated in the report, it has no map to accept or redraw');
       const map = (await readVolume(join(g.dir, f.map))) as Volume<Float32Array>;
       const m = maskOf(map.data instanceof Float32Array ? map : { ...map, data: Float32Array.from(map.data) }, thr);
       if (decision === 'redraw') voxelBox = parseVoxelBox(body.box, map.size);

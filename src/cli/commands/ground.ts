@@ -16,6 +16,7 @@ export const USAGE = `usage: ctground ground --ct PATH --report FILE|- [--labels
   --anatomy    an organ label map already in ctground's scheme (a dataset's labels), instead of --labels
   --model      trained model folder (default models/grounding-default) or oracle:organ|organ-side|prior
   --threshold  probability at which a voxel belongs to a finding (default: the model's own, from its config.json; ${DEFAULT_THRESHOLD} for oracles)
+  --keep-negated-maps  also write the maps of negated findings (findings.json lists them, with no location, either way)
 writes findings.json, maps/<id>.nii.gz, labels.nii.gz and overview.png into --out`;
 
 /** The report: strict UTF-8 text, not binary, at most 1 MB (report/'s readReport), or one line saying why not. */
@@ -26,7 +27,7 @@ function readReport(arg: string): { text: string; name: string } {
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     ct: { type: 'string' }, report: { type: 'string' }, labels: { type: 'string' }, anatomy: { type: 'string' }, model: { type: 'string' },
-    out: { type: 'string' }, threshold: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    out: { type: 'string' }, threshold: { type: 'string' }, 'keep-negated-maps': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   }, false);
   if (values.help) { console.log(USAGE); return 0; }
   const ct = requireFlag(values.ct, 'ct');
@@ -36,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
   if (values.labels && values.anatomy) throw new UserError('give --labels (TotalSegmentator) or --anatomy (our scheme), not both');
   const grounder = await loadGrounder(values.model);
   const r = await groundStudy({ ct, report: report.text, reportName: report.name, totalSegmentator: values.labels, labels: values.anatomy }, grounder, { threshold });
-  await writeGroundingOutputs(out, r);
+  await writeGroundingOutputs(out, r, { keepNegatedMaps: values['keep-negated-maps'] });
   console.log(findingsTable(r.findings));
   console.log(`\n${r.findings.length} finding(s), model ${r.model}, anatomy from ${r.anatomySource}, threshold ${r.threshold}`);
   if (r.anatomySource === 'estimated') console.log(ESTIMATED_NOTE);

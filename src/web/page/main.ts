@@ -8,9 +8,10 @@ interface Span { start: number; end: number; text: string; class: string }
 interface Review { decision: 'accepted' | 'rejected' | 'redrawn'; threshold?: number; voxelBox?: { min: Vec3; max: Vec3 } }
 interface Anomaly {
   id: string; organ: string; type: string; certainty: string; spans: Span[]; phrase: string;
-  peak: number; volumeMl: number; voxels: number; mapUrl: string;
+  // a negated finding comes without a map (mapUrl null) and without the map's numbers
+  peak?: number; volumeMl?: number; voxels?: number; mapUrl: string | null;
   box: { voxel: { min: Vec3; max: Vec3 }; world: [Vec3, Vec3] } | null;
-  focusVoxel: Vec3; focusWorld: Vec3; bestSlice: { axial: number; coronal: number; sagittal: number };
+  focusVoxel?: Vec3; focusWorld?: Vec3; bestSlice?: { axial: number; coronal: number; sagittal: number };
   review: Review | null;
 }
 interface Study { id: string; report: string; ct: string; grounded: boolean; threshold: number; model: string | null; anomalies: Anomaly[] }
@@ -75,9 +76,9 @@ function renderAnomalies(s: Study): void {
   ul.innerHTML = s.anomalies.map((a) => `
     <li data-id="${escapeHtml(a.id)}" class="${selected?.id === a.id ? 'sel' : ''}">
       <div><b>${escapeHtml(a.organ)}</b> · ${escapeHtml(a.type.replace(/_/g, ' '))}${a.review ? `<span class="badge ${a.review.decision}">${a.review.decision}</span>` : ''}</div>
-      <div class="meta">${escapeHtml(a.certainty)} · ${a.box ? `${a.volumeMl.toFixed(1)} ml` : 'below threshold'} · peak ${a.peak.toFixed(2)}</div>
+      <div class="meta">${escapeHtml(a.certainty)} · ${a.mapUrl === null ? 'negated: no location' : `${a.box ? `${(a.volumeMl ?? 0).toFixed(1)} ml` : 'below threshold'} · peak ${(a.peak ?? 0).toFixed(2)}`}</div>
       <div class="meta">${escapeHtml(a.phrase)}</div>
-      <div class="acts"><button data-act="accept">accept</button><button data-act="reject">reject</button><button data-act="redraw">redraw box</button></div>
+      ${a.mapUrl === null ? '' : '<div class="acts"><button data-act="accept">accept</button><button data-act="reject">reject</button><button data-act="redraw">redraw box</button></div>'}
     </li>`).join('');
 }
 
@@ -119,8 +120,14 @@ async function showAnomaly(a: Anomaly): Promise<void> {
   selected = a;
   renderAnomalies(study!);
   document.querySelectorAll('#report .ph').forEach((el) => el.classList.toggle('sel', (el as HTMLElement).dataset.anomalies!.split(' ').includes(a.id)));
-  setStatus(`loading map of ${a.id}…`);
   while (nv.volumes.length > 1) nv.removeVolumeByIndex(nv.volumes.length - 1);
+  if (a.mapUrl === null || !a.focusWorld || !a.bestSlice) {
+    mapVol = null; boxVol = null;
+    nv.updateGLVolume();
+    setStatus(`${a.id}: ${a.organ} ${a.type.replace(/_/g, ' ')} · negated in the report, no location`);
+    return;
+  }
+  setStatus(`loading map of ${a.id}…`);
   mapVol = await NVImage.loadFromUrl({ url: a.mapUrl, colormap: 'red', opacity: 0.6, cal_min: threshold, cal_max: 1 });
   nv.addVolume(mapVol);
   const box = shownBox(a, mapVol);
