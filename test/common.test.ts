@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRng, loadTaxonomy, Progress, selectKth } from '../src/common/index.ts';
+import { formatRate } from '../src/common/progress.ts';
 
 test('rng: same seed same stream, forks independent', () => {
   const a = createRng(7), b = createRng(7);
@@ -49,4 +50,50 @@ test('selectKth gives the sorted array\'s k-th value, with ties and at both ends
     for (const k of new Set([0, n - 1, n >> 1, rng.int(0, n - 1)])) assert.equal(selectKth(Float32Array.from(a), k), sorted[k], `n ${n} k ${k}`);
   }
   assert.throws(() => selectKth(new Float32Array(3), 3), RangeError);
+});
+
+/** The lines a Progress writes while `f` runs, with Date.now() driven by the test (ms). */
+function progressLines(f: (clock: { ms: number }) => void): string[] {
+  const lines: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  const realNow = Date.now;
+  const clock = { ms: 1_000_000 };
+  Date.now = () => clock.ms;
+  (process.stderr as unknown as { write: (s: string) => boolean }).write = (s: string) => (lines.push(String(s)), true);
+  try {
+    f(clock);
+  } finally {
+    (process.stderr as unknown as { write: typeof write }).write = write;
+    Date.now = realNow;
+  }
+  return lines.join('').split(/[\r\n]/).filter(Boolean);
+}
+
+test('progress: one study that took 9.5 s since the run began reads 9.5 s/study, not thousands a second', () => {
+  const lines = progressLines((clock) => {
+    const since = clock.ms;
+    clock.ms += 9_500;
+    // the bar is made when the first study reports, as label does; its rate counts from the run's start
+    const p = new Progress('label', 1, 'studies', 0, { since });
+    p.tick();
+    p.finish();
+  });
+  const last = lines.at(-1)!;
+  assert.match(last, /1\/1 9\.5 s\/study in 0:09$/, last);
+  assert.equal(formatRate(1000, 'studies'), '1000.00 studies/s');
+  assert.equal(formatRate(0.25, 'steps'), '4.0 s/step');
+});
+
+test('progress: rate and ETA come from a moving window: after a slow start, the recent pace', () => {
+  const lines = progressLines((clock) => {
+    const p = new Progress('eval', 100, 'studies');
+    // 5 studies at 10 s each, then 30 at 1 s each: the window (20 updates) sees only the fast ones
+    for (let i = 0; i < 5; i++) { clock.ms += 10_000; p.tick(); }
+    for (let i = 0; i < 30; i++) { clock.ms += 1_000; p.tick(); }
+  });
+  const m = /35\/100 ([\d.]+) studies\/s ETA (\d+):(\d+)/.exec(lines.at(-1)!);
+  assert.ok(m, lines.at(-1));
+  // over the whole run it would be 35 / 80 s = 0.44/s and ETA 2:28; the window says 1/s and 65 s
+  assert.equal(Number(m[1]), 1);
+  assert.equal(Number(m[2]) * 60 + Number(m[3]), 65);
 });

@@ -14,13 +14,15 @@ export const USAGE = `usage: ctground dataset check DIR
 
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
+  // progress rates count from here: the first callback comes only when a study is done
+  const started = Date.now();
   if (!sub || sub === '--help' || sub === '-h') { console.log(USAGE); return sub ? 0 : 1; }
   if (sub === 'check') {
     const { positionals } = parseFlags(rest, {});
     const dir = positionals[0];
     if (!dir || positionals.length > 1) throw new UserError('usage: ctground dataset check DIR');
     let bar: Progress | undefined;
-    const r = await checkDataset(dir, (done, total) => { bar ??= new Progress('check', total, 'studies'); bar.set(done); });
+    const r = await checkDataset(dir, (done, total) => { bar ??= new Progress('check', total, 'studies', 0, { since: started }); bar.set(done); });
     bar?.finish();
     for (const p of r.problems) console.log(p);
     console.log(r.problems.length ? `${dir}: ${r.problems.length} problem(s) in ${r.studies} studies` : `${dir}: OK, ${r.studies} studies, ${r.anomalies} anomalies`);
@@ -61,7 +63,7 @@ export async function run(argv: string[]): Promise<number> {
     let bar: Progress | undefined;
     const r = await importRexGrounding(src, requireFlag(values.out, 'out'), {
       ctDir: values['ct-dir'], json: values.json, limit: values.limit ? intFlag(values.limit, 'limit', 0) : undefined,
-      onStudy: (d, t) => { bar ??= new Progress('import', t, 'studies'); bar.set(d); },
+      onStudy: (d, t) => { bar ??= new Progress('import', t, 'studies', 0, { since: started }); bar.set(d); },
     });
     bar?.finish();
     for (const s of r.skipped) console.log(s);

@@ -34,7 +34,7 @@ export async function run(argv: string[]): Promise<number> {
     threshold, jobs, modelSpec: values.model,
     onStudy: (o) => {
       if (o.status === 'skipped') { skipped++; return; }
-      bar ??= new Progress('label', studies.length - skipped, 'studies');
+      bar ??= new Progress('label', studies.length - skipped, 'studies', 0, { since: t0 });
       if (o.status === 'labeled') { labeled++; for (const k of Object.keys(total) as (keyof StageTimes)[]) total[k] += o.times[k]; }
       bar.tick(1, o.status === 'failed' ? `(${o.id} failed)` : '');
     },
