@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { quoteName } from '../src/common/index.ts';
 import { readVolume } from '../src/volume/index.ts';
-import { TS } from './helpers/shared.ts';
+import { readCsvColumn } from '../src/report/index.ts';
+import { REPORTS_CSV, TS } from './helpers/shared.ts';
 import { assertOneLineError, cliInProcess, cliPeakRss, cliProcess } from './helpers/cli.ts';
 
 // Issue 28: what a hostile or careless input does. Each test names the item it holds.
@@ -139,4 +140,26 @@ test('28.9: a binary file given as the report is refused, not structured', async
   writeFileSync(ctl, 'Liver: a cyst.' + '\u0001\u0002\u0003\u0004'.repeat(10));
   assertOneLineError(await cliInProcess(['ground', '--ct', ct, '--report', ctl, '--model', 'oracle:organ', '--out', out]), ctl, /binary file, not report text \(40 control characters\)/);
   assert.ok(!existsSync(join(out, 'findings.json')));
+});
+
+/** Real CT-RATE findings, report after report, until `bytes` (written to the test's temp folder only: CC BY-NC-SA). */
+function longReport(bytes: number): string {
+  const { texts } = readCsvColumn(REPORTS_CSV(), 'Findings_EN');
+  let s = '';
+  for (let i = 0; Buffer.byteLength(s) < bytes; i++) s += texts[i % texts.length] + '\n';
+  return s;
+}
+
+test('28.3: a report over 1 MB is refused in one line; a 200 KB report of real text structures in < 500 MB peak RSS', async () => {
+  const big = join(tmp, 'big-report.txt');
+  writeFileSync(big, longReport(1.1e6));
+  assertOneLineError(await cliInProcess(['structure', big]), big, /report is \d+ bytes, over the 1048576-byte limit/);
+  assertOneLineError(await cliInProcess(['ground', '--ct', TS('example_ct_sm.nii.gz'), '--report', big, '--model', 'oracle:organ', '--out', join(tmp, 'g3')]), big, /over the 1048576-byte limit/);
+  assertOneLineError(cliProcess(['structure', '-'], { input: readFileSync(big, 'utf8') }), '<stdin>', /over the 1048576-byte limit/);
+  const mid = join(tmp, 'report-200k.txt');
+  writeFileSync(mid, longReport(200_000));
+  const r = cliPeakRss(['structure', mid, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(JSON.parse(r.stdout).anomalies.length > 100, 'the 200 KB report was structured');
+  assert.ok(r.maxRssMb! < 500, `peak RSS ${r.maxRssMb!.toFixed(0)} MB`);
 });

@@ -9,7 +9,7 @@ export interface CliResult { code: number | null; stdout: string; stderr: string
 /** The CLI as a user runs it: a new process through bin/ctground.js. */
 export function cliProcess(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeout?: number } = {}): CliResult {
   const r = spawnSync(process.execPath, [join(projectRoot, 'bin', 'ctground.js'), ...args], {
-    encoding: 'utf8', cwd: opts.cwd ?? projectRoot, timeout: opts.timeout ?? 120_000, env: opts.env ?? process.env, input: opts.input,
+    encoding: 'utf8', cwd: opts.cwd ?? projectRoot, timeout: opts.timeout ?? 120_000, env: opts.env ?? process.env, input: opts.input, maxBuffer: 1 << 28,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -20,7 +20,7 @@ export function cliProcess(args: string[], opts: { env?: NodeJS.ProcessEnv; inpu
  */
 export function cliPeakRss(args: string[], opts: { env?: NodeJS.ProcessEnv; timeout?: number } = {}): CliResult {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'test', 'helpers', 'rss-child.ts'), ...args], {
-    encoding: 'utf8', cwd: projectRoot, timeout: opts.timeout ?? 180_000, env: opts.env ?? process.env,
+    encoding: 'utf8', cwd: projectRoot, timeout: opts.timeout ?? 180_000, env: opts.env ?? process.env, maxBuffer: 1 << 28,
   });
   const m = /\nPEAK_RSS_KB (\d+)\n$/.exec(r.stderr);
   return { code: r.status, stdout: r.stdout, stderr: m ? r.stderr.slice(0, m.index) : r.stderr, maxRssMb: m ? Number(m[1]) / 1024 : undefined };

@@ -3,5 +3,6 @@
 import { runCli } from '../../src/cli/main.ts';
 
 const code = await runCli(process.argv.slice(2));
-process.stderr.write(`\nPEAK_RSS_KB ${process.resourceUsage().maxRSS}\n`);
-process.exit(code);
+// stdout is a pipe: what the command wrote must be flushed before exit
+await new Promise<void>((ok) => process.stdout.write('', () => ok()));
+process.stderr.write(`\nPEAK_RSS_KB ${process.resourceUsage().maxRSS}\n`, () => process.exit(code));

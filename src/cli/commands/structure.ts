@@ -2,7 +2,7 @@ import { Progress, UserError, fileError, loadTaxonomy } from '../../common/index
 import { parseFlags, intFlag } from '../args.ts';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { charClassRuns, devAnomalyProblem, evaluateDevSet, formatEvaluation, loadDevSet, readCsvColumn, readText, structureReport, type Certainty, type DevItem, type StructuredReport } from '../../report/index.ts';
+import { charClassRuns, devAnomalyProblem, evaluateDevSet, formatEvaluation, loadDevSet, readCsvColumn, readReport, checkReportText, readText, structureReport, type Certainty, type DevItem, type StructuredReport } from '../../report/index.ts';
 import { readManifest, readReportText } from '../../eval/index.ts';
 
 export const summary = 'structure a report into anomalies (or --eval FIXTURES|DATASET)';
@@ -130,7 +130,8 @@ export async function run(argv: string[]): Promise<number> {
   const file = positionals[0];
   if (file === undefined) throw new UserError('structure: give a report FILE or - for stdin', 2, USAGE);
   if (positionals.length > 1) throw new UserError(`structure: one report file at a time (got ${positionals.length}); use --jsonl or --csv for many`);
-  const text = readText(file);
+  // one report: read by the report reader (UTF-8, not binary, at most 1 MB); a JSONL file holds many, each checked
+  const text = values.jsonl ? readText(file) : readReport(file);
 
   if (values.jsonl) {
     const name = file === '-' ? '<stdin>' : file;
@@ -144,7 +145,7 @@ export async function run(argv: string[]): Promise<number> {
         throw new UserError(`${name}: line ${i + 1}: not valid JSON (expected one JSON string per line)`);
       }
       if (typeof report !== 'string') throw new UserError(`${name}: line ${i + 1}: expected a JSON string, got ${report === null ? 'null' : typeof report}`);
-      process.stdout.write(JSON.stringify(toJson(structureReport(report), withCharClasses)) + '\n');
+      process.stdout.write(JSON.stringify(toJson(structureReport(checkReportText(report, `${name}: line ${i + 1}`)), withCharClasses)) + '\n');
     });
     return 0;
   }
