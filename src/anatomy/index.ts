@@ -5,5 +5,5 @@ export { fromTotalSegmentator, totalSegmentatorLut, type TotalSegmentatorVersion
 export { organMapFor, organOriginOf, organVolumes, type OrganMap, type OrganMapOptions, type OrganMapSource, type OrganOrigin } from './organmap.ts';
 export { fallbackAnatomy } from './fallback.ts';
 export { normalizedAnatomyChannel } from './channel.ts';
-export { loadPlaces, placeRegion, type PlaceRegion } from './places.ts';
+export { loadPlaces, placeRegion, resolvePlace, principalAxis, type PlaceRegion, type PlaceScheme, type AnatomyPart } from './places.ts';
 export { connectedComponents, connectedToBorder, insideDistance, maskBounds, type Size3 } from './morph.ts';

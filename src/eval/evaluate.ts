@@ -298,6 +298,12 @@ export function sameOrganSplit(anomalies: readonly Pick<AnomalyResult, 'study' |
   return { shared, alone };
 }
 
+/** Quartiles (p25, median, p75) of each anomaly's IoU at the lowest map threshold, the one the accuracy criterion reads. */
+export function iouQuartiles(results: readonly { score: AnomalyScore }[]): [number, number, number] {
+  const x = results.map((r) => r.score.ious[0]!);
+  return [quantile(x, 0.25), quantile(x, 0.5), quantile(x, 0.75)];
+}
+
 /** The human-readable report of one evaluation: headline rows, difficulty, Fig. 4 table. */
 export function formatEval(r: EvalResult): string {
   const row = (label: string, s: Summary) => `| ${label} | ${s.n} | ${pct(s.accuracy)} | ${pct(s.dice)} | ${pct(s.miou)} | ${pct(s.globalDice)} | ${pct(s.hitRate)} | ${pct(s.instancePrecision)} | ${pct(s.instanceRecall)} | ${pct(s.instanceF1)} |`;
@@ -335,6 +341,7 @@ export function formatEval(r: EvalResult): string {
     `misses: ${misses.length}; the map's peak > ${FAR_MM} mm from the lesion in ${misses.filter((a) => a.peakDistanceMm > FAR_MM).length}, within ${NEAR_MM} mm in ${misses.filter((a) => a.peakDistanceMm <= NEAR_MM).length}`,
     `grounded focal anomalies sharing their organ with another finding of the report: ${same.shared.hit}/${same.shared.n}; the others: ${same.alone.hit}/${same.alone.n}`,
     `mean IoU at thresholds ${MIOU_THRESHOLDS.join(' / ')}: ${meanIouAt(r.anomalies).map((v) => num(v, 3)).join(' / ')} (where a model's maps are best cut)`,
+    `IoU at map threshold ${MIOU_THRESHOLDS[0]} (the accuracy criterion: > 0.1), quartiles over ${r.anomalies.length} anomalies: ${iouQuartiles(r.anomalies).map((v) => num(v, 3)).join(' / ')} (p25 / median / p75)`,
     '',
     '| organ | anomaly type | n | Dice % | accuracy % |',
     '| --- | --- | --- | --- | --- |',

@@ -7,6 +7,6 @@ export {
 } from './metrics.ts';
 export { oracleGrounder, organSideMask, namedPlace, ballMap, ORACLE_NAMES, type OracleName, type OracleOptions, type OrganLookup } from './oracles.ts';
 export { readManifest, splitOf, goldReport, readReportText, type ManifestStudy, type ManifestAnomaly } from './manifest.ts';
-export { evaluateStudies, evaluateModels, scoreMap, medianLesionMm3, typicalLesionVolumes, difficultyOf, distribution, formatEval, evalJson, sameOrganSplit, type EvalResult, type AnomalyResult, type Difficulty, type Distribution, type OrganTypeCell, type VolumeReader, type GroundingBox } from './evaluate.ts';
+export { evaluateStudies, evaluateModels, scoreMap, iouQuartiles, medianLesionMm3, typicalLesionVolumes, difficultyOf, distribution, formatEval, evalJson, sameOrganSplit, type EvalResult, type AnomalyResult, type Difficulty, type Distribution, type OrganTypeCell, type VolumeReader, type GroundingBox } from './evaluate.ts';
 export { schemeOrganLookup } from './organs.ts';
 export { calibrationPoint, chooseCalibration, chooseKindCalibration, findingsByKind, type CalibrationPoint, type CalibrationSettings, type KindCandidate, type KindChoice } from './calibrate.ts';
