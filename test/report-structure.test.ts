@@ -38,9 +38,10 @@ test('structure: a size written before each place is that place\'s; a list of pl
   // a new statement after 'and' (its own finding) is still a clause of its own
   const t = structureReport('The thyroid parenchyma is smaller than normal and a 12 mm suspicious nodule is observed on the left side.');
   assert.deepEqual(t.anomalies.map((a) => [brief(a), words(a, 'location'), words(a, 'size')]), [['thyroid nodule uncertain', ['on the left'], ['12 mm']]]);
-  // a plural list of segments is a place too ('liver segments 8 and 7', CT-RATE); it stays one phrase
+  // a plural list of segments ('liver segments 8 and 7', CT-RATE) is one place per segment (issue
+  // 26: it used to stay one phrase and one anomaly); the list's word 'segments' goes with each number
   const seg = structureReport('Hypodense lesions measuring 19 mm in diameter were observed in liver segments 8 and 7.');
-  assert.deepEqual(seg.anomalies.map((a) => [a.organ, words(a, 'location')]), [['liver', ['segments 8 and 7']]]);
+  assert.deepEqual(seg.anomalies.map((a) => [a.organ, words(a, 'location')]), [['liver', ['segments', '8']], ['liver', ['segments', '7']]]);
   const b = structureReport('Bronchiectasis is observed in the right lung middle lobe medial segment, and in this localization, bronchiectasis is accompanied by minimal peribronchial thickening.');
   const bx = b.anomalies.filter((a) => a.type === 'bronchiectasis');
   assert.equal(bx.length, 2);

@@ -89,6 +89,12 @@ export interface Lexicon {
   relativeWords: SeqIndex;
   explainers: SeqIndex;
   hedgeTransparent: SeqIndex;
+  /** finding types an explanation after them retypes (relations.json explainableTypes) */
+  explainableTypes: Set<string>;
+  /** diagnosis types too vague to retype a density finding ('hypodense lesion, possibly a hemangioma' stays low density) */
+  weakExplanations: Set<string>;
+  /** types that exist only in the lung (anomaly.json lungOnly) */
+  lungOnly: Set<string>;
   /** number of terms per class, for docs and tests */
   counts: Record<string, number>;
 }
@@ -155,7 +161,7 @@ export function loadLexicon(): Lexicon {
     return found;
   };
 
-  const anomaly = readJson('anomaly.json') as { adjectives?: string[]; entries: { type: string; terms: string[]; organ?: string; generic?: boolean; needsDensity?: string[]; byDensity?: Record<string, string>; byOrgan?: Record<string, string>; organMap?: Record<string, string>; organRemap?: Record<string, string> }[] };
+  const anomaly = readJson('anomaly.json') as { adjectives?: string[]; lungOnly?: string[]; entries: { type: string; terms: string[]; organ?: string; generic?: boolean; needsDensity?: string[]; byDensity?: Record<string, string>; byOrgan?: Record<string, string>; organMap?: Record<string, string>; defaultOrganMap?: Record<string, string>; organRemap?: Record<string, string> }[] };
   const adjectives = new Set(anomaly.adjectives ?? []);
   for (const e of anomaly.entries) {
     for (const term of e.terms) {
@@ -164,6 +170,7 @@ export function loadLexicon(): Lexicon {
       const organ = e.organMap?.[term] ?? (term.includes(' ') ? organInside(term) : undefined);
       if (organ) info.organ = organ;
       if (e.organ) info.defaultOrgan = e.organ;
+      if (e.defaultOrganMap?.[term]) info.fallbackOrgan = e.defaultOrganMap[term];
       if (e.generic) info.generic = true;
       if (e.needsDensity?.includes(term)) info.needsDensity = true;
       if (e.byDensity) info.byDensity = e.byDensity;
@@ -175,7 +182,7 @@ export function loadLexicon(): Lexicon {
 
   const location = readJson('location.json') as {
     entries: { role: 'side' | 'site'; organ?: string; terms: string[] }[];
-    patterns: { role: 'side' | 'site'; regex: string; flags: string; organ?: string | null }[];
+    patterns: { role: 'side' | 'site'; regex: string; flags: string; organ?: string | null; listItem?: boolean }[];
     noSplit?: string[];
   };
   const noSplit = new Set(location.noSplit ?? []);
@@ -187,7 +194,9 @@ export function loadLexicon(): Lexicon {
     }
   }
   for (const p of location.patterns) {
-    patterns.push({ re: new RegExp(p.regex, p.flags.includes('g') ? p.flags : p.flags + 'g'), cls: 'location', info: p.organ ? { role: p.role, organ: p.organ } : { role: p.role } });
+    const info: PhraseInfo = p.organ ? { role: p.role, organ: p.organ } : { role: p.role };
+    if (p.listItem) info.listItem = true;
+    patterns.push({ re: new RegExp(p.regex, p.flags.includes('g') ? p.flags : p.flags + 'g'), cls: 'location', info });
   }
 
   const mods = readJson('modifiers.json') as {
@@ -218,6 +227,7 @@ export function loadLexicon(): Lexicon {
   for (const t of cert.negPostChange ?? []) add(t, 'change', { cue: 'negPost' });
 
   const rel = readJson('relations.json') as Record<string, string[]>;
+  const lungOnly = new Set(anomaly.lungOnly ?? []);
   const seqs = (key: string): SeqIndex => seqIndex((rel[key] ?? []).map(foldPhrase));
   cached = {
     root,
@@ -232,6 +242,9 @@ export function loadLexicon(): Lexicon {
     relativeWords: seqs('relativeWords'),
     explainers: seqs('explainers'),
     hedgeTransparent: seqs('hedgeTransparent'),
+    explainableTypes: new Set(rel.explainableTypes ?? []),
+    weakExplanations: new Set(rel.weakExplanations ?? []),
+    lungOnly,
     counts,
   };
   return cached;

@@ -19,6 +19,9 @@ export interface Draft {
   unit: Phrase[];
   /** the anatomy phrase written right before the anomaly phrase ('pleural' effusion), if any */
   preAnatomy?: Phrase;
+  /** the same word whichever location this draft is ('splenic' lesions, one at the upper pole and
+   * one at the hilum): the organ of a location that names none */
+  headAnatomy?: Phrase;
   /** every other related phrase: size, property, density, change, diagnosis, certainty cues */
   shared: Phrase[];
   /** the anomaly phrase is a diagnosis standing alone ('viral pneumonia?') */
@@ -96,8 +99,14 @@ function seqPositions(tokens: Token[], index: SeqIndex, except?: SeqIndex): numb
   return pos;
 }
 
-const LOW_INFO_TYPES = new Set(['low_density_area', 'high_density_area', 'water_density_area']);
 const JOINER = /^[\s\-‐–]*$/;
+/** What may stand between a describing adjective and its finding once places are taken out:
+ * 'enlarged left hilar and aortopulmonary window lymph nodes'. */
+const LIST_JOINER = /^[\s,\-‐–/]*(?:(?:and|or|&)[\s,\-‐–/]*)*$/i;
+/** Words that make an out-of-taxonomy finding a feature of the finding before it
+ * ('consolidation with air bronchograms'), so that it neither heads nor takes places. */
+const FEATURE_WORDS = new Set(['with', 'containing', 'showing', 'including', 'in', 'which', 'and', 'a', 'an', 'the', 'some', 'few', 'multiple', 'its', 'internal', 'scattered']);
+const FEATURE_LEADS = new Set(['with', 'containing', 'which']);
 
 /**
  * One anomaly per noun group: 'atheroma plaques', 'consolidation area', 'sequelae fibrotic
@@ -122,12 +131,20 @@ function buildHeads(text: string, phrases: Phrase[], tokens: Token[], lex: Lexic
     const nx = anomalies[i + 1];
     if (!p.info.adjective || !nx || nx.info.generic) return; // 'osteosclerotic lesion' is one finding
     let gap = text.slice(p.end, nx.start);
-    for (const q of phrases) if (q.start >= p.end && q.end <= nx.start && q.class !== 'certainty') gap = gap.replace(q.text, ' ');
-    if (JOINER.test(gap)) describing.push(p);
+    let hasPlace = false;
+    for (const q of phrases) {
+      if (q.start >= p.end && q.end <= nx.start && q.class !== 'certainty') { gap = gap.replace(q.text, ' '); hasPlace ||= isPlace(q); }
+    }
+    if (JOINER.test(gap) || (hasPlace && LIST_JOINER.test(gap))) describing.push(p);
   });
+  const features: Phrase[] = [];
   for (const p of phrases) {
     if (p.class !== 'anomaly' || describing.includes(p)) continue;
     const last = heads[heads.length - 1];
+    if (last && p.info.type === 'other' && last.info.type !== 'other') {
+      const words = gapWords(text, last.end, p.start);
+      if (words && words.some((w) => FEATURE_LEADS.has(w)) && words.every((w) => FEATURE_WORDS.has(w))) { features.push(p); continue; }
+    }
     if (last) {
       const gap = text.slice(last.end, p.start);
       const gapOnly = between(last.end, p.start);
@@ -156,12 +173,16 @@ function buildHeads(text: string, phrases: Phrase[], tokens: Token[], lex: Lexic
   // Explained findings take the explanation's type.
   for (let k = 0; k < heads.length; k++) {
     const g = heads[k]!;
-    if (!g.info.generic && !LOW_INFO_TYPES.has(g.info.type ?? '')) continue;
-    const next = phrases.find((q) => q.start >= g.end && (q.class === 'anomaly' || (q.class === 'diagnosis' && q.info.type !== undefined && q.info.type !== 'other' && anomalyTypes.has(q.info.type))));
+    if (!g.info.generic && !lex.explainableTypes.has(g.info.type ?? '')) continue;
+    const next = phrases.find((q) => q.start >= g.end && !features.includes(q) && (q.class === 'anomaly' || (q.class === 'diagnosis' && q.info.type !== undefined && q.info.type !== 'other' && anomalyTypes.has(q.info.type))));
     if (!next) continue;
     const gapToks = tokens.filter((t) => t.start >= g.end && t.end <= next.start);
-    const explained = gapToks.length <= 6 && !/[.;]/.test(text.slice(g.end, next.start)) && seqPositions(gapToks, lex.explainers).length > 0;
+    // places and sizes between do not count ('14 mm low-attenuation focus in the right kidney,
+    // most in keeping with a cyst'): only the words of the explaining phrase itself
+    const described = (t: Token): boolean => phrases.some((q) => q.start <= t.start && q.end >= t.end && q.class !== 'anomaly' && q.class !== 'certainty' && q.class !== 'diagnosis');
+    const explained = gapToks.filter((t) => !described(t)).length <= 7 && !/[.;]/.test(text.slice(g.end, next.start)) && seqPositions(gapToks, lex.explainers).length > 0;
     if (!explained) continue;
+    if (next.class === 'diagnosis' && lex.weakExplanations.has(next.info.type ?? '')) continue;
     const s = heads.find((h) => h.start <= next.start && h.end >= next.end) ?? next;
     const info: PhraseInfo = { ...g.info, type: s.info.type!, generic: false };
     if (s.info.defaultOrgan) info.defaultOrgan = s.info.defaultOrgan;
@@ -180,7 +201,7 @@ function buildHeads(text: string, phrases: Phrase[], tokens: Token[], lex: Lexic
     places.push({ ...h, class: 'location', info: { role: 'site' } });
     return false;
   });
-  for (const p of describing) places.push({ ...p, class: 'property', info: {} });
+  for (const p of [...describing, ...features]) places.push({ ...p, class: 'property', info: {} });
   return { heads: out, places, absorbed };
 }
 
@@ -335,8 +356,14 @@ export function relateGroup(text: string, group: Group, tokens: Token[], lex: Le
     // most marked or what it touches.
     const emph = nonLocatingAt.find((e) => e >= h.end);
     const places = mine.filter((p) => isPlace(p) && !(emph !== undefined && p.start > emph));
+    // 'Two cysts in the left kidney, one of 1 cm in the upper pole and one of 3 cm in the lower
+    // pole': what is written before ', one' is common to every place after it.
+    const oneAt = /,\s*(?:the\s+)?one\b/i.exec(text.slice(h.end, group.end));
+    const oneCut = oneAt ? h.end + oneAt.index : -1;
+    const common = oneCut >= 0 && places.some((p) => p.start > oneCut) ? places.filter((p) => p.end <= oneCut) : [];
     const preAnatomy = [...pre[k]!].filter((p) => p.class === 'anatomy').sort((a, b) => b.end - a.end)[0];
-    let units = splitUnits(text, places);
+    let units = splitUnits(text, places.filter((p) => !common.includes(p)), h);
+    for (const u of units) for (const kind of ['side', 'anatomy', 'site'] as Kind[]) if (!u.all.some((p) => kindOf(p) === kind)) u.all.push(...common.filter((p) => kindOf(p) === kind));
     if (lead.length > 0) {
       if (units.length === 0) units = splitUnits(text, lead);
       else for (const u of units) for (const kind of ['side', 'anatomy', 'site'] as Kind[]) if (!u.all.some((p) => kindOf(p) === kind)) u.all.push(...lead.filter((p) => kindOf(p) === kind));
@@ -364,6 +391,7 @@ export function relateGroup(text: string, group: Group, tokens: Token[], lex: Le
       const shared = others.filter((p) => !sizeOf.has(p) || sizeOf.get(p) === u);
       const d: Draft = { head: h, certainty: certainty[k]!, unit, shared: [...shared, ...cueOf[k]!], promoted };
       if (preAnatomy && unit.includes(preAnatomy)) d.preAnatomy = preAnatomy;
+      if (preAnatomy && !/[,;:]/.test(text.slice(preAnatomy.end, h.start))) d.headAnatomy = preAnatomy;
       drafts.push(d);
     });
   });
@@ -420,20 +448,32 @@ const kindOf = (p: Phrase): Kind => (p.class === 'anatomy' ? 'anatomy' : p.info.
  * from its neighbours: a side or organ from the next group first ('the upper and lower lobes of
  * the right lung'), a site only from the next one ('right and left upper lobes').
  */
-export function splitUnits(text: string, places: Phrase[]): { all: Phrase[]; anchor: number }[] {
+export function splitUnits(text: string, places: Phrase[], head?: Phrase): { all: Phrase[]; anchor: number }[] {
   if (places.length === 0) return [];
   const units: Phrase[][] = [[places[0]!]];
   for (let i = 1; i < places.length; i++) {
     const a = places[i - 1]!, b = places[i]!;
     const gap = text.slice(a.end, b.start).toLowerCase();
-    const coord = /(^|[^\p{L}])(and|or)([^\p{L}]|$)|,|&|\/|\bas well as\b/u.test(gap) || (a.class === 'anatomy' && b.class === 'anatomy' && /^\s*[-–]\s*$/.test(gap));
-    const nested = /\bof\b/.test(gap);
+    // A coordinator on the far side of the finding joins predicates or describes the finding, not
+    // two places ('the left kidney is small and atrophic with cortical thinning', 'liver lesions,
+    // one ... in segment 2 and one ... in segment 6': 'liver' goes with the first place).
+    // (a comma before the finding still separates: 'In the mediastinum, no lymph nodes ... in both axillary regions')
+    const acrossHead = head !== undefined && a.end <= head.start && b.start >= head.end && !/[,;]/.test(text.slice(a.end, head.start));
+    const coord = !acrossHead && (/(^|[^\p{L}])(and|or)([^\p{L}]|$)|,|&|\/|\bas well as\b/u.test(gap) || (a.class === 'anatomy' && b.class === 'anatomy' && /^\s*[-–]\s*$/.test(gap)));
+    // 'lower lobe OF THE right lung' nests; 'and one of 2 cm at the hilum' does not
+    const nested = /\bof\b/.test(gap.replace(/\bone of\b/g, ''));
     if (coord && !nested && !a.info.noSplit && !b.info.noSplit) units.push([b]);
     else units[units.length - 1]!.push(b);
   }
   if (units.length === 1) return [{ all: units[0]!, anchor: units[0]![0]!.start }];
   const has = (u: Phrase[], k: Kind): boolean => u.some((p) => kindOf(p) === k);
   const filled = units.map((u) => [...u]);
+  // '3' of 'segments 2 and 3': a group of bare list items takes the list's word from the group before
+  for (let i = 1; i < units.length; i++) {
+    if (!units[i]![0]!.info.listItem) continue;
+    const word = units.slice(0, i).reverse().find((u) => u.some((p) => p.info.listItem))?.filter((p) => kindOf(p) === 'site' && !p.info.listItem);
+    if (word) filled[i]!.push(...word);
+  }
   for (let i = 0; i < units.length; i++) {
     for (const k of ['side', 'anatomy', 'site'] as Kind[]) {
       if (has(units[i]!, k)) continue;

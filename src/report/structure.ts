@@ -32,7 +32,7 @@ function placeOrgan(p: Phrase): string | undefined {
  * (atelectasis: lung); the nearest anatomy earlier in the sentence; the sentence's organ; the
  * previous sentence's.
  */
-function resolveOrgan(d: Draft, sentence: Phrase[], sentenceOrgan: string | undefined, context: string | undefined): string {
+function resolveOrgan(d: Draft, sentence: Phrase[], sentenceOrgan: string | undefined, context: string | undefined, header: string | undefined): string {
   const info = d.head.info;
   const anat = d.unit.filter((p) => p.class === 'anatomy');
   const usual = info.defaultOrgan ? anat.find((p) => placeOrgan(p) === info.defaultOrgan) : undefined;
@@ -42,8 +42,10 @@ function resolveOrgan(d: Draft, sentence: Phrase[], sentenceOrgan: string | unde
   const before = sentence.filter((p) => p.class === 'anatomy' && p.end <= d.head.start).pop();
   // A vertebral level ('L2') says more than the vertebra word next to it.
   const level = d.unit.find((p) => p.info.organ === 'spine');
+  // A section header ('Thyroid:', 'KIDNEYS:') names the organ of what follows; only an organ
+  // written in the finding's own location says more ('Abdomen: a cyst in the left kidney').
   const organ = info.organ ?? (level && placeOrgan(level)) ?? (usual && placeOrgan(usual)) ?? (d.preAnatomy && placeOrgan(d.preAnatomy)) ?? (nearestBefore && placeOrgan(nearestBefore)) ??
-    (after && placeOrgan(after)) ?? hint ?? info.defaultOrgan ?? (before && placeOrgan(before)) ?? sentenceOrgan ?? context ?? 'chest';
+    (d.headAnatomy && placeOrgan(d.headAnatomy)) ?? (after && placeOrgan(after)) ?? header ?? hint ?? info.defaultOrgan ?? (before && placeOrgan(before)) ?? sentenceOrgan ?? info.fallbackOrgan ?? context ?? 'chest';
   return info.organRemap?.[organ] ?? organ;
 }
 
@@ -67,10 +69,22 @@ export function structureReport(text: string): StructuredReport {
   const anomalies: StructuredAnomaly[] = [];
   let context: string | undefined;
   let section: string | undefined;
+  let header: string | undefined;
+  let prevEnd = 0;
   for (const s of splitSentences(text)) {
     const { phrases: ph, tokens } = recognizePhrases(text, s.start, s.end, lex);
     for (const p of ph) phrases.push(toSpan(p));
-    if (s.section !== section) { section = s.section; context = undefined; }
+    if (s.section !== section) { section = s.section; context = undefined; header = undefined; }
+    // 'Thyroid: a 1.2 cm nodule in the left lobe.', 'KIDNEYS:\n...': a header of anatomy words
+    // sets the organ until the next header or a blank line; any other 'Words:' lead ends it.
+    if (/\n[ \t\r]*\n/.test(text.slice(prevEnd, s.start))) header = undefined;
+    prevEnd = s.end;
+    const lead = /^\s*([A-Za-z][A-Za-z ,&/-]{0,40}?)\s*:/.exec(text.slice(s.start, Math.min(s.end, s.start + 48)));
+    if (lead) {
+      const leadEnd = s.start + lead[0].length;
+      const organsIn = ph.filter((p) => p.end <= leadEnd && p.class === 'anatomy').map(placeOrgan).filter((o): o is string => o !== undefined);
+      header = organsIn[0];
+    }
     const placed: { pos: number; organ: string }[] = [];
     for (const p of ph) {
       if (p.class !== 'anatomy' && p.class !== 'location') continue;
@@ -82,9 +96,15 @@ export function structureReport(text: string): StructuredReport {
     if (!NO_FINDINGS.has(s.section ?? '')) {
       {
         for (const d of relateSentence(text, s.start, s.end, ph, tokens, lex, types)) {
-          const organ = resolveOrgan(d, ph, sentenceOrgan, context);
+          let organ = resolveOrgan(d, ph, sentenceOrgan, context, header);
           const type = resolveType(d, organ);
           if (!types.has(type)) continue;
+          // A lung-only word beside a thoracic organ or vessel is a lung finding ('atelectasis
+          // adjacent to the pleural effusion'); elsewhere it only describes ('kidney ... with cortical scarring').
+          if (lex.lungOnly.has(type) && organ !== 'lung') {
+            if (organ === 'chest' || organ === 'mediastinum' || organ === 'aorta') organ = 'lung';
+            else continue;
+          }
           const spans = [d.head, ...d.unit, ...d.shared]
             .filter((p, i, all) => all.findIndex((q) => q.start === p.start && q.end === p.end) === i)
             .sort((a, b) => a.start - b.start)

@@ -48,6 +48,8 @@ export interface PhraseInfo {
   organ?: string;
   /** organ class of an anomaly word when nothing in its sentence names one (atelectasis: lung) */
   defaultOrgan?: string;
+  /** organ class of a term when neither its sentence nor an earlier one names one ('free fluid': abdomen) */
+  fallbackOrgan?: string;
   /** anomaly type (anomaly and typed diagnosis phrases) */
   type?: string;
   /** anomaly words whose type depends on density (lesion, area, opacity) */
@@ -70,6 +72,8 @@ export interface PhraseInfo {
   adjective?: boolean;
   /** a place word that describes spread ('central', 'peripheral') and never starts a new location */
   noSplit?: boolean;
+  /** a bare item of a list of places ('3' of 'segments 2 and 3'): its location borrows the list's word */
+  listItem?: boolean;
 }
 
 export interface Phrase extends Span {
