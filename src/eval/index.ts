@@ -10,3 +10,4 @@ export { readManifest, splitOf, goldReport, readReportText, type ManifestStudy, 
 export { evaluateStudies, evaluateModels, scoreMap, iouQuartiles, medianLesionMm3, typicalLesionVolumes, difficultyOf, distribution, formatEval, evalJson, sameOrganSplit, type EvalResult, type AnomalyResult, type Difficulty, type Distribution, type OrganTypeCell, type VolumeReader, type GroundingBox } from './evaluate.ts';
 export { schemeOrganLookup } from './organs.ts';
 export { calibrationPoint, chooseCalibration, chooseKindCalibration, findingsByKind, type CalibrationPoint, type CalibrationSettings, type KindCandidate, type KindChoice } from './calibrate.ts';
+export { setKind, realFirst, formatSetTable, type SetKind } from './sets.ts';

@@ -3,13 +3,14 @@ import { parseFlags, requireFlag, intFlag } from '../args.ts';
 import { readVolume } from '../../volume/index.ts';
 import {
   readManifest, splitOf, evaluateStudies, medianLesionMm3, formatEval, evalJson, oracleGrounder, schemeOrganLookup, ORACLE_NAMES, type OracleName,
+  setKind, realFirst, formatSetTable, type EvalResult, type SetKind,
 } from '../../eval/index.ts';
 import { anomalyBox, loadGroundingModel } from '../../model/index.ts';
 
 export const summary = 'evaluate a model or an oracle on a dataset';
 
-export const USAGE = `usage: ctground eval --data DIR (--model DIR | --oracle organ|organ-side|prior) [--split test] [--limit N] [--json]
-  --data         dataset folder (manifest.jsonl)
+export const USAGE = `usage: ctground eval --data DIR[,DIR…] (--model DIR | --oracle organ|organ-side|prior) [--split test] [--limit N] [--json]
+  --data         dataset folder (manifest.jsonl); several: each evaluated, real-lesion sets first, then a table of all
   --model        trained model folder, or --oracle NAME: an oracle that knows the organs (the bounds a model is read against)
   --split        train, val, test or all (default test)
   --limit N      the first N studies of the split
@@ -22,27 +23,33 @@ export async function run(argv: string[]): Promise<number> {
     model: { type: 'string' }, oracle: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' },
     json: { type: 'boolean' }, limit: { type: 'string' }, 'prior-split': { type: 'string' }, 'prior-data': { type: 'string' },
   }, false);
-  const data = requireFlag(values.data, 'data');
+  const dirs = requireFlag(values.data, 'data').split(',').filter(Boolean);
   if (Boolean(values.model) === Boolean(values.oracle)) throw new UserError('give exactly one of --model DIR or --oracle NAME (organ, organ-side, prior)');
   const split = values.split ?? 'test';
-  const studies = readManifest(data);
-  let chosen = splitOf(studies, split);
   const limit = intFlag(values.limit, 'limit', 0);
-  if (limit > 0) chosen = chosen.slice(0, limit);
+  // real lesions decide: their sets are evaluated and listed first, generated ones after
+  const sets = realFirst(dirs.map((dir) => { const studies = readManifest(dir); return { dir, studies, kind: setKind(studies) as SetKind }; }));
   const read = (p: string) => readVolume(p);
   let model;
   if (values.oracle) {
     const name = values.oracle as OracleName;
     if (!ORACLE_NAMES.includes(name)) throw new UserError(`unknown oracle '${values.oracle}' (have: ${ORACLE_NAMES.join(', ')})`);
     // the blob size comes from a TRAINING split: of --prior-data (the training set) when the evaluated set is a separate test set
-    const priorData = values['prior-data'] ?? data;
+    const priorData = values['prior-data'] ?? dirs[0]!;
     const priorVolumeMm3 = name === 'prior' ? await medianLesionMm3(priorData, splitOf(readManifest(priorData), values['prior-split'] ?? 'train'), read) : undefined;
     model = oracleGrounder(name, { organs: schemeOrganLookup, priorVolumeMm3 });
   } else {
     model = await loadGroundingModel(values.model);
   }
-  const result = await evaluateStudies(model, data, chosen, { read, organs: schemeOrganLookup, groundingBox: anomalyBox, split, quiet: values.json });
-  if (values.json) console.log(JSON.stringify(evalJson(result)));
-  else console.log(formatEval(result));
+  const rows: { kind: SetKind; result: EvalResult }[] = [];
+  for (const { dir, studies, kind } of sets) {
+    let chosen = splitOf(studies, split);
+    if (limit > 0) chosen = chosen.slice(0, limit);
+    const result = await evaluateStudies(model, dir, chosen, { read, organs: schemeOrganLookup, groundingBox: anomalyBox, split, quiet: values.json });
+    if (values.json) console.log(JSON.stringify(evalJson(result)));
+    else console.log((rows.length ? '\n' : '') + formatEval(result));
+    rows.push({ kind, result });
+  }
+  if (!values.json && rows.length > 1) console.log('\n' + formatSetTable(rows));
   return 0;
 }
