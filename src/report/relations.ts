@@ -161,9 +161,13 @@ function buildHeads(text: string, phrases: Phrase[], tokens: Token[], lex: Lexic
       }
     }
     if (last && last.info.type === p.info.type) {
-      // 'lytic or destructive lesions': one finding named twice.
-      const words = gapWords(text, last.end, p.start);
-      if (words !== null && words.length > 0 && words.every((w) => COORD.has(w)) && !phrases.some((q) => q.start >= last.end && q.end <= p.start)) {
+      // 'lytic or destructive lesions', 'free fluid or loculated collection': one finding named twice
+      // (only describing words may stand between).
+      const between = phrases.filter((q) => q.start >= last.end && q.end <= p.start);
+      let rest = text.slice(last.end, p.start);
+      for (const q of between) rest = rest.replace(q.text, ' ');
+      const words = rest.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+      if (!/[.;:!?]/.test(rest) && words.length > 0 && words.every((w) => COORD.has(w)) && between.every((q) => q.class === 'property' || q.class === 'density')) {
         heads[heads.length - 1] = { start: last.start, end: p.end, text: text.slice(last.start, p.end), class: 'anomaly', info: p.info };
         continue;
       }
@@ -471,8 +475,9 @@ export function splitUnits(text: string, places: Phrase[], head?: Phrase): { all
   // '3' of 'segments 2 and 3': a group of bare list items takes the list's word from the group before
   for (let i = 1; i < units.length; i++) {
     if (!units[i]![0]!.info.listItem) continue;
-    const word = units.slice(0, i).reverse().find((u) => u.some((p) => p.info.listItem))?.filter((p) => kindOf(p) === 'site' && !p.info.listItem);
-    if (word) filled[i]!.push(...word);
+    const listWord = (u: Phrase[]): Phrase[] => u.filter((p) => kindOf(p) === 'site' && !p.info.listItem);
+    const from = units.slice(0, i).reverse().find((u) => u.some((p) => p.info.listItem) && listWord(u).length > 0);
+    if (from) filled[i]!.push(...listWord(from));
   }
   for (let i = 0; i < units.length; i++) {
     for (const k of ['side', 'anatomy', 'site'] as Kind[]) {
