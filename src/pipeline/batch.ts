@@ -1,6 +1,6 @@
 import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { UserError, writeFileAtomic } from '../common/index.ts';
+import { UserError, writeFileAtomic, writeOutputsAtomic, removePartialOutputs } from '../common/index.ts';
 import { denseVolume, writeNifti } from '../volume/index.ts';
 import type { GroundingModel } from '../model/index.ts';
 import { groundStudy, writeGroundingOutputs, safeId, type StageTimes, type FindingsFile } from './study.ts';
@@ -136,7 +136,12 @@ function placeFile(src: string, dest: string): void {
  * study finished, so a restarted run skips it and redoes anything half-done.
  */
 export async function labelOneStudy(s: BatchStudy, out: string, grounder: GroundingModel, threshold: number | undefined): Promise<{ record: ManifestRecord; times: StageTimes }> {
-  const dir = studyDir(out, s.id);
+  // written into a temporary folder that takes the study's place at the end (writeOutputsAtomic): a
+  // kill at any point leaves the old folder or none, never a mix, so a restart is byte-identical
+  return writeOutputsAtomic(studyDir(out, s.id), (dir) => labelStudyInto(dir, s, out, grounder, threshold));
+}
+
+async function labelStudyInto(dir: string, s: BatchStudy, out: string, grounder: GroundingModel, threshold: number | undefined): Promise<{ record: ManifestRecord; times: StageTimes }> {
   if (!existsSync(s.ct)) throw new UserError(`${s.ct}: CT not found`);
   if (!existsSync(s.report)) throw new UserError(`${s.report}: report not found`);
   const text = readReport(s.report);
@@ -155,7 +160,7 @@ export async function labelOneStudy(s: BatchStudy, out: string, grounder: Ground
   const findings: FindingsFile = await writeGroundingOutputs(join(dir, 'grounding'), r, { overview: false });
   const t1 = performance.now();
   for (const f of findings.anomalies) if (f.box && f.certainty !== 'absent') await writeNifti(join(dir, 'masks', `${safeId(f.id)}.nii.gz`), maskOf(denseVolume(r.maps.get(f.id)!), r.threshold));
-  const rel = (p: string): string => relative(out, join(dir, p)).split('\\').join('/');
+  const rel = (p: string): string => relative(out, join(studyDir(out, s.id), p)).split('\\').join('/');
   const record: ManifestRecord = {
     id: s.id, ct: rel(ctName), labels: rel(anatomyName), report: rel('report.txt'), split: s.split ?? 'unlabeled',
     grounding: rel('grounding/findings.json'),
@@ -201,6 +206,7 @@ export async function labelStudies(studies: BatchStudy[], out: string, opts: Bat
   }
   mkdirSync(out, { recursive: true });
   removeStaleTemps(out);
+  removePartialOutputs(out);
   const failed: { id: string; reason: string }[] = [];
   const todo = studies.filter((s) => {
     if (existsSync(join(studyDir(out, s.id), DONE))) { opts.onStudy?.({ id: s.id, status: 'skipped' }); return false; }

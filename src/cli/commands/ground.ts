@@ -1,10 +1,13 @@
 import { resolve, join } from 'node:path';
-import { UserError } from '../../common/index.ts';
+import { UserError, writeOutputsAtomic } from '../../common/index.ts';
 import { readReport as readReportFile } from '../../report/index.ts';
 import { parseFlags, requireFlag, thresholdFlag } from '../args.ts';
 import { groundStudy, writeGroundingOutputs, findingsTable, loadGrounder, DEFAULT_THRESHOLD } from '../../pipeline/index.ts';
 
 export const summary = 'ground every finding of a report in its CT';
+
+/** What `ground` writes into --out: an earlier run's copies go when a new run does not write them. */
+const GROUNDING_OUTPUTS = ['findings.json', 'maps', 'masks', 'labels.nii.gz', 'overview.png', 'findings.seg.dcm'];
 
 const ESTIMATED_NOTE = 'organs estimated from the CT (no organ map given); for TotalSegmentator\'s organs run `TotalSegmentator -i CT -o seg` and pass --labels seg';
 
@@ -37,7 +40,8 @@ export async function run(argv: string[]): Promise<number> {
   if (values.labels && values.anatomy) throw new UserError('give --labels (TotalSegmentator) or --anatomy (our scheme), not both');
   const grounder = await loadGrounder(values.model);
   const r = await groundStudy({ ct, report: report.text, reportName: report.name, totalSegmentator: values.labels, labels: values.anatomy }, grounder, { threshold });
-  await writeGroundingOutputs(out, r, { keepNegatedMaps: values['keep-negated-maps'] });
+  // built beside --out and moved in, findings.json last; an earlier run's maps and masks go (writeOutputsAtomic)
+  await writeOutputsAtomic(out, (dir) => writeGroundingOutputs(dir, r, { keepNegatedMaps: values['keep-negated-maps'] }), { mode: 'merge', stale: GROUNDING_OUTPUTS, last: 'findings.json' });
   console.log(findingsTable(r.findings));
   console.log(`\n${r.findings.length} finding(s), model ${r.model}, anatomy from ${r.anatomySource}, threshold ${r.threshold}`);
   if (r.anatomySource === 'estimated') console.log(ESTIMATED_NOTE);
