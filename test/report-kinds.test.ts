@@ -103,3 +103,43 @@ test('kinds: the development sentences score F1 >= 0.95 with no negated finding 
   assert.equal(ev.negatedAsPresent, 0);
   assert.ok(ev.sizes.right >= ev.sizes.gold - 1, JSON.stringify(ev.sizes));
 });
+
+test('kinds: the evaluator files each error under one kind (a hand-made structurer with known answers)', () => {
+  const sp = (text: string, cls: 'anomaly' | 'location' | 'anatomy' | 'size', start = 0) => ({ start, end: start + text.length, text, class: cls });
+  const an = (organ: string, type: string, spans: ReturnType<typeof sp>[], sentence = 0, certainty: 'present' | 'uncertain' | 'absent' = 'present'): StructuredAnomaly =>
+    ({ id: 'x', organ, type, certainty, spans, anomaly: spans.find((s) => s.class === 'anomaly')!, sentence });
+  const items = [
+    // matched + a second finding from its diagnosis in the same sentence and organ -> double
+    { id: 'a', text: 'a', anomalies: [{ organ: 'kidney', type: 'cyst', certainty: 'present' as const, location: ['right'], size: '14 mm' }] },
+    // right organ and type, a place word missing -> place
+    { id: 'b', text: 'b', anomalies: [{ organ: 'liver', type: 'cyst', certainty: 'present' as const, location: ['segment 6'] }] },
+    // same type, other organ, after a header -> header; and one with no header -> organ
+    { id: 'c', text: 'Thyroid: c', anomalies: [{ organ: 'thyroid', type: 'nodule', certainty: 'present' as const, location: [] }] },
+    { id: 'd', text: 'd', anomalies: [{ organ: 'abdomen', type: 'water_density_area', certainty: 'present' as const, location: [] }] },
+    // two gold of one organ/type, one predicted: with a count word -> count, without -> list
+    { id: 'e', text: 'two lesions', anomalies: [{ organ: 'liver', type: 'low_density_area', certainty: 'present' as const, location: ['segment 2'] }, { organ: 'liver', type: 'low_density_area', certainty: 'present' as const, location: ['segment 6'] }] },
+    { id: 'f', text: 'ribs', anomalies: [{ organ: 'chest', type: 'fracture', certainty: 'present' as const, location: ['4th'] }, { organ: 'chest', type: 'fracture', certainty: 'present' as const, location: ['5th'] }] },
+    // nothing predicted -> missed; a finding nobody annotated -> false; a negated finding said present
+    { id: 'g', text: 'g', anomalies: [{ organ: 'aorta', type: 'aneurysm', certainty: 'present' as const, location: [] }] },
+    { id: 'h', text: 'h', anomalies: [] },
+    { id: 'i', text: 'i', anomalies: [{ organ: 'lung', type: 'nodule', certainty: 'absent' as const, location: [] }] },
+  ];
+  const pred: Record<string, StructuredAnomaly[]> = {
+    a: [an('kidney', 'cyst', [sp('14 mm', 'size'), sp('cyst', 'anomaly', 9), sp('right', 'location', 20)]), an('kidney', 'low_density_area', [sp('focus', 'anomaly')])],
+    b: [an('liver', 'cyst', [sp('cyst', 'anomaly'), sp('liver', 'anatomy', 8)])],
+    c: [an('lung', 'nodule', [sp('nodule', 'anomaly')])],
+    d: [an('chest', 'water_density_area', [sp('ascites', 'anomaly')])],
+    e: [an('liver', 'low_density_area', [sp('lesions', 'anomaly'), sp('segment 2', 'location', 12)])],
+    f: [an('chest', 'fracture', [sp('fractures', 'anomaly'), sp('4th', 'location', 14)])],
+    g: [],
+    h: [an('lung', 'emphysema', [sp('emphysema', 'anomaly')])],
+    i: [an('lung', 'nodule', [sp('nodule', 'anomaly')])],
+  };
+  let k = 0;
+  const ev = evaluateDevSet(items, () => ({ anomalies: pred[items[k++]!.id]! }));
+  assert.deepEqual(ev.kinds, { double: 1, count: 1, list: 1, header: 1, organ: 1, place: 1, type: 0, missed: 1, spurious: 1, certainty: 0 });
+  assert.equal(ev.negatedAsPresent, 1);
+  assert.deepEqual(ev.sizes, { gold: 1, right: 1 });
+  // present+uncertain: gold a,b,c,d,e(2),f(2),g = 9; matched a,e,f = 3
+  assert.deepEqual([ev.findings.tp, ev.findings.fn], [3, 6]);
+});
