@@ -58,6 +58,8 @@ export interface Pattern {
   re: RegExp;
   cls: MatchClass;
   info: PhraseInfo;
+  /** when set, each match of this inside a match of `re` is a phrase of its own (list items) */
+  items?: RegExp;
 }
 
 /** Folded word sequences indexed by their first word, for fast 'does one start here' tests. */
@@ -182,7 +184,7 @@ export function loadLexicon(): Lexicon {
 
   const location = readJson('location.json') as {
     entries: { role: 'side' | 'site'; organ?: string; terms: string[] }[];
-    patterns: { role: 'side' | 'site'; regex: string; flags: string; organ?: string | null; listItem?: boolean }[];
+    patterns: { role: 'side' | 'site'; regex: string; flags: string; organ?: string | null; listItem?: boolean; items?: string }[];
     noSplit?: string[];
   };
   const noSplit = new Set(location.noSplit ?? []);
@@ -196,7 +198,8 @@ export function loadLexicon(): Lexicon {
   for (const p of location.patterns) {
     const info: PhraseInfo = p.organ ? { role: p.role, organ: p.organ } : { role: p.role };
     if (p.listItem) info.listItem = true;
-    patterns.push({ re: new RegExp(p.regex, p.flags.includes('g') ? p.flags : p.flags + 'g'), cls: 'location', info });
+    const flags = p.flags.includes('g') ? p.flags : p.flags + 'g';
+    patterns.push({ re: new RegExp(p.regex, flags), cls: 'location', info, ...(p.items ? { items: new RegExp(p.items, flags) } : {}) });
   }
 
   const mods = readJson('modifiers.json') as {
@@ -293,6 +296,15 @@ export function patternMatches(lex: Lexicon, text: string, from: number, to: num
     for (let m = p.re.exec(slice); m; m = p.re.exec(slice)) {
       if (m[0].length === 0) { p.re.lastIndex++; continue; }
       const s = m[0].trimEnd();
+      if (p.items) {
+        // a list ('segments 2, 3 and 5'): one phrase per item; linear, unlike a look-behind per item
+        p.items.lastIndex = 0;
+        for (let it = p.items.exec(s); it; it = p.items.exec(s)) {
+          if (it[0].length === 0) { p.items.lastIndex++; continue; }
+          out.push({ start: from + m.index + it.index, end: from + m.index + it.index + it[0].length, cls: p.cls, info: p.info });
+        }
+        continue;
+      }
       out.push({ start: from + m.index, end: from + m.index + s.length, cls: p.cls, info: p.info });
     }
   }
