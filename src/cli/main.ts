@@ -1,4 +1,4 @@
-import { quoteName, UserError } from '../common/index.ts';
+import { quoteName, UserError, writeFailure } from '../common/index.ts';
 import { readFileSync } from 'node:fs';
 
 /**
@@ -96,6 +96,10 @@ export async function runCli(argv: string[], stderr: (s: string) => void = (s) =
       stderr(`ctground: ${quoteName(e.message)}\n${e.usage ? `${e.usage}\n` : ''}`);
       return e.exitCode;
     }
+    // a disk that is full or read-only is the user's to fix, wherever the write was: one line, exit 2
+    const path = (e as NodeJS.ErrnoException)?.path;
+    const failure = typeof path === 'string' ? writeFailure(e, path, `${(e as NodeJS.ErrnoException).syscall ?? 'file operation'} failed`) : null;
+    if (failure) { stderr(`ctground: ${quoteName(failure.message)}\n`); return 2; }
     stderr(`ctground: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
     return 1;
   } finally {

@@ -1,6 +1,6 @@
 export { UserError, fileError, quoteName } from './errors.ts';
 export { createRng, type Rng } from './rng.ts';
-export { writeFileAtomic } from './fs.ts';
+export { writeFileAtomic, writeOutputsAtomic, removePartialOutputs, writeFailure } from './fs.ts';
 export { Progress, formatSeconds } from './progress.ts';
 export { loadTaxonomy, type Taxonomy } from './taxonomy.ts';
 export { projectRoot } from './paths.ts';
