@@ -8,6 +8,7 @@ import { gunzipSync } from 'node:zlib';
 import { TS } from './helpers/shared.ts';
 import { projectRoot } from '../src/common/index.ts';
 import { readVolume } from '../src/volume/index.ts';
+import { checkDataset } from '../src/data/index.ts';
 
 const BIN = join(projectRoot, 'bin', 'ctground.js');
 let root: string, input: string;
@@ -45,6 +46,13 @@ function tree(dir: string): Map<string, Buffer> {
   return out;
 }
 
+/** label's output is a dataset `dataset check` passes (it crashed on "mask": null, issue 28 item 6). */
+async function assertValidDataset(out: string): Promise<void> {
+  const r = await checkDataset(out);
+  assert.deepEqual(r.problems, []);
+  assert.ok(r.studies >= 1 && r.anomalies >= 1);
+}
+
 function assertSameTree(a: string, b: string): void {
   const ta = tree(a), tb = tree(b);
   assert.deepEqual([...ta.keys()].sort(), [...tb.keys()].sort());
@@ -73,10 +81,13 @@ test('label: broken studies get one-line reasons in the summary and the batch go
   assert.ok(s1.anomalies.length >= 2);
   assert.ok(s1.anomalies.every((a: { spans: unknown[] }) => a.spans.length > 0));
   const withMask = s1.anomalies.find((a: { mask: string | null }) => a.mask)!;
+  // s2 says "No ascites": a negated finding with "mask": null, what dataset check used to crash on
+  assert.ok(lines[1].anomalies.some((a: { certainty: string; mask: string | null }) => a.certainty === 'absent' && a.mask === null));
   return readVolume(join(out, withMask.mask)).then(async (m) => {
     const ct = await readVolume(join(out, s1.ct));
     assert.deepEqual(m.size, ct.size);
     assert.deepEqual(m.origin.map((v) => v.toFixed(3)), ct.origin.map((v) => v.toFixed(3)));
+    await assertValidDataset(out);
   });
 });
 
@@ -104,6 +115,7 @@ test('label: SIGKILLed half-way and restarted gives the same files as an uninter
   assert.match(again.stdout, /2\/5 studies labeled .*\(1 now, 1 already done\)/);
   for (const f of tree(out).keys()) assert.ok(!f.endsWith('.tmp'), `half-written file left: ${f}`);
   assertSameTree(join(root, 'full'), out);
+  await assertValidDataset(out);
   // and once more: nothing left to do, nothing changes
   const before = statSync(join(out, 's2', 'study.json')).mtimeMs;
   const third = spawnSync(process.execPath, args(out), { encoding: 'utf8' });
@@ -111,11 +123,12 @@ test('label: SIGKILLed half-way and restarted gives the same files as an uninter
   assert.equal(statSync(join(out, 's2', 'study.json')).mtimeMs, before);
 });
 
-test('label: --jobs 2 (worker threads) writes the same files as one job', () => {
+test('label: --jobs 2 (worker threads) writes the same files as one job', async () => {
   const out = join(root, 'jobs2');
   const r = spawnSync(process.execPath, args(out, ['--jobs', '2']), { encoding: 'utf8' });
   assert.equal(r.status, 3, r.stderr);
   assertSameTree(join(root, 'full'), out);
+  await assertValidDataset(out);
 });
 
 test('label: a model folder that does not exist is one line and exit 2, with or without worker threads', () => {

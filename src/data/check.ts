@@ -42,7 +42,8 @@ export async function checkDataset(dir: string, onStudy?: (done: number, total: 
     if (!Array.isArray(s.anomalies)) { problems.push(`${where}: "anomalies" is not a list`); continue; }
     if (ids.has(s.id)) problems.push(`${where}: study id ${s.id} appears twice`);
     ids.add(s.id);
-    if (!['train', 'val', 'test'].includes(s.split)) problems.push(`${where}: split '${s.split}' is not train, val or test`);
+    // 'unlabeled': what label writes for studies of no split yet (auto-labels to review)
+    if (!['train', 'val', 'test', 'unlabeled'].includes(s.split)) problems.push(`${where}: split '${s.split}' is not train, val, test or unlabeled`);
     const open = async (rel: string, what: string): Promise<Volume | null> => {
       const f = join(dir, rel);
       if (!existsSync(f)) { problems.push(`${f}: ${what} of study ${s.id} is missing`); return null; }
@@ -80,12 +81,13 @@ export async function checkDataset(dir: string, onStudy?: (done: number, total: 
           else if (text.slice(sp.start, sp.end) !== sp.text) problems.push(`${at}: span [${sp.start}, ${sp.end}) says '${sp.text}' but the report has '${text.slice(sp.start, sp.end)}' there`);
         }
       }
-      if (a.box !== undefined) {
+      // label writes "mask": null and "box": null for a negated finding or one below threshold: no mask, no box
+      if (a.box !== undefined && a.box !== null) {
         const ok = Array.isArray(a.box) && a.box.length === 2 && a.box.every((c) => Array.isArray(c) && c.length === 3 && c.every((v) => Number.isFinite(v)));
         if (!ok) problems.push(`${at}: box must be [[xmin,ymin,zmin],[xmax,ymax,zmax]] in mm`);
         else if (a.box[0].some((v, k) => v > a.box![1][k]!)) problems.push(`${at}: box min exceeds max`);
       }
-      if (a.mask !== undefined) {
+      if (a.mask !== undefined && a.mask !== null) {
         const m = await open(a.mask, `mask of anomaly ${a.id}`);
         if (m && ct) {
           const g = sameGrid(ct, m);
@@ -97,6 +99,7 @@ export async function checkDataset(dir: string, onStudy?: (done: number, total: 
           }
         }
       }
+      // null (label's "grounded, no region at the threshold") is an answer; only a missing field is a gap
       if (a.certainty !== 'absent' && a.mask === undefined && a.box === undefined) problems.push(`${at}: a ${a.certainty} anomaly needs a mask or a box`);
     }
     onStudy?.(nStudies, total);

@@ -1,3 +1,4 @@
+import { UserError } from '../common/index.ts';
 import { indexToWorld, voxelBoxToWorld, type BoxedVolume, type Volume, type Vec3 } from '../volume/index.ts';
 
 /** A voxel box, inclusive indices, and the same box as an axis-aligned RAS-mm world box. */
@@ -108,12 +109,13 @@ function det3(m: readonly number[]): number {
  * One label map for all anomalies: voxel = 1 + index of the anomaly whose map is highest there
  * among those at or above the threshold, 0 elsewhere. Highest-wins keeps overlapping findings
  * (a nodule inside a consolidation) from silently erasing each other by list order. A null map
- * (a negated finding) keeps its value unused.
+ * (a negated finding) keeps its value unused. 256 anomalies or more: the map is uint16.
  */
-export function labelMapOf(maps: (BoxedVolume | null)[], threshold: number, like: Volume): Volume<Uint8Array> {
-  if (maps.length > 255) throw new Error('more than 255 anomalies do not fit one uint8 label map');
+export function labelMapOf(maps: (BoxedVolume | null)[], threshold: number, like: Volume): Volume<Uint8Array | Uint16Array> {
+  // uint8 while the values fit (what every viewer expects), uint16 from the 256th anomaly on
+  if (maps.length > 65535) throw new UserError(`report: ${maps.length} anomalies, more than one label map can number (65535)`);
   const [nx, ny, nz] = like.size;
-  const out = new Uint8Array(nx * ny * nz);
+  const out = maps.length > 255 ? new Uint16Array(nx * ny * nz) : new Uint8Array(nx * ny * nz);
   const best = new Float32Array(out.length);
   maps.forEach((m, a) => {
     if (!m?.box) return;
