@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
+import { relative } from 'node:path';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { quoteName } from '../src/common/index.ts';
@@ -11,7 +12,7 @@ import { labelMapOf } from '../src/pipeline/index.ts';
 import { checkDataset } from '../src/data/index.ts';
 import { readCsvColumn } from '../src/report/index.ts';
 import { REPORTS_CSV, TS } from './helpers/shared.ts';
-import { assertOneLineError, cliInProcess, cliPeakRss, cliProcess } from './helpers/cli.ts';
+import { assertOneLineError, cliInProcess, cliPeakRss, cliProcess, type CliResult } from './helpers/cli.ts';
 
 // Issue 28: what a hostile or careless input does. Each test names the item it holds.
 const tmp = mkdtempSync(join(tmpdir(), 'ctg-hard-'));
@@ -252,4 +253,54 @@ test('28.6: dataset check passes on label\'s own output, negated findings ("mask
   assert.deepEqual((await checkDataset(out)).problems, []);
   const r = await cliInProcess(['dataset', 'check', out]);
   assert.equal(r.code, 0, r.stderr);
+});
+
+/** Every file under `dir` by relative path. */
+function tree(dir: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p); else out.set(relative(dir, p), readFileSync(p));
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+test('28.4: label SIGKILLed at every write step of a chain of restarts ends byte-identical to an uninterrupted run', { timeout: 900_000 }, async (t) => {
+  const inDir = join(tmp, 'label4-in');
+  mkdirSync(inDir);
+  writeFileSync(join(inDir, 's1.nii.gz'), readFileSync(CT));
+  writeFileSync(join(inDir, 's1.seg.nii.gz'), readFileSync(TS('example_seg.nii.gz')));
+  writeFileSync(join(inDir, 's1.txt'), 'Liver: A 3 cm hypodense mass in the right lobe of the liver.\nKidneys: A 12 mm cyst in the left kidney.\n');
+  writeFileSync(join(inDir, 's2.nii.gz'), readFileSync(CT));
+  writeFileSync(join(inDir, 's2.seg.nii.gz'), readFileSync(TS('example_seg.nii.gz')));
+  writeFileSync(join(inDir, 's2.txt'), 'A 2 cm low density area in the spleen. No ascites.\n');
+  writeFileSync(join(inDir, 'broken.nii.gz'), 'not a CT');
+  writeFileSync(join(inDir, 'broken.txt'), 'Liver: cyst.\n');
+  const label = (out: string, killAt?: number): CliResult => cliProcess(['label', '--in', inDir, '--out', out, '--model', 'oracle:organ'], { env: { ...process.env, ...(killAt ? { CTGROUND_TEST_KILL_AT: String(killAt) } : {}) } });
+  const ref = join(tmp, 'label4-ref');
+  assert.equal(label(ref).code, 3);
+  const out = join(tmp, 'label4-out');
+  // each restart is killed one write step later than the one before, so the kills walk across the whole run
+  const kills: number[] = [];
+  for (let k = 1; ; k++) {
+    const r = label(out, k);
+    if (r.code !== null) { assert.equal(r.code, 3, r.stderr); break; }
+    kills.push(k);
+    assert.ok(kills.length < 60, 'the chain never finished');
+    // between kills: whatever stands under a final name is whole, and a study folder is there only when done
+    for (const [name, bytes] of tree(out)) {
+      if (name.split('/').some((p) => p.startsWith('.'))) continue;
+      if (name.endsWith('.gz')) assert.doesNotThrow(() => gunzipSync(bytes), `${name} is truncated (kill ${k})`);
+      if (name.endsWith('.json')) assert.doesNotThrow(() => JSON.parse(bytes.toString('utf8')), `${name} is truncated (kill ${k})`);
+    }
+    for (const id of ['s1', 's2']) if (existsSync(join(out, id))) assert.ok(existsSync(join(out, id, 'study.json')), `${id}/ without study.json after kill ${k}`);
+  }
+  assert.ok(kills.length >= 5, `killed ${kills.length} times`);
+  t.diagnostic(`killed at ${kills.length} points before a run finished`);
+  const a = tree(ref), b = tree(out);
+  assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort());
+  for (const [k, v] of a) assert.ok(v.equals(b.get(k)!), `${k} differs`);
 });

@@ -11,11 +11,25 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
   try {
     writeFileSync(tmp, data);
+    killPoint();
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;
   }
+}
+
+let steps = 0;
+
+/**
+ * Fault injection for the restart test (test/hardening): with CTGROUND_TEST_KILL_AT=N the process
+ * SIGKILLs itself at its N-th write step (before each rename of writeFileAtomic and
+ * writeOutputsAtomic, and between the latter's renames), so a test can stop a real run at every
+ * point that matters, including the windows no timing would hit. Unset, it costs one lookup.
+ */
+function killPoint(): void {
+  const at = process.env.CTGROUND_TEST_KILL_AT;
+  if (at && ++steps === Number(at)) process.kill(process.pid, 'SIGKILL');
 }
 
 /** Temporary folders of writeOutputsAtomic: `.NAME.partial-PID` (being filled) and `.NAME.old-PID` (being replaced). */
@@ -61,14 +75,18 @@ export async function writeOutputsAtomic<T>(dir: string, fill: (tmp: string) => 
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp);
     result = await fill(tmp);
+    killPoint();
     if (opts.mode === 'merge') mergeInto(tmp, dir, opts.stale ?? [], opts.last);
     else if (existsSync(dir)) {
       const old = join(parent, `.${name}.old-${process.pid}`);
       rmSync(old, { recursive: true, force: true });
       renameSync(dir, old);
+      killPoint();
       renameSync(tmp, dir);
+      killPoint();
       rmSync(old, { recursive: true, force: true });
     } else renameSync(tmp, dir);
+    killPoint();
   } catch (e) {
     // the cleanup can fail the same way the write did (a file where the folder should be)
     try { rmSync(tmp, { recursive: true, force: true }); } catch { /* nothing was made there */ }
@@ -86,6 +104,7 @@ function mergeInto(tmp: string, dir: string, stale: string[], last: string | und
   for (const n of fresh.filter((x) => x !== last).concat(last && fresh.includes(last) ? [last] : [])) {
     rmSync(join(dir, n), { recursive: true, force: true });
     renameSync(join(tmp, n), join(dir, n));
+    killPoint();
   }
 }
 
