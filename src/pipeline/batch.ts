@@ -5,6 +5,7 @@ import { denseVolume, writeNifti } from '../volume/index.ts';
 import type { GroundingModel } from '../model/index.ts';
 import { groundStudy, writeGroundingOutputs, safeId, type StageTimes, type FindingsFile } from './study.ts';
 import { maskOf } from './findings.ts';
+import { writeFindingsSeg, SEG_FILE } from './seg.ts';
 import { readReport } from '../report/index.ts';
 
 /** One study of an archive to label. Paths are absolute. */
@@ -17,6 +18,8 @@ export interface BatchStudy {
   /** organ label map already in our scheme (a dataset's `labels`) */
   labels?: string;
   split?: string;
+  /** the DICOM SEG of a study whose CT is a DICOM folder: binary (default), fractional, or off */
+  dicomSeg?: 'binary' | 'fractional' | 'off';
 }
 
 const CT_EXT = /\.(nii\.gz|nii|nrrd|nhdr|mha|mhd)$/i;
@@ -82,6 +85,8 @@ export interface ManifestRecord {
   split: string;
   /** findings.json of the auto-labels, for the viewer */
   grounding: string;
+  /** the DICOM Segmentation of the findings, when the CT was a DICOM series */
+  seg?: string;
   anomalies: {
     id: string; organ: string; type: string; certainty: string;
     spans: { start: number; end: number; text: string; class: string }[];
@@ -160,10 +165,13 @@ async function labelStudyInto(dir: string, s: BatchStudy, out: string, grounder:
   const findings: FindingsFile = await writeGroundingOutputs(join(dir, 'grounding'), r, { overview: false });
   const t1 = performance.now();
   for (const f of findings.anomalies) if (f.box && f.certainty !== 'absent') await writeNifti(join(dir, 'masks', `${safeId(f.id)}.nii.gz`), maskOf(denseVolume(r.maps.get(f.id)!), r.threshold));
+  // the SEG goes where the study's grounding goes, before study.json marks the study done
+  const seg = s.dicomSeg !== 'off' && statSync(s.ct).isDirectory() ? writeFindingsSeg(join(dir, 'grounding', SEG_FILE), r, s.ct, { fractional: s.dicomSeg === 'fractional' }) : null;
   const rel = (p: string): string => relative(out, join(studyDir(out, s.id), p)).split('\\').join('/');
   const record: ManifestRecord = {
     id: s.id, ct: rel(ctName), labels: rel(anatomyName), report: rel('report.txt'), split: s.split ?? 'unlabeled',
     grounding: rel('grounding/findings.json'),
+    ...(seg ? { seg: rel(`grounding/${SEG_FILE}`) } : {}),
     anomalies: findings.anomalies.map((f) => ({
       id: f.id, organ: f.organ, type: f.type, certainty: f.certainty, spans: f.spans,
       mask: f.box && f.certainty !== 'absent' ? rel(`masks/${safeId(f.id)}.nii.gz`) : null,

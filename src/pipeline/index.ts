@@ -4,3 +4,4 @@ export { summarizeMap, labelMapOf, maskOf, dominantAxes, type MapSummary, type F
 export { renderOverview, wrapText, type OverviewItem } from './overview.ts';
 export { loadGrounder, loadGrounderWithFallback, DEFAULT_MODEL_DIR } from './grounder.ts';
 export { studiesFromFolder, studiesFromDataset, labelStudies, labelOneStudy, writeManifest, oneLineReason, type BatchStudy, type BatchSummary, type ManifestRecord, type StudyOutcome } from './batch.ts';
+export { writeFindingsSeg, SEG_FILE, type SegWritten } from './seg.ts';

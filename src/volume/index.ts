@@ -13,3 +13,4 @@ export {
   maskBoundingBox, maskWorldBox, worldBoxToMask, voxelBoxToMask, voxelBoxSize,
 } from './transforms.ts';
 export { scanDicomFolder, chooseSeries, checkSliceStack, type DicomSeries } from './dicom.ts';
+export { scanDicomFolder, chooseSeries, checkSliceStack, type DicomSeries } from './dicom.ts';
