@@ -53,7 +53,8 @@ test('web e2e: open the demo study, click an anomaly, the overlay appears and th
     assert.ok(redPixels(before) < 50, 'no overlay before an anomaly is chosen');
 
     // the first anomaly the report asserts with a region above threshold
-    const study = await page.evaluate(async () => (await fetch('/api/studies/demo')).json());
+    // the API answers only with the token the server put in the page (issue 28.1)
+    const study = await page.evaluate(async () => (await fetch('/api/studies/demo', { headers: { 'x-ctground-token': document.querySelector<HTMLMetaElement>('meta[name="ctground-token"]')!.content } })).json());
     const target = (study.anomalies as { id: string; certainty: string; box: unknown; focusVoxel: number[] }[]).find((a) => a.certainty !== 'absent' && a.box);
     assert.ok(target, 'the demo study has a finding to show');
     const voxBefore = (await page.evaluate(() => (window as any).ctground.crosshairVox())) as number[];

@@ -10,6 +10,7 @@ import { readVolume, writeNifti, voxelBoxToWorld, type Vec3 } from '../src/volum
 import { fromTotalSegmentator } from '../src/anatomy/index.ts';
 import { loadGrounder } from '../src/pipeline/index.ts';
 import { startServer, imageKind, type RunningServer } from '../src/web/index.ts';
+import { assertOneLineError, cliProcess } from './helpers/cli.ts';
 
 const REPORT = 'Liver: A 3 cm hypodense mass in the right lobe of the liver.\nKidneys: A 12 mm cyst in the left kidney.\n';
 const LIMIT = 2_000_000;
@@ -38,7 +39,7 @@ after(async () => {
 /** A GET with the path sent byte for byte (fetch would normalise `..` away before the server saw it). */
 function get(path: string): Promise<{ status: number; body: string }> {
   return new Promise((ok, fail) => {
-    const req = request({ host: '127.0.0.1', port: srv.port, path, method: 'GET' }, (res) => {
+    const req = request({ host: '127.0.0.1', port: srv.port, path, method: 'GET', headers: { 'x-ctground-token': srv.token } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => ok({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
@@ -48,7 +49,8 @@ function get(path: string): Promise<{ status: number; body: string }> {
   });
 }
 async function post(path: string, body: unknown): Promise<{ status: number; json: Record<string, any> }> {
-  const r = await fetch(new URL(path, srv.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  // as the page sends it: its own Origin, JSON, and the token the server put in the page
+  const r = await fetch(new URL(path, srv.url), { method: 'POST', headers: { 'content-type': 'application/json', origin: srv.url.replace(/\/$/, ''), 'x-ctground-token': srv.token }, body: typeof body === 'string' ? body : JSON.stringify(body) });
   return { status: r.status, json: (await r.json()) as Record<string, any> };
 }
 const manifest = (): Record<string, any>[] => readFileSync(join(dir, 'manifest.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -78,6 +80,9 @@ test('web: oversized uploads, non-image files and empty reports are refused', as
   const notImage = await post('/api/upload', { name: 'x.nii.gz', report: 'a report', ct: png.toString('base64') });
   assert.equal(notImage.status, 415);
   assert.equal(notImage.json.error, 'upload: CT is not a NIfTI, NRRD or MHA image');
+  const huge = await post('/api/upload', { name: 'x', report: 'Liver: a cyst. '.repeat(80_000), ct: readFileSync(TS('example_seg.nii.gz')).toString('base64') });
+  assert.equal(huge.status, 413, JSON.stringify(huge.json));
+  assert.match(huge.json.error, /^upload: report: report is \d+ bytes, over the 1048576-byte limit/);
   const notJson = await post('/api/upload', 'not json');
   assert.equal(notJson.status, 400);
   const empty = await post('/api/upload', { name: 'x', report: '  ', ct: readFileSync(TS('example_ct_sm.nii.gz')).toString('base64') });
@@ -140,7 +145,7 @@ test('web: grounding, accept / reject / redraw saved atomically in manifest.json
   assert.equal((await post('/api/studies/s1/review', { anomaly: 'zz', decision: 'accept' })).status, 404);
   assert.ok(!readFileSync(join(dir, 'manifest.jsonl'), 'utf8').includes('.tmp'));
 
-  const tar = await fetch(new URL('/api/studies/s1/export', srv.url));
+  const tar = await fetch(new URL(`/api/studies/s1/export?token=${srv.token}`, srv.url));
   assert.equal(tar.status, 200);
   const bytes = Buffer.from(await tar.arrayBuffer());
   const names: string[] = [];
@@ -152,4 +157,109 @@ test('web: grounding, accept / reject / redraw saved atomically in manifest.json
     o += 512 + Math.ceil(size / 512) * 512;
   }
   for (const n of ['s1/findings.json', 's1/labels.nii.gz', `s1/maps/${a.id}.nii.gz`, `s1/masks/${a.id}.nii.gz`, 's1/review.json']) assert.ok(names.includes(n), `${n} missing from ${names}`);
+});
+
+/** A request with every header under the test's control (fetch would add or refuse some), body and all. */
+function raw(method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((ok, fail) => {
+    const req = request({ host: '127.0.0.1', port: srv.port, path, method, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) }, setHost: !('host' in headers) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => ok({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', fail);
+    req.end(body);
+  });
+}
+
+test('web (issue 28.1): cross-site, token-less, non-JSON and foreign-Host requests are refused; the page\'s own are served', async () => {
+  const g = await post('/api/studies/s1/ground', {});
+  assert.equal(g.status, 200);
+  const target = (g.json.anomalies as { id: string }[])[0]!.id;
+  const before = readFileSync(join(dir, 'manifest.jsonl'), 'utf8');
+  const own = srv.url.replace(/\/$/, '');
+  const body = JSON.stringify({ anomaly: target, decision: 'reject' });
+  const uploadBody = JSON.stringify({ name: 'x', report: 'Liver: a cyst.', ct: readFileSync(TS('example_seg.nii.gz')).toString('base64') });
+  // what the issue reproduced: another site's page posting a "simple" text/plain request, with and without the token
+  for (const path of ['/api/studies/s1/review', '/api/upload']) {
+    const b = path.endsWith('upload') ? uploadBody : body;
+    const evil = await raw('POST', path, { origin: 'http://evil.example', 'content-type': 'text/plain', 'sec-fetch-site': 'cross-site' }, b);
+    assert.equal(evil.status, 403, evil.body);
+    assert.match(JSON.parse(evil.body).error, /^origin: /);
+    const evilJson = await raw('POST', path, { origin: 'http://evil.example', 'content-type': 'application/json', 'x-ctground-token': srv.token }, b);
+    assert.equal(evilJson.status, 403, 'a foreign Origin is refused even with the token');
+    const textPlain = await raw('POST', path, { origin: own, 'content-type': 'text/plain', 'x-ctground-token': srv.token }, b);
+    assert.equal(textPlain.status, 415);
+    const noToken = await raw('POST', path, { origin: own, 'content-type': 'application/json' }, b);
+    assert.equal(noToken.status, 403);
+    assert.match(JSON.parse(noToken.body).error, /^token: /);
+    const badToken = await raw('POST', path, { 'content-type': 'application/json', 'x-ctground-token': srv.token.replace(/./, (c) => (c === 'a' ? 'b' : 'a')) }, b);
+    assert.equal(badToken.status, 403);
+    const sameSite = await raw('POST', path, { 'content-type': 'application/json', 'x-ctground-token': srv.token, 'sec-fetch-site': 'same-site' }, b);
+    assert.equal(sameSite.status, 403);
+  }
+  assert.equal(readFileSync(join(dir, 'manifest.jsonl'), 'utf8'), before, 'no refused request changed the manifest');
+  // DNS rebinding: the attacker's name resolves to 127.0.0.1, the browser sends it as Host
+  for (const host of [`evil.example:${srv.port}`, 'evil.example', `127.0.0.1:${srv.port + 1}`, '']) {
+    const r = await raw('GET', '/api/studies', { host, 'x-ctground-token': srv.token });
+    assert.equal(r.status, 421, `Host '${host}' → ${r.status}`);
+    assert.equal((await raw('GET', '/', { host })).status, 421, 'the page (and its token) is not served to a foreign Host');
+  }
+  // reads need the token too; the page carries it
+  assert.equal((await raw('GET', '/api/studies', {})).status, 403);
+  for (const host of [`127.0.0.1:${srv.port}`, `localhost:${srv.port}`]) assert.equal((await raw('GET', '/api/studies', { host, 'x-ctground-token': srv.token })).status, 200);
+  const page = await raw('GET', '/', {});
+  assert.equal(page.status, 200);
+  assert.ok(page.body.includes(`<meta name="ctground-token" content="${srv.token}">`));
+  // a curl-style call (no Origin, no Sec-Fetch-*) with the token and JSON is a tool of the user's: served
+  const curl = await raw('POST', '/api/studies/s1/review', { 'content-type': 'application/json; charset=utf-8', 'x-ctground-token': srv.token }, body);
+  assert.equal(curl.status, 200, curl.body);
+  // the browser's own same-origin request, as the page makes it
+  const browser = await raw('POST', '/api/studies/s1/review', { origin: own, 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors', 'content-type': 'application/json', 'x-ctground-token': srv.token }, JSON.stringify({ anomaly: target, decision: 'accept' }));
+  assert.equal(browser.status, 200, browser.body);
+  // a second server start has another token
+  const other = await startServer({ dataDir: dir, port: 0, grounder: () => loadGrounder('oracle:organ-side'), log: () => undefined });
+  try { assert.notEqual(other.token, srv.token); } finally { await other.close(); }
+});
+
+test('web (issue 28.1): a --host beyond loopback needs --allow-remote', async () => {
+  await assert.rejects(startServer({ dataDir: dir, port: 0, host: '0.0.0.0', grounder: () => loadGrounder('oracle:organ') }), /--host 0\.0\.0\.0: listens beyond this machine.*--allow-remote/);
+  const r = cliProcess(['serve', '--data', dir, '--port', '0', '--host', '0.0.0.0']);
+  assertOneLineError(r, null, /--host 0\.0\.0\.0: listens beyond this machine/);
+});
+
+test('web (issue 28.11): a negated finding cannot be accepted into a mask; a review threshold outside (0, 1] is refused', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'ctg-web11-'));
+  mkdirSync(join(d, 's'));
+  copyFileSync(TS('example_ct_sm.nii.gz'), join(d, 's', 'ct.nii.gz'));
+  writeFileSync(join(d, 's', 'report.txt'), 'Liver: A 3 cm hypodense mass in the right lobe of the liver. No ascites.\n');
+  writeFileSync(join(d, 'manifest.jsonl'), JSON.stringify({ id: 's', ct: 's/ct.nii.gz', report: 's/report.txt', split: 'test', anomalies: [] }) + '\n');
+  const s2 = await startServer({ dataDir: d, port: 0, grounder: () => loadGrounder('oracle:organ-side'), log: () => undefined });
+  const call = async (path: string, body: unknown): Promise<{ status: number; json: Record<string, any> }> => {
+    const r = await fetch(new URL(path, s2.url), { method: 'POST', headers: { 'content-type': 'application/json', origin: s2.url.replace(/\/$/, ''), 'x-ctground-token': s2.token }, body: JSON.stringify(body) });
+    return { status: r.status, json: (await r.json()) as Record<string, any> };
+  };
+  try {
+    const g = await call('/api/studies/s/ground', {});
+    assert.equal(g.status, 200);
+    const list = g.json.anomalies as { id: string; certainty: string }[];
+    const negated = list.find((a) => a.certainty === 'absent'), present = list.find((a) => a.certainty !== 'absent');
+    assert.ok(negated && present, JSON.stringify(list));
+    for (const decision of ['accept', 'redraw']) {
+      const r = await call('/api/studies/s/review', { anomaly: negated.id, decision, box: { min: [1, 1, 1], max: [3, 3, 3] } });
+      assert.equal(r.status, 409, JSON.stringify(r.json));
+    }
+    for (const threshold of [0, -0.2, 1.5, 'high']) {
+      const r = await call('/api/studies/s/review', { anomaly: present.id, decision: 'accept', threshold });
+      assert.equal(r.status, 400, `threshold ${threshold}`);
+      assert.match(r.json.error, /^threshold: must be in \(0, 1\]/);
+    }
+    const rec = JSON.parse(readFileSync(join(d, 'manifest.jsonl'), 'utf8').trim());
+    assert.deepEqual(rec.anomalies, [], 'nothing refused reached the manifest');
+    assert.ok(!existsSync(join(d, 'grounding', 's', 'masks')), 'no mask was written');
+    assert.equal((await call('/api/studies/s/review', { anomaly: present.id, decision: 'accept', threshold: 1 })).status, 200);
+  } finally {
+    await s2.close();
+    rmSync(d, { recursive: true, force: true });
+  }
 });

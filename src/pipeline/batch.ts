@@ -126,6 +126,34 @@ function removeStaleTemps(dir: string): void {
   }
 }
 
+/** Whether a study's outputs in `out` are complete (its study.json is written last). */
+export const isStudyDone = (out: string, id: string): boolean => existsSync(join(studyDir(out, id), DONE));
+
+/**
+ * What a killed attempt at one study left: its temporary folders beside the study's
+ * (`.ID.partial-PID`, `.ID.old-PID`, from writeOutputsAtomic) and temporaries inside it. The queue's
+ * worker clears them before it redoes the study; its job's lock makes them nobody else's.
+ */
+export function removeStudyTemps(out: string, id: string): void {
+  const name = safeId(id);
+  if (!existsSync(out)) return;
+  for (const e of readdirSync(out)) {
+    const m = /^\.(.+)\.(partial|old)-\d+$/.exec(e);
+    if (m && m[1] === name) rmSync(join(out, e), { recursive: true, force: true });
+  }
+  removeStaleTemps(studyDir(out, id));
+}
+
+/** Study ids become folder names: refused in one line when unsafe or repeated. */
+export function checkStudyIds(studies: BatchStudy[]): void {
+  const seen = new Set<string>();
+  for (const s of studies) {
+    if (!ID_OK.test(s.id)) throw new UserError(`study id '${s.id}': use letters, digits, '.', '_' and '-' only`);
+    if (seen.has(safeId(s.id))) throw new UserError(`study id '${s.id}' appears twice`);
+    seen.add(safeId(s.id));
+  }
+}
+
 /** Hard link when possible (an archive's CTs are big), else a copy; either way renamed into place. */
 function placeFile(src: string, dest: string): void {
   mkdirSync(dirname(dest), { recursive: true });
@@ -206,18 +234,13 @@ export function oneLineReason(e: unknown): string {
  * reason and the batch goes on. With jobs > 1 the studies run in worker threads.
  */
 export async function labelStudies(studies: BatchStudy[], out: string, opts: BatchOptions): Promise<BatchSummary> {
-  const seen = new Set<string>();
-  for (const s of studies) {
-    if (!ID_OK.test(s.id)) throw new UserError(`study id '${s.id}': use letters, digits, '.', '_' and '-' only`);
-    if (seen.has(safeId(s.id))) throw new UserError(`study id '${s.id}' appears twice`);
-    seen.add(safeId(s.id));
-  }
+  checkStudyIds(studies);
   mkdirSync(out, { recursive: true });
   removeStaleTemps(out);
   removePartialOutputs(out);
   const failed: { id: string; reason: string }[] = [];
   const todo = studies.filter((s) => {
-    if (existsSync(join(studyDir(out, s.id), DONE))) { opts.onStudy?.({ id: s.id, status: 'skipped' }); return false; }
+    if (isStudyDone(out, s.id)) { opts.onStudy?.({ id: s.id, status: 'skipped' }); return false; }
     return true;
   });
   const jobs = Math.max(1, Math.min(opts.jobs ?? 1, todo.length || 1));
@@ -241,11 +264,16 @@ export async function labelStudies(studies: BatchStudy[], out: string, opts: Bat
     const { runInWorkers } = await import('./workers.ts');
     await runInWorkers(todo, out, { jobs, threshold: opts.threshold, modelSpec: opts.modelSpec }, finished);
   }
+  return writeBatchSummary(out, studies, failed);
+}
+
+/** manifest.jsonl and summary.json of a batch: what `label` writes at its end, with or without the queue. */
+export function writeBatchSummary(out: string, studies: BatchStudy[], failed: { id: string; reason: string }[]): BatchSummary {
   const labeled = writeManifest(out, studies);
   // in input order, so an interrupted and an uninterrupted run write the same summary
   const order = new Map(studies.map((s, n) => [s.id, n]));
-  failed.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
-  const summary: BatchSummary = { studies: studies.length, labeled, failed };
+  const sorted = [...failed].sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+  const summary: BatchSummary = { studies: studies.length, labeled, failed: sorted };
   writeFileAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   return summary;
 }

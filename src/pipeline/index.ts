@@ -4,4 +4,7 @@ export { summarizeMap, labelMapOf, maskOf, dominantAxes, type MapSummary, type F
 export { renderOverview, wrapText, type OverviewItem } from './overview.ts';
 export { loadGrounder, loadGrounderWithFallback, DEFAULT_MODEL_DIR } from './grounder.ts';
 export { studiesFromFolder, studiesFromDataset, labelStudies, labelOneStudy, writeManifest, oneLineReason, type BatchStudy, type BatchSummary, type ManifestRecord, type StudyOutcome } from './batch.ts';
+// the job queue (BullMQ on Redis) is loaded only by the commands that use it: plain `label` runs without Redis
+export const loadQueue = (): Promise<typeof import('./queue.ts')> => import('./queue.ts');
+export type { StudyJob, StudyJobResult, QueueStatus, WorkerOptions, EnqueueOptions } from './queue.ts';
 export { writeFindingsSeg, SEG_FILE, type SegWritten } from './seg.ts';

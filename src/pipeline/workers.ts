@@ -4,21 +4,27 @@ import { UserError } from '../common/index.ts';
 import type { BatchStudy, StudyOutcome } from './batch.ts';
 
 /**
+ * One label thread (worker-main.ts): loads its own grounder, says `{ ready: true }`, then labels each
+ * study it is sent. Shared by `label --jobs` and the queue's worker.
+ */
+export function startLabelThread(data: { out?: string; threshold?: number; modelSpec?: string; threads: number }): Worker {
+  // workers run TypeScript through tsx, registered from a tiny ESM entry like bin/ctground.js does
+  const entry = `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))}; register(); await import(${JSON.stringify(new URL('./worker-main.ts', import.meta.url).href)});`;
+  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(entry)}`), { workerData: data });
+}
+
+/**
  * Runs studies in `jobs` worker threads, each with its own grounder, feeding the next study to
  * whichever worker is free. A worker that crashes on a study costs that study (reported as failed)
  * and is replaced; one that cannot even start stops the batch, since every other would fail alike.
  */
 export async function runInWorkers(todo: BatchStudy[], out: string, opts: { jobs: number; threshold?: number; modelSpec?: string }, finished: (o: StudyOutcome) => void): Promise<void> {
   const queue = [...todo];
-  // workers run TypeScript through tsx, registered from a tiny ESM entry like bin/ctground.js does
-  const entry = `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))}; register(); await import(${JSON.stringify(new URL('./worker-main.ts', import.meta.url).href)});`;
   const threads = Math.max(1, Math.floor(availableParallelism() / opts.jobs));
   let fatal: Error | undefined;
   const one = (): Promise<void> => new Promise((done) => {
-    const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(entry)}`), {
-      // the cores are shared out, so N workers do not each start a full ORT thread pool
-      workerData: { out, threshold: opts.threshold, modelSpec: opts.modelSpec, threads },
-    });
+    // the cores are shared out, so N workers do not each start a full ORT thread pool
+    const w = startLabelThread({ out, threshold: opts.threshold, modelSpec: opts.modelSpec, threads });
     let current: BatchStudy | undefined;
     let ready = false;
     const next = (): void => {

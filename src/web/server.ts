@@ -1,9 +1,12 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { hostname, networkInterfaces } from 'node:os';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { isThreshold, UserError, writeFileAtomic } from '../common/index.ts';
+import { isThreshold, THRESHOLD_RULE, UserError, writeFileAtomic, writeOutputsAtomic } from '../common/index.ts';
 import { readVolume, writeNifti, voxelBoxToWorld, gunzipHead, type Volume, type Vec3 } from '../volume/index.ts';
 import type { GroundingModel } from '../model/index.ts';
+import { checkReportText } from '../report/index.ts';
 import { groundStudy, writeGroundingOutputs, safeId, maskOf, DEFAULT_THRESHOLD, type FindingsFile } from '../pipeline/index.ts';
 import { DataFolder, OutsideError, type AnomalyRecord, type StudyRecord } from './store.ts';
 import { tarArchive } from './tar.ts';
@@ -20,9 +23,63 @@ export interface ServeOptions {
   threshold?: number;
   /** where request lines go; they carry routes and status codes, never study contents or names */
   log?: (line: string) => void;
+  /**
+   * A host other than loopback is refused unless this is set (serve's --allow-remote): then the
+   * machine's own names and addresses are accepted in the Host header too.
+   */
+  allowRemote?: boolean;
 }
 
-export interface RunningServer { url: string; port: number; close(): Promise<void> }
+/** `token`: the per-start secret the page sends with every API call (x-ctground-token), for tests and tools. */
+export interface RunningServer { url: string; port: number; token: string; close(): Promise<void> }
+
+/** Addresses that reach this machine only. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+/** The names a request's Host header may carry: loopback, the bound address, and with allowRemote the machine's own. */
+function allowedHosts(bound: string, allowRemote: boolean): Set<string> {
+  const hosts = new Set(['localhost', '127.0.0.1', '::1', bound.toLowerCase()]);
+  if (allowRemote) {
+    hosts.add(hostname().toLowerCase());
+    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) hosts.add(a.address.toLowerCase());
+  }
+  hosts.delete('0.0.0.0');
+  hosts.delete('::');
+  return hosts;
+}
+
+/**
+ * What every request must pass before it is routed. The Host must name this server (a DNS-rebinding
+ * page reaches 127.0.0.1 under its own name). API calls carry the page's per-start token (in the
+ * x-ctground-token header, or ?token= for the export link a browser follows). A state-changing
+ * request must come from this server's own page: an Origin, if sent, equal to the server's own, no
+ * cross-site Sec-Fetch-Site, and a JSON body type (a cross-site form or a "simple" fetch cannot send one
+ * without a CORS preflight, which this server never answers).
+ */
+function guard(req: IncomingMessage, url: URL, o: { port: number; hosts: Set<string>; token: string }): void {
+  const hostHeader = String(req.headers.host ?? '');
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hostHeader);
+  const name = m?.[1]?.replace(/^\[|\]$/g, '').toLowerCase();
+  if (!m || !name || !o.hosts.has(name) || Number(m[2] ?? 80) !== o.port) throw new HttpError(421, 'host: this server answers only to its own address (Host header refused)');
+  const method = req.method ?? 'GET';
+  const changes = method !== 'GET' && method !== 'HEAD';
+  if (changes) {
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== `http://${hostHeader}`) throw new HttpError(403, 'origin: requests that change data must come from this server\'s own page');
+    const site = req.headers['sec-fetch-site'];
+    if (site !== undefined && site !== 'same-origin' && site !== 'none') throw new HttpError(403, 'origin: requests that change data must come from this server\'s own page');
+    const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/json') throw new HttpError(415, 'request: the body must be sent as application/json');
+  }
+  if (url.pathname.startsWith('/api/')) {
+    const given = String(req.headers['x-ctground-token'] ?? url.searchParams.get('token') ?? '');
+    const a = Buffer.from(given), b = Buffer.from(o.token);
+    if (a.length !== b.length || !timingSafeEqual(a, b)) throw new HttpError(403, 'token: missing or wrong (reload the page: the server was restarted)');
+  }
+}
 
 class HttpError extends Error {
   constructor(readonly status: number, message: string) { super(message); }
@@ -100,7 +157,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let grounderPromise: Promise<GroundingModel> | undefined;
   const grounder = (): Promise<GroundingModel> => (grounderPromise ??= opts.grounder());
   const js = await pageBundle();
-  const html = pageHtml();
+  // the page carries this start's token; a page of another origin cannot read it
+  const token = randomBytes(24).toString('base64url');
+  const html = pageHtml().replace('<head>', `<head>\n<meta name="ctground-token" content="${token}">`);
+  const host = opts.host ?? '127.0.0.1';
+  if (!isLoopback(host) && !opts.allowRemote) throw new UserError(`--host ${host}: listens beyond this machine; anyone who reaches it can read and change the studies (add --allow-remote to mean it)`);
+  const hosts = allowedHosts(host, opts.allowRemote === true);
+  let port = opts.port ?? 8080;
   // one grounding per study at a time: a second click waits for the first result
   const grounding = new Map<string, Promise<unknown>>();
 
@@ -144,7 +207,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const labels = rec.labels ? data.inside(rec.labels) : undefined;
     const r = await groundStudy({ ct: data.inside(rec.ct), report: text, reportName: 'report', labels }, await grounder(), { threshold });
     const outRel = `grounding/${safeId(rec.id)}`;
-    await writeGroundingOutputs(data.inside(outRel), r);
+    // built beside its folder and moved in (findings.json last); a re-grounding's stale maps go, the review's masks stay
+    await writeOutputsAtomic(data.inside(outRel), (dir) => writeGroundingOutputs(dir, r), { mode: 'merge', stale: ['findings.json', 'maps', 'labels.nii.gz', 'overview.png'], last: 'findings.json' });
     await data.update((records) => {
       const target = records.find((x) => x.id === rec.id);
       if (target) target.grounding = `${outRel}/findings.json`;
@@ -158,10 +222,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (!f) throw new HttpError(404, `anomaly: not among this study's findings`);
     const decision = body.decision;
     if (decision !== 'accept' && decision !== 'reject' && decision !== 'redraw') throw new HttpError(400, 'decision: must be accept, reject or redraw');
+    // a threshold outside (0, 1] is a mistake to report, not a value to replace silently
+    if (body.threshold !== undefined && !isThreshold(body.threshold)) throw new HttpError(400, `threshold: ${THRESHOLD_RULE}`);
     const thr = isThreshold(body.threshold) ? body.threshold : g.file.threshold;
     let mask: string | null = null, box: [Vec3, Vec3] | null = null, voxelBox: { min: Vec3; max: Vec3 } | undefined;
     if (decision !== 'reject') {
-      if (f.map === null) throw new HttpError(409, 'anomaly: negated in the report, it has no map to accept or redraw');
+      if (f.map === null || f.certainty === 'absent') throw new HttpError(409, 'anomaly: negated in the report, it has no map to accept or redraw');
       const map = (await readVolume(join(g.dir, f.map))) as Volume<Float32Array>;
       const m = maskOf(map.data instanceof Float32Array ? map : { ...map, data: Float32Array.from(map.data) }, thr);
       if (decision === 'redraw') voxelBox = parseVoxelBox(body.box, map.size);
@@ -222,6 +288,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const report = body.report, ct = body.ct;
     if (typeof report !== 'string' || !report.trim()) throw new HttpError(400, 'upload: report is empty');
     if (report.includes('\0')) throw new HttpError(415, 'upload: report is not text');
+    // the limits of the CLI's report reader: at most 1 MB, text rather than binary
+    try { checkReportText(report, 'upload: report'); } catch (e) { throw new HttpError(/over the/.test((e as Error).message) ? 413 : 415, (e as Error).message); }
     if (typeof ct !== 'string' || !ct) throw new HttpError(400, 'upload: no CT');
     const bytes = Buffer.from(ct, 'base64');
     const kind = imageKind(bytes);
@@ -245,6 +313,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     try { rawDecoded = decodeURIComponent(raw); } catch { throw new HttpError(400, 'path: bad encoding'); }
     if (rawDecoded.split(/[\\/]+/).includes('..')) throw new HttpError(403, 'path: ".." is not allowed');
     const url = new URL(req.url ?? '/', 'http://x');
+    guard(req, url, { port, hosts, token });
     const path = url.pathname;
     const method = req.method ?? 'GET';
     if (method === 'GET' && (path === '/' || path === '/index.html')) { send(res, 200, html, 'text/html; charset=utf-8'); return path; }
@@ -309,13 +378,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       },
     );
   });
-  const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((ok, fail) => { server.once('error', fail); server.listen(opts.port ?? 8080, host, () => ok()); });
   const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : (opts.port ?? 8080);
+  port = typeof addr === 'object' && addr ? addr.port : port;
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/`,
     port,
+    token,
     close: () => new Promise<void>((ok) => { server.closeAllConnections(); server.close(() => ok()); }),
   };
 }

@@ -1,22 +1,28 @@
 import { resolve } from 'node:path';
 import { Progress, UserError, formatSeconds } from '../../common/index.ts';
 import { parseFlags, requireFlag, intFlag, thresholdFlag } from '../args.ts';
-import { studiesFromDataset, studiesFromFolder, labelStudies, type StageTimes } from '../../pipeline/index.ts';
+import { studiesFromDataset, studiesFromFolder, labelStudies, loadQueue, type StageTimes, type StudyOutcome } from '../../pipeline/index.ts';
 
 export const summary = 'auto-label a whole archive of studies (resumable)';
 
 export const USAGE = `usage: ctground label (--data DIR | --in FOLDER) --out DIR [--jobs N] [--model DIR|oracle:NAME] [--threshold T]
+       ctground label (--data DIR | --in FOLDER) --out DIR --queue redis://HOST:PORT[/DB] [--attempts N] [--threshold T]
   --data  a dataset folder (manifest.jsonl; its organ label maps are used)
   --in    a folder of studies: <id>.nii.gz + <id>.txt (+ <id>.seg.nii.gz, TotalSegmentator), or one
           folder per study with ct.* (or a DICOM folder ct/), report.txt and optionally TotalSegmentator's
           seg.nii.gz or segmentations/ (its folder of masks); without either, organs are estimated
   --out   output dataset folder (manifest.jsonl + one folder per study); rerun to resume
-  --jobs  studies in parallel, each in its own worker thread (default 1)`;
+  --jobs  studies in parallel, each in its own worker thread (default 1)
+  --queue enqueue one job per study in Redis (BullMQ) for \`ctground worker\` on any number of machines,
+          follow them to the end and write the same manifest and summary; the model and --jobs are the
+          workers'; --out must be a folder every worker sees at the same path
+  --attempts  tries per study before it lands in the queue's failed list (default 3)`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     data: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' }, jobs: { type: 'string' },
     model: { type: 'string' }, threshold: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    queue: { type: 'string' }, attempts: { type: 'string' },
   }, false);
   if (values.help) { console.log(USAGE); return 0; }
   if (!values.data === !values.in) throw new UserError('give exactly one of --data DIR or --in FOLDER');
@@ -24,21 +30,33 @@ export async function run(argv: string[]): Promise<number> {
   const jobs = intFlag(values.jobs, 'jobs', 1);
   if (jobs < 1) throw new UserError(`--jobs must be at least 1, got ${jobs}`);
   const threshold = thresholdFlag(values.threshold);
+  if (values.queue && (values.jobs || values.model)) throw new UserError(`with --queue, --jobs and --model belong to each \`ctground worker\``);
+  if (values.attempts && !values.queue) throw new UserError('--attempts needs --queue');
+  const attempts = intFlag(values.attempts, 'attempts', 3);
+  if (attempts < 1) throw new UserError(`--attempts must be at least 1, got ${attempts}`);
   const studies = values.data ? studiesFromDataset(resolve(values.data)) : studiesFromFolder(resolve(values.in!));
 
   let bar: Progress | undefined;
   let skipped = 0, labeled = 0;
   const total: StageTimes = { io: 0, anatomy: 0, structuring: 0, network: 0, outputs: 0 };
   const t0 = Date.now();
-  const result = await labelStudies(studies, out, {
-    threshold, jobs, modelSpec: values.model,
-    onStudy: (o) => {
-      if (o.status === 'skipped') { skipped++; return; }
-      bar ??= new Progress('label', studies.length - skipped, 'studies', 0, { since: t0 });
-      if (o.status === 'labeled') { labeled++; for (const k of Object.keys(total) as (keyof StageTimes)[]) total[k] += o.times[k]; }
-      bar.tick(1, o.status === 'failed' ? `(${o.id} failed)` : '');
-    },
-  });
+  const onStudy = (o: StudyOutcome): void => {
+    if (o.status === 'skipped') { skipped++; return; }
+    bar ??= new Progress('label', studies.length - skipped, 'studies', 0, { since: t0 });
+    if (o.status === 'labeled') { labeled++; for (const k of Object.keys(total) as (keyof StageTimes)[]) total[k] += o.times[k]; }
+    bar.tick(1, o.status === 'failed' ? `(${o.id} failed)` : '');
+  };
+  // the queue: progress comes from the queue's events as the workers finish studies
+  const result = values.queue
+    ? await (await loadQueue()).labelViaQueue(studies, out, {
+      queue: values.queue, threshold, attempts, onStudy,
+      onQueued: (added, present) => {
+        if (!(added + present)) return;
+        console.log(`${added} studies queued${present ? `, ${present} already in the queue` : ''}; waiting for workers (ctground worker --queue …)`);
+        bar ??= new Progress('label', studies.length - skipped, 'studies', 0, { since: t0 });
+      },
+    })
+    : await labelStudies(studies, out, { threshold, jobs, modelSpec: values.model, onStudy });
   bar?.finish();
   const secs = (Date.now() - t0) / 1000;
   console.log(`${result.labeled}/${result.studies} studies labeled in ${out} (${labeled} now, ${skipped} already done) in ${formatSeconds(secs)}`);

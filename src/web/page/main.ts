@@ -22,8 +22,15 @@ const $ = <T extends HTMLElement>(sel: string): T => document.querySelector(sel)
 const statusEl = $('#status');
 const setStatus = (s: string): void => { statusEl.textContent = s; };
 
-async function api<T>(path: string, init?: RequestInit): Promise<T> {
-  const r = await fetch(path, init);
+// this server start's token, put in the page by the server: every API call carries it (a page of
+// another origin cannot read it, so it cannot make these calls)
+const TOKEN = document.querySelector<HTMLMetaElement>('meta[name="ctground-token"]')?.content ?? '';
+
+async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const headers: Record<string, string> = { 'x-ctground-token': TOKEN, ...(init.headers as Record<string, string> | undefined) };
+  // the server takes state-changing requests as JSON only
+  if (init.method && init.method !== 'GET') headers['content-type'] = 'application/json';
+  const r = await fetch(path, { ...init, headers, body: init.body ?? (init.method && init.method !== 'GET' ? '{}' : undefined) });
   const body = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error((body as { error?: string }).error ?? `HTTP ${r.status}`);
   return body as T;
@@ -149,7 +156,7 @@ async function loadStudy(id: string): Promise<void> {
   threshold = study.threshold;
   ($('#threshold') as HTMLInputElement).value = String(threshold);
   $('#threshold-value').textContent = threshold.toFixed(2);
-  ($('#export') as HTMLAnchorElement).href = `/api/studies/${encodeURIComponent(id)}/export`;
+  ($('#export') as HTMLAnchorElement).href = `/api/studies/${encodeURIComponent(id)}/export?token=${encodeURIComponent(TOKEN)}`;
   renderReport(study);
   renderAnomalies(study);
   const [lo, hi] = windowValues();
