@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { relative } from 'node:path';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { quoteName } from '../src/common/index.ts';
+import { projectRoot, quoteName } from '../src/common/index.ts';
 import { readVolume, type Vec3 } from '../src/volume/index.ts';
 import { labelMapOf } from '../src/pipeline/index.ts';
 import { checkDataset } from '../src/data/index.ts';
@@ -303,4 +303,24 @@ test('28.4: label SIGKILLed at every write step of a chain of restarts ends byte
   const a = tree(ref), b = tree(out);
   assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort());
   for (const [k, v] of a) assert.ok(v.equals(b.get(k)!), `${k} differs`);
+});
+
+test('28.12: a run with a real ONNX model writes nothing outside --out: no ONNX Runtime telemetry in HOME, no mat-debug log in the temp folder', { timeout: 600_000 }, () => {
+  const home = join(tmp, 'home12'), temp = join(tmp, 'temp12'), cwd = join(tmp, 'cwd12');
+  for (const d of [home, temp, cwd]) mkdirSync(d);
+  const rep = join(tmp, 'r12.txt');
+  writeFileSync(rep, 'Liver: A 3 cm hypodense mass in the right lobe of the liver.\n');
+  const model = join(projectRoot, 'models', 'grounding-default');
+  const modelBefore = readdirSync(model, { recursive: true }).map(String).sort();
+  const env = { ...process.env, HOME: home, TMPDIR: temp, XDG_CACHE_HOME: '' };
+  delete env.ORT_DISABLE_TELEMETRY;
+  delete (env as Record<string, unknown>).XDG_CACHE_HOME;
+  const r = cliProcess(['ground', '--ct', CT, '--labels', TS('example_seg.nii.gz'), '--report', rep, '--out', join(cwd, 'out')], { env, cwd, timeout: 600_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(existsSync(join(cwd, 'out', 'findings.json')));
+  assert.deepEqual(readdirSync(home, { recursive: true }), [], 'nothing under HOME (was .cache/Microsoft/DeveloperTools/.onnxruntime/)');
+  // tsx keeps its compile cache of ctground's own sources there (tsx-<uid>/: program code, no data); nothing else may stay
+  assert.deepEqual(readdirSync(temp).filter((n) => !/^tsx-\d+$/.test(n)), [], 'nothing left in the temp folder (was mat-debug-<pid>.log and .ses)');
+  assert.deepEqual(readdirSync(cwd), ['out']);
+  assert.deepEqual(readdirSync(model, { recursive: true }).map(String).sort(), modelBefore, 'the model folder is unchanged');
 });

@@ -136,7 +136,7 @@ export async function organMapFor(ct: Volume, opts: OrganMapOptions = {}): Promi
   const notes: string[] = [];
   const names = (vals: Iterable<number>): string[] => [...vals].sort((a, b) => a - b).map((v) => scheme.byValue.get(v)?.name).filter((n): n is string => !!n && !TISSUE.has(n));
   if (!opts.labels) {
-    const labels = estimateAnatomy(ct);
+    const labels = await estimateAnatomy(ct);
     return { labels, source: 'estimated', given: [], estimated: names(organsIn(labels.data)), notes, asGiven: false };
   }
   const path = opts.labels;
@@ -160,7 +160,7 @@ export async function organMapFor(ct: Volume, opts: OrganMapOptions = {}): Promi
     // already our values (a scheme map, or the folder's masks written as our values)
     const labels: Volume<Uint8Array> = { ...map, data: map.data instanceof Uint8Array ? map.data : Uint8Array.from(map.data) };
     if (!ts) return { labels, source: 'ctground', given: names(organsIn(labels.data)), estimated: [], notes, asGiven: !notes.length };
-    return complete(labels, covered, ct, notes, names);
+    return complete(labels, covered, ct, notes, names, true);
   }
   const version = opts.version ?? detectTotalSegmentatorVersion(map, ct);
   notes.unshift(`TotalSegmentator ${version} multi-label map`);
@@ -170,17 +170,20 @@ export async function organMapFor(ct: Volume, opts: OrganMapOptions = {}): Promi
     const v = map.data[p]!;
     data[p] = v > 0 && v < 256 && Number.isInteger(v) ? lut[v]! : 0;
   }
-  return complete({ ...map, data }, covered, ct, notes, names);
+  // a whole `total` map has labelled every structure it found; only a partial one needs the atlases
+  return complete({ ...map, data }, covered, ct, notes, names, covered !== null);
 }
 
 /**
  * A TotalSegmentator map completed: where it covers the CT and labels nothing, an estimated organ
  * it does not hold fills in, else the HU tissue class (TotalSegmentator labels no fat or soft
- * tissue); where it does not cover the CT at all, the estimate is taken whole.
+ * tissue); where it does not cover the CT at all, the estimate is taken whole. `atlases`: estimate
+ * organs by atlas registration too (a subset of masks, a map of part of the scan), or HU alone (a
+ * whole multi-label map, whose missing organs are not in the scan).
  */
-function complete(given: Volume<Uint8Array>, covered: Uint8Array | null, ct: Volume, notes: string[], names: (v: Iterable<number>) => string[]): OrganMap {
+async function complete(given: Volume<Uint8Array>, covered: Uint8Array | null, ct: Volume, notes: string[], names: (v: Iterable<number>) => string[], atlases: boolean): Promise<OrganMap> {
   const givenOrgans = organsIn(given.data);
-  const est = estimateAnatomy(ct).data;
+  const est = (await estimateAnatomy(ct, atlases ? {} : { atlases: [] })).data;
   const hu = fallbackAnatomy(ct).data;
   const soft = organValue('soft_tissue');
   const out = given.data;

@@ -2,6 +2,8 @@
  * ORT session creation and feeding. Threads default to 2 (these machines have 2 cores); the
  * execution provider is a choice, CPU by default.
  */
+// first: turns ONNX Runtime's telemetry off before the library loads (see ort-env.ts)
+import './ort-env.ts';
 import * as ort from 'onnxruntime-node';
 import { UserError } from '../common/index.ts';
 import type { DType, Tensor, TypedData } from './graph.ts';

@@ -139,7 +139,11 @@ export function meanIouAt(results: readonly { score: AnomalyScore }[]): number[]
   return MIOU_THRESHOLDS.map((_, k) => mean(results.map((r) => r.score.ious[k]!)));
 }
 
-type EvalOptions = { read: VolumeReader; organs: OrganLookup; split: string; quiet?: boolean; groundingBox?: GroundingBox };
+type EvalOptions = {
+  read: VolumeReader; organs: OrganLookup; split: string; quiet?: boolean; groundingBox?: GroundingBox;
+  /** the organ map the model grounds in, from the CT (estimated anatomy) instead of the study's own labels */
+  anatomy?: (ct: Volume) => Promise<Volume>;
+};
 
 /**
  * Grounds every study of a split with `model` and scores each anomaly that has a ground-truth mask
@@ -162,7 +166,7 @@ export async function evaluateModels(models: readonly GroundingModel[], dir: str
   const progress = opts.quiet ? null : new Progress(`eval ${name}`, studies.length, 'studies');
   for (const study of studies) {
     const ct = await opts.read(join(dir, study.ct));
-    const anatomy = await opts.read(join(dir, study.labels));
+    const anatomy = opts.anatomy ? await opts.anatomy(ct) : await opts.read(join(dir, study.labels));
     const report = goldReport(dir, study);
     const scored = study.anomalies.filter((a) => a.mask);
     reports.push({ text: report.text, anomalies: scored });

@@ -3,6 +3,8 @@ export type { Volume, VoxelArray, Vec3, Geometry, WorldBox, VoxelBox, BoxedVolum
 export { boxedVolume, boxedAt, boxedOver, denseVolume, emptyBoxed, hullBox, mergeBoxedMax } from './boxed.ts';
 export { readVolume, writeNifti, writeVolume, setMaxVoxels, maxVoxels, type ReadOptions } from './io.ts';
 export { DEFAULT_MAX_VOXELS, gunzipHead } from './nifti.ts';
+// itk-wasm's image form (LPS), for the atlas registration in anatomy/
+export { toItkImage, fromItkImage } from './io.ts';
 export {
   geometryOf, sameGrid, voxelCount, indexToWorld, worldToIndex, indexToWorldMatrix, voxelOffset, voxelAt, insideGrid,
   orientationCode, axisMapping, voxelBoxToWorld, worldBoxToVoxel, worldBounds,
@@ -12,5 +14,4 @@ export {
   reorient, valueRange, scaleIntensity, extractRegion, cropOrPad, cropToWorldBox,
   maskBoundingBox, maskWorldBox, worldBoxToMask, voxelBoxToMask, voxelBoxSize,
 } from './transforms.ts';
-export { scanDicomFolder, chooseSeries, checkSliceStack, type DicomSeries } from './dicom.ts';
 export { scanDicomFolder, chooseSeries, checkSliceStack, type DicomSeries } from './dicom.ts';

@@ -1,6 +1,6 @@
 import { UserError } from '../../common/index.ts';
 import { parseFlags, requireFlag, intFlag } from '../args.ts';
-import { readVolume } from '../../volume/index.ts';
+import { readVolume, type Volume } from '../../volume/index.ts';
 import {
   readManifest, splitOf, evaluateStudies, medianLesionMm3, formatEval, evalJson, oracleGrounder, schemeOrganLookup, ORACLE_NAMES, type OracleName,
   setKind, realFirst, formatSetTable, type EvalResult, type SetKind,
@@ -16,13 +16,25 @@ export const USAGE = `usage: ctground eval --data DIR[,DIR…] (--model DIR | --
   --limit N      the first N studies of the split
   --json         the metrics as one JSON object
   --prior-data DIR --prior-split S   where the prior oracle's lesion size comes from (default: --data, train)
+  --anatomy dataset|estimated   the organ map grounded in: the study's labels (default), or estimated from the CT
+                 as \`ground\` does without --labels; --leave-out-patient P drops patient P's atlases (a set made from them)
 prints Dice, mIoU at 0.1–0.5 and grounding accuracy (IoU > 0.1 at threshold 0.1)`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     model: { type: 'string' }, oracle: { type: 'string' }, data: { type: 'string' }, split: { type: 'string' },
     json: { type: 'boolean' }, limit: { type: 'string' }, 'prior-split': { type: 'string' }, 'prior-data': { type: 'string' },
+    anatomy: { type: 'string' }, 'leave-out-patient': { type: 'string' },
   }, false);
+  const anatomyMode = values.anatomy ?? 'dataset';
+  if (anatomyMode !== 'dataset' && anatomyMode !== 'estimated') throw new UserError(`--anatomy must be dataset or estimated, got '${anatomyMode}'`);
+  if (values['leave-out-patient'] && anatomyMode !== 'estimated') throw new UserError('--leave-out-patient needs --anatomy estimated');
+  let anatomy: ((ct: Volume) => Promise<Volume>) | undefined;
+  if (anatomyMode === 'estimated') {
+    const { estimateAnatomy, loadAtlases } = await import('../../anatomy/index.ts');
+    const atlases = (await loadAtlases()).filter((a) => a.patient !== values['leave-out-patient']);
+    anatomy = (ct) => estimateAnatomy(ct, { atlases });
+  }
   const dirs = requireFlag(values.data, 'data').split(',').filter(Boolean);
   if (Boolean(values.model) === Boolean(values.oracle)) throw new UserError('give exactly one of --model DIR or --oracle NAME (organ, organ-side, prior)');
   const split = values.split ?? 'test';
@@ -45,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
   for (const { dir, studies, kind } of sets) {
     let chosen = splitOf(studies, split);
     if (limit > 0) chosen = chosen.slice(0, limit);
-    const result = await evaluateStudies(model, dir, chosen, { read, organs: schemeOrganLookup, groundingBox: anomalyBox, split, quiet: values.json });
+    const result = await evaluateStudies(model, dir, chosen, { read, organs: schemeOrganLookup, groundingBox: anomalyBox, split, quiet: values.json, anatomy });
     if (values.json) console.log(JSON.stringify(evalJson(result)));
     else console.log((rows.length ? '\n' : '') + formatEval(result));
     rows.push({ kind, result });
