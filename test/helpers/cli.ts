@@ -32,14 +32,20 @@ export function cliPeakRss(args: string[], opts: { env?: NodeJS.ProcessEnv; time
  */
 export async function cliInProcess(args: string[]): Promise<CliResult> {
   let stderr = '', stdout = '';
-  // commands print through console.log; process.stdout itself is the test runner's and stays
-  const log = console.log;
+  // commands print through console.log or process.stdout.write with strings; the test runner
+  // reports through process.stdout too, in Buffers, which pass through untouched
+  const log = console.log, write = process.stdout.write;
   console.log = (...a: unknown[]) => { stdout += a.map(String).join(' ') + '\n'; };
+  process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
+    if (typeof chunk === 'string') { stdout += chunk; return true; }
+    return (write as (...x: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
+  }) as typeof process.stdout.write;
   try {
     const code = await runCli(args, (s) => { stderr += s; });
     return { code, stdout, stderr };
   } finally {
     console.log = log;
+    process.stdout.write = write;
   }
 }
 
