@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { readImageNode } from '@itk-wasm/image-io';
 import { projectRoot } from '../src/common/index.ts';
-import { boxedVolume, readVolume, type Vec3 } from '../src/volume/index.ts';
+import { gunzipSync } from 'node:zlib';
+import * as nifti from 'nifti-reader-js';
+import { boxedVolume, denseVolume, readVolume, type Vec3 } from '../src/volume/index.ts';
 import { DEFAULT_MODEL_DIR, type FindingsFile } from '../src/pipeline/index.ts';
 import type { GroundingModel } from '../src/model/index.ts';
 import { TS } from './helpers/shared.ts';
@@ -195,6 +197,16 @@ test('ground: a negated finding is listed with its certainty and no location; it
   for (const k of ['peak', 'mean', 'volumeMl', 'voxels', 'peakVoxel', 'focusWorld', 'bestSlice']) assert.ok(!(k in n), `no ${k} on a negated finding`);
   assert.ok(!existsSync(join(out, 'maps', `${neg.id}.nii.gz`)));
   assert.ok(existsSync(join(out, pos.map)));
+  // the map file is uint8 with scl_slope 1/255: another reader (nifti-reader-js) gets the probabilities back, to 1/255
+  const raw = gunzipSync(readFileSync(join(out, pos.map)));
+  const ab = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength) as ArrayBuffer;
+  const h = nifti.readHeader(ab)!;
+  assert.equal(h.datatypeCode, 2);
+  const stored = new Uint8Array(nifti.readImage(h, ab)), want = denseVolume(r.maps.get(pos.id)!).data;
+  assert.equal(stored.length, want.length);
+  let worst = 0;
+  for (let v = 0; v < want.length; v++) worst = Math.max(worst, Math.abs(stored[v]! * h.scl_slope + h.scl_inter - want[v]!));
+  assert.ok(worst <= 1 / 255, `map file vs the map: ${worst}`);
   const labels = await readVolume(join(out, 'labels.nii.gz'));
   assert.ok(labels.data.some((x) => x === pos.label));
   assert.ok(!labels.data.some((x) => x === neg.label), 'no label value for the negated finding');

@@ -8,7 +8,7 @@ import * as nifti from 'nifti-reader-js';
 import { TS } from './helpers/shared.ts';
 import {
   readVolume, writeNifti, writeVolume, worldBounds, orientationCode, indexToWorld, worldToIndex, resampleToGrid, voxelAt,
-  maskBoundingBox, type Volume,
+  maskBoundingBox, boxedVolume, boxedMask, denseVolume, quantizedProbabilities, PROBABILITY_SLOPE, type Volume,
 } from '../src/volume/index.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ctground-volio-'));
@@ -233,4 +233,36 @@ test('a DICOM folder reached through a symlink, or holding symlinked files, read
     assert.deepEqual(v.origin, ref.origin);
     assert.ok(v.data.every((x, i) => x === ref.data[i]), dir);
   }
+});
+
+test('a probability map stored as uint8 with scl_slope 1/255 reads as probabilities (nifti-reader-js, itk-wasm, ours), each within 1/255', async () => {
+  const size: [number, number, number] = [23, 17, 11];
+  const map: Volume<Float32Array> = { data: new Float32Array(size[0] * size[1] * size[2]), size, spacing: [0.7, 0.7, 1.25], origin: [-8, 12, 30], direction: [1, 0, 0, 0, 1, 0, 0, 0, 1] };
+  // a box of values covering [0, 1], the rounding edges included, and zeros around it
+  let s = 7;
+  for (let k = 2; k < 9; k++) for (let j = 3; j < 14; j++) for (let i = 4; i < 19; i++) { s = (s * 16807) % 2147483647; map.data[i + size[0] * (j + size[1] * k)] = s / 2147483647; }
+  const edges = [1, 0.5, 1 / 510, 0.5 / 255 + 1e-7, 254.5 / 255, 1e-9];
+  edges.forEach((p, n) => { map.data[5 + n + size[0] * (4 + size[1] * 3)] = p; });
+  const b = boxedVolume(map);
+  const path = join(tmp, 'prob.nii.gz');
+  await writeNifti(path, quantizedProbabilities(b), { sclSlope: PROBABILITY_SLOPE });
+
+  const raw = gunzipSync(readFileSync(path));
+  const ab = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength) as ArrayBuffer;
+  const h = nifti.readHeader(ab)!;
+  assert.equal(h.datatypeCode, 2, 'uint8');
+  assert.ok(Math.abs(h.scl_slope - 1 / 255) < 1e-9 && h.scl_inter === 0);
+  const stored = new Uint8Array(nifti.readImage(h, ab));
+  let worst = 0;
+  for (let v = 0; v < map.data.length; v++) worst = Math.max(worst, Math.abs(stored[v]! * h.scl_slope + h.scl_inter - map.data[v]!));
+  assert.ok(worst <= 1 / 510 + 1e-6, `nifti-reader-js: stored × slope is the probability to ${worst} (≤ 1/510)`);
+  assert.equal(stored[5 + size[0] * (4 + size[1] * 3)], 255, 'p = 1 is 255');
+  for (const reader of ['auto', 'itk-wasm'] as const) {
+    const back = await readVolume(path, { niftiReader: reader });
+    let w = 0;
+    for (let v = 0; v < map.data.length; v++) w = Math.max(w, Math.abs(back.data[v]! - map.data[v]!));
+    assert.ok(w <= 1 / 255, `${reader}: probabilities to ${w}`);
+  }
+  // the mask from the box alone is the whole-grid mask
+  assert.deepEqual(boxedMask(b, 0.5).data, Uint8Array.from(denseVolume(b).data, (p) => (p >= 0.5 ? 1 : 0)));
 });

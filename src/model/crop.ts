@@ -71,20 +71,49 @@ function labelIndexBoxes(labels: Volume): LabelIndexBoxes {
   const cached = labelBoxCache.get(labels.data);
   if (cached) return cached;
   const d = labels.data, [nx, ny, nz] = labels.size;
-  let top = 0;
-  for (let p = 0; p < d.length; p++) if (d[p]! > top) top = d[p]!;
+  // a uint8 map (every map anatomy/ builds) needs no pass for its largest label, and a loop of its own stays monomorphic
+  let top = 255;
+  if (!(d instanceof Uint8Array)) { top = 0; for (let p = 0; p < d.length; p++) if (d[p]! > top) top = d[p]!; }
   const b = new Int32Array(6 * (Math.floor(top) + 1));
   for (let v = 0; v <= top; v++) b.set([nx, ny, nz, -1, -1, -1], 6 * v);
-  for (let k = 0, p = 0; k < nz; k++) for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++, p++) {
-    const v = d[p]!;
-    if (v <= 0 || v !== Math.floor(v)) continue;
-    const o = 6 * v;
-    if (i < b[o]!) b[o] = i; if (i > b[o + 3]!) b[o + 3] = i;
-    if (j < b[o + 1]!) b[o + 1] = j; if (j > b[o + 4]!) b[o + 4] = j;
-    if (k < b[o + 2]!) b[o + 2] = k; if (k > b[o + 5]!) b[o + 5] = k;
-  }
+  if (d instanceof Uint8Array) scanRunsU8(d, labels.size, b);
+  else scanRuns(d, labels.size, b);
   labelBoxCache.set(labels.data, b);
   return b;
+}
+
+/**
+ * Box of each label by runs of one label along a row (a label map is mostly runs): a box is updated
+ * once per run, not per voxel (the per-voxel scan took 4.7 s of a 512² × 300 study's labeling).
+ */
+function scanRunsU8(d: Uint8Array, [nx, ny, nz]: readonly [number, number, number], b: Int32Array): void {
+  for (let k = 0, p = 0; k < nz; k++) for (let j = 0; j < ny; j++) {
+    for (let i = 0; i < nx;) {
+      const v = d[p]!, i0 = i;
+      do { i++; p++; } while (i < nx && d[p] === v);
+      if (v === 0) continue;
+      const o = 6 * v;
+      if (i0 < b[o]!) b[o] = i0; if (i - 1 > b[o + 3]!) b[o + 3] = i - 1;
+      if (j < b[o + 1]!) b[o + 1] = j; if (j > b[o + 4]!) b[o + 4] = j;
+      if (k < b[o + 2]!) b[o + 2] = k; if (k > b[o + 5]!) b[o + 5] = k;
+    }
+  }
+}
+
+/** scanRunsU8 for any other voxel type: non-integer and non-positive values are no label. */
+function scanRuns(d: Volume['data'], [nx, ny, nz]: readonly [number, number, number], b: Int32Array): void {
+  for (let k = 0, p = 0; k < nz; k++) for (let j = 0; j < ny; j++) {
+    for (let i = 0; i < nx;) {
+      const v = d[p]!;
+      const i0 = i;
+      do { i++; p++; } while (i < nx && d[p] === v);
+      if (v <= 0 || v !== Math.floor(v)) continue;
+      const o = 6 * v;
+      if (i0 < b[o]!) b[o] = i0; if (i - 1 > b[o + 3]!) b[o + 3] = i - 1;
+      if (j < b[o + 1]!) b[o + 1] = j; if (j > b[o + 4]!) b[o + 4] = j;
+      if (k < b[o + 2]!) b[o + 2] = k; if (k > b[o + 5]!) b[o + 5] = k;
+    }
+  }
 }
 
 /** The inclusive voxel box of the voxels whose label is one of `values` (all labels > 0 for 'any'), from one cached scan; null when there is none. */

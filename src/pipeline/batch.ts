@@ -1,10 +1,9 @@
 import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { UserError, writeFileAtomic, writeOutputsAtomic, removePartialOutputs } from '../common/index.ts';
-import { denseVolume, writeNifti } from '../volume/index.ts';
+import { boxedMask, writeNifti } from '../volume/index.ts';
 import type { GroundingModel } from '../model/index.ts';
 import { groundStudy, writeGroundingOutputs, safeId, type StageTimes, type FindingsFile } from './study.ts';
-import { maskOf } from './findings.ts';
 import { writeFindingsSeg, SEG_FILE } from './seg.ts';
 import { readReport } from '../report/index.ts';
 
@@ -192,7 +191,7 @@ async function labelStudyInto(dir: string, s: BatchStudy, out: string, grounder:
   r.times.io += (performance.now() - t0) / 1000;
   const findings: FindingsFile = await writeGroundingOutputs(join(dir, 'grounding'), r, { overview: false });
   const t1 = performance.now();
-  for (const f of findings.anomalies) if (f.box && f.certainty !== 'absent') await writeNifti(join(dir, 'masks', `${safeId(f.id)}.nii.gz`), maskOf(denseVolume(r.maps.get(f.id)!), r.threshold));
+  for (const f of findings.anomalies) if (f.box && f.certainty !== 'absent') await writeNifti(join(dir, 'masks', `${safeId(f.id)}.nii.gz`), boxedMask(r.maps.get(f.id)!, r.threshold));
   // the SEG goes where the study's grounding goes, before study.json marks the study done
   const seg = s.dicomSeg !== 'off' && statSync(s.ct).isDirectory() ? writeFindingsSeg(join(dir, 'grounding', SEG_FILE), r, s.ct, { fractional: s.dicomSeg === 'fractional' }) : null;
   const rel = (p: string): string => relative(out, join(studyDir(out, s.id), p)).split('\\').join('/');

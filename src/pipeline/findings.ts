@@ -1,5 +1,5 @@
 import { UserError } from '../common/index.ts';
-import { indexToWorld, voxelBoxToWorld, type BoxedVolume, type Volume, type Vec3 } from '../volume/index.ts';
+import { boxedAt, indexToWorld, voxelBoxToWorld, type BoxedVolume, type Volume, type Vec3 } from '../volume/index.ts';
 
 /** A voxel box, inclusive indices, and the same box as an axis-aligned RAS-mm world box. */
 export interface FindingBox {
@@ -116,14 +116,16 @@ export function labelMapOf(maps: (BoxedVolume | null)[], threshold: number, like
   if (maps.length > 65535) throw new UserError(`report: ${maps.length} anomalies, more than one label map can number (65535)`);
   const [nx, ny, nz] = like.size;
   const out = maps.length > 255 ? new Uint16Array(nx * ny * nz) : new Uint8Array(nx * ny * nz);
-  const best = new Float32Array(out.length);
   maps.forEach((m, a) => {
     if (!m?.box) return;
     const d = m.data, { min, max } = m.box;
     for (let k = min[2], o = 0; k <= max[2]; k++) for (let j = min[1]; j <= max[1]; j++) {
       for (let i = min[0], v = i + nx * (j + ny * k); i <= max[0]; i++, v++, o++) {
         const p = d[o]!;
-        if (p >= threshold && p > best[v]!) { best[v] = p; out[v] = a + 1; }
+        if (p < threshold) continue;
+        // where another finding holds the voxel, its own map says how high (no whole-grid array of the best so far)
+        const held = out[v]!;
+        if (held === 0 || p > boxedAt(maps[held - 1]!, i, j, k)) out[v] = a + 1;
       }
     }
   });

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { UserError, writeFileAtomic } from '../common/index.ts';
-import { readVolume, writeNifti, denseVolume, type Geometry, type Volume } from '../volume/index.ts';
+import { readVolume, writeNifti, quantizedProbabilities, PROBABILITY_SLOPE, type Geometry, type Volume } from '../volume/index.ts';
 import { organMapFor, organOriginOf, type OrganMap, type OrganOrigin } from '../anatomy/index.ts';
 import { checkReportText, structureReport, type StructuredReport } from '../report/index.ts';
 import type { GroundingMap, GroundingModel } from '../model/index.ts';
@@ -191,8 +191,9 @@ export async function writeGroundingOutputs(dir: string, r: GroundingResult, opt
   const shown = r.findings.filter((f) => f.certainty !== 'absent');
   const order = r.findings.map((f) => (f.certainty === 'absent' ? null : r.maps.get(f.id)!));
   const entries = r.findings.map((f) => fileFinding(f, opts.keepNegatedMaps));
-  // one whole-grid map at a time
-  for (const f of entries) if (f.map) await writeNifti(join(dir, f.map), denseVolume(r.maps.get(f.id)!));
+  // one whole-grid map at a time, uint8 with the slope that makes it read as probabilities (to 1/510):
+  // a quarter of float32's bytes, and runs of zeros outside the box that compress fast
+  for (const f of entries) if (f.map) await writeNifti(join(dir, f.map), quantizedProbabilities(r.maps.get(f.id)!), { sclSlope: PROBABILITY_SLOPE });
   await writeNifti(join(dir, 'labels.nii.gz'), labelMapOf(order, r.threshold, r.ct));
   if (opts.overview !== false) {
     const items = shown.map((f) => ({

@@ -83,3 +83,36 @@ export function boxedAt(b: BoxedVolume, i: number, j: number, k: number): number
   const bx = box.max[0] - box.min[0] + 1, by = box.max[1] - box.min[1] + 1;
   return b.data[i - box.min[0] + bx * (j - box.min[1] + by * (k - box.min[2]))]!;
 }
+
+/**
+ * The NIfTI scl_slope of a probability map stored as uint8: stored value q means probability
+ * q × PROBABILITY_SLOPE, to within 1/510 of the map's own value; every NIfTI reader (nibabel,
+ * ITK, niivue, ours) applies the slope, so it reads probabilities, at a quarter of float32's bytes.
+ */
+export const PROBABILITY_SLOPE = 1 / 255;
+
+/** The whole-grid uint8 form of a probability map in [0, 1] (round(p × 255)), filled from its box only. */
+export function quantizedProbabilities(b: BoxedVolume): Volume<Uint8Array> {
+  const [nx, ny, nz] = b.grid.size;
+  const out = new Uint8Array(nx * ny * nz);
+  forBox(b, (v, p) => { out[v] = p <= 0 ? 0 : p >= 1 ? 255 : Math.round(p * 255); });
+  return { ...geometryOf(b.grid), data: out };
+}
+
+/** The whole-grid binary mask of a map at a threshold (1 where p ≥ threshold), filled from its box only. */
+export function boxedMask(b: BoxedVolume, threshold: number): Volume<Uint8Array> {
+  const [nx, ny, nz] = b.grid.size;
+  const out = new Uint8Array(nx * ny * nz);
+  forBox(b, (v, p) => { if (p >= threshold) out[v] = 1; });
+  return { ...geometryOf(b.grid), data: out };
+}
+
+/** Calls f(whole-grid offset, value) for every voxel of a boxed volume's box. */
+function forBox(b: BoxedVolume, f: (v: number, p: number) => void): void {
+  if (!b.box) return;
+  const [nx, ny] = b.grid.size, { min, max } = b.box;
+  let o = 0;
+  for (let k = min[2]; k <= max[2]; k++) for (let j = min[1]; j <= max[1]; j++) {
+    for (let i = min[0], v = i + nx * (j + ny * k); i <= max[0]; i++, v++, o++) f(v, b.data[o]!);
+  }
+}

@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { fileError, writeFileAtomic } from '../common/index.ts';
-import { checkNiftiBytes, decodeNifti, encodeNiftiGz, encodeNifti, gunzipNifti, isGzip, parseNiftiHeader, DEFAULT_MAX_VOXELS } from './nifti.ts';
+import { checkNiftiBytes, decodeNifti, encodeNiftiGzStreamed, encodeNifti, gunzipNifti, isGzip, parseNiftiHeader, DEFAULT_MAX_VOXELS } from './nifti.ts';
 import { chooseSeries, checkSliceStack, scanDicomFolder } from './dicom.ts';
 import type { Vec3, Volume, VoxelArray } from './types.ts';
 import { det3 } from './geometry.ts';
@@ -233,11 +233,13 @@ async function readDicomFolder(dir: string, opts: ReadOptions): Promise<Volume> 
 
 /**
  * Writes a NIfTI-1 file, gzip-compressed when the name ends in .gz. The write is atomic: an
- * interrupted run never leaves a half-written map behind.
+ * interrupted run never leaves a half-written map behind. `sclSlope`: the header's scale (a reader's
+ * value = stored × slope), PROBABILITY_SLOPE for a probability map stored as uint8.
  */
-export async function writeNifti(path: string, vol: Volume): Promise<void> {
+export async function writeNifti(path: string, vol: Volume, opts: { sclSlope?: number } = {}): Promise<void> {
   if (!/\.nii(\.gz)?$/i.test(path)) throw fileError(path, 'output name must end in .nii or .nii.gz');
-  writeFileAtomic(path, /\.gz$/i.test(path) ? encodeNiftiGz(vol) : encodeNifti(vol));
+  const slope = opts.sclSlope ?? 1;
+  writeFileAtomic(path, /\.gz$/i.test(path) ? await encodeNiftiGzStreamed(vol, slope) : encodeNifti(vol, 'ctground', slope));
 }
 
 const COMPONENT_TYPES: [new (n: number) => VoxelArray, string][] = [

@@ -23,8 +23,9 @@ export async function run(argv: string[]): Promise<number> {
   const results: Record<string, unknown> = {};
   for (const n of chosen) {
     if (!json) console.log(`== bench ${n}`);
-    const mod = (await import(pathToFileURL(join(dir, `${n}.bench.ts`)).href)) as { run(o: { json: boolean }): Promise<Record<string, unknown>> };
-    results[n] = await mod.run({ json });
+    const mod = (await import(pathToFileURL(join(dir, `${n}.bench.ts`)).href)) as { run(o: { json: boolean; args: string[] }): Promise<Record<string, unknown>> };
+    // the options besides --json go to the benchmark (label --real)
+    results[n] = await mod.run({ json, args: argv.filter((a) => a.startsWith('--') && a !== '--json') });
   }
   if (json) console.log(JSON.stringify(chosen.length === 1 ? results[chosen[0]!] : results));
   return 0;
