@@ -86,6 +86,8 @@ function copySeries(dir: string, edit: (i: number, b: Buffer) => Buffer = (_, b)
 test('28.8: slices of one series with different PixelSpacing, or zero/negative/NaN spacing, are refused; a description never reaches a message or summary.json', async () => {
   const mixed = copySeries(join(tmp, 'mixed-spacing'), (i, b) => (i === 7 ? setDicom(b, 0x0028, 0x0030, 'DS', '0.5\\0.5') : b));
   assertOneLineError(await cliInProcess(['info', mixed]), mixed, /slices of one series have different pixel spacings/);
+  const tilted = copySeries(join(tmp, 'mixed-orientation'), (i, b) => (i === 5 ? setDicom(b, 0x0020, 0x0037, 'DS', '1\\0\\0\\0\\0.8\\-0.6') : b));
+  assertOneLineError(await cliInProcess(['info', tilted]), tilted, /slices of one series have different orientations/);
   for (const [name, ps] of [['zero', '0\\0'], ['negative', '-0.7\\-0.7'], ['nan', 'abc\\abc']] as const) {
     const d = copySeries(join(tmp, `spacing-${name}`), (_, b) => setDicom(b, 0x0028, 0x0030, 'DS', ps));
     assertOneLineError(await cliInProcess(['info', d]), d, /PixelSpacing .* is not two positive numbers/);
