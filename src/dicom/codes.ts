@@ -37,3 +37,9 @@ export function codedTerms(): { organs: string[]; types: string[] } {
   const t = table();
   return { organs: Object.keys(t.organs), types: Object.keys(t.types) };
 }
+
+/** Our organ for an anatomic region code, when the table has it. */
+export function organOfRegion(code: Code | null): string | undefined {
+  if (!code) return undefined;
+  return Object.entries(table().organs).find(([, c]) => c.value === code.value && c.scheme === code.scheme)?.[0];
+}

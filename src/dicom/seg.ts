@@ -277,3 +277,31 @@ export function decodeSegmentation(bytes: Buffer): DecodedSegmentation {
     frames,
   };
 }
+
+/**
+ * A decoded SEG's segments as volumes on `grid` (a CT read from the same slices, in RAS): each
+ * frame's pixels land on the voxels at their patient positions. Binary segments are 0/1, fractional
+ * ones value / 255. A frame whose pixels do not fall on the grid's voxel centres is an error: the
+ * SEG belongs to another scan or grid.
+ */
+export function segmentationOnGrid(seg: DecodedSegmentation, grid: Geometry): { segment: DecodedSegment; data: Float32Array }[] {
+  const n = grid.size[0] * grid.size[1] * grid.size[2];
+  const src = { orientation: seg.orientation, pixelSpacing: seg.pixelSpacing, rows: seg.rows, columns: seg.columns } as SourceSeries;
+  const scale = seg.type === 'FRACTIONAL' ? 1 / 255 : 1;
+  const out = seg.segments.map((segment) => ({ segment, data: new Float32Array(n) }));
+  const byNumber = new Map(out.map((o) => [o.segment.number, o]));
+  for (const f of seg.frames) {
+    const target = byNumber.get(f.segment);
+    if (!target) continue;
+    const pl = planeOf(grid, src, f.position);
+    for (let r = 0; r < seg.rows; r++) {
+      for (let c = 0; c < seg.columns; c++) {
+        const v = f.pixels[r * seg.columns + c]!;
+        if (!v) continue;
+        const i = pl.at[0] + pl.dr[0] * r + pl.dc[0] * c, j = pl.at[1] + pl.dr[1] * r + pl.dc[1] * c, k = pl.at[2] + pl.dr[2] * r + pl.dc[2] * c;
+        target.data[i + grid.size[0] * (j + grid.size[1] * k)] = v * scale;
+      }
+    }
+  }
+  return out;
+}

@@ -8,3 +8,4 @@ export { studiesFromFolder, studiesFromDataset, labelStudies, labelOneStudy, wri
 export const loadQueue = (): Promise<typeof import('./queue.ts')> => import('./queue.ts');
 export type { StudyJob, StudyJobResult, QueueStatus, WorkerOptions, EnqueueOptions } from './queue.ts';
 export { writeFindingsSeg, SEG_FILE, type SegWritten } from './seg.ts';
+export { labelFromDicomweb, listPacsStudies, fetchPacsStudy, storePacsSeg, chooseCtSeries, readReportTable, sinceRange, type PacsStudy, type PacsSummary, type PacsOptions, type ReportTable } from './pacs.ts';

@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import { Progress, UserError, formatSeconds } from '../../common/index.ts';
 import { parseFlags, requireFlag, intFlag, thresholdFlag } from '../args.ts';
+import { DICOM_SEG_FLAGS, dicomSegFor } from '../dicom-flags.ts';
+import { runDicomwebLabel } from '../label-dicomweb.ts';
 import { studiesFromDataset, studiesFromFolder, labelStudies, loadQueue, type StageTimes, type StudyOutcome } from '../../pipeline/index.ts';
 
 export const summary = 'auto-label a whole archive of studies (resumable)';
@@ -16,15 +18,30 @@ export const USAGE = `usage: ctground label (--data DIR | --in FOLDER) --out DIR
   --queue enqueue one job per study in Redis (BullMQ) for \`ctground worker\` on any number of machines,
           follow them to the end and write the same manifest and summary; the model and --jobs are the
           workers'; --out must be a folder every worker sees at the same path
-  --attempts  tries per study before it lands in the queue's failed list (default 3)`;
+  --attempts  tries per study before it lands in the queue's failed list (default 3)
+       ctground label --dicomweb URL (--studies UID,… | --since YYYY-MM-DD) [--reports CSV] --out DIR [--store] [--timeout S]
+  --dicomweb  a PACS's DICOMweb root (e.g. http://host:8042/dicom-web): studies found by QIDO-RS, the CT
+          series retrieved by WADO-RS (rule: CT, axial, not a localizer; the thinnest slices, then the most)
+  --reports  CSV with a header row: StudyInstanceUID and/or AccessionNumber, and report (or text); a study
+          without a row takes the text of an SR in the study
+  --store  send each study's findings.seg.dcm back into its study (STOW-RS), once, resumably
+  --timeout  seconds per PACS request (default 60)
+  --dicom-seg / --no-dicom-seg  findings.seg.dcm for studies whose CT is a DICOM folder (default on)
+  --fractional  the SEG's segments carry the maps' probabilities instead of the binary regions`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     data: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' }, jobs: { type: 'string' },
     model: { type: 'string' }, threshold: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     queue: { type: 'string' }, attempts: { type: 'string' },
+    dicomweb: { type: 'string' }, studies: { type: 'string' }, since: { type: 'string' }, reports: { type: 'string' }, store: { type: 'boolean' }, timeout: { type: 'string' },
+    ...DICOM_SEG_FLAGS,
   }, false);
   if (values.help) { console.log(USAGE); return 0; }
+  if (values.dicomweb !== undefined) return runDicomwebLabel(values, thresholdFlag(values.threshold));
+  for (const f of ['studies', 'since', 'reports', 'store', 'timeout'] as const) if (values[f] !== undefined) throw new UserError(`--${f} goes with --dicomweb URL`);
+  const dicomSeg = values['no-dicom-seg'] ? 'off' : values.fractional ? 'fractional' : 'binary';
+  dicomSegFor(values, true);
   if (!values.data === !values.in) throw new UserError('give exactly one of --data DIR or --in FOLDER');
   const out = resolve(requireFlag(values.out, 'out'));
   const jobs = intFlag(values.jobs, 'jobs', 1);
@@ -34,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
   if (values.attempts && !values.queue) throw new UserError('--attempts needs --queue');
   const attempts = intFlag(values.attempts, 'attempts', 3);
   if (attempts < 1) throw new UserError(`--attempts must be at least 1, got ${attempts}`);
-  const studies = values.data ? studiesFromDataset(resolve(values.data)) : studiesFromFolder(resolve(values.in!));
+  const studies = (values.data ? studiesFromDataset(resolve(values.data)) : studiesFromFolder(resolve(values.in!))).map((s) => ({ ...s, dicomSeg } as const));
 
   let bar: Progress | undefined;
   let skipped = 0, labeled = 0;
