@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -260,6 +260,60 @@ test('web (issue 28.11): a negated finding cannot be accepted into a mask; a rev
     assert.equal((await call('/api/studies/s/review', { anomaly: present.id, decision: 'accept', threshold: 1 })).status, 200);
   } finally {
     await s2.close();
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('web (issue 28.2): a CT upload is streamed to disk, not buffered: slot, limit, type, memory', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'ctg-web-up-'));
+  const s3 = await startServer({ dataDir: d, port: 0, maxUploadBytes: 300 << 20, grounder: () => loadGrounder('oracle:organ'), log: () => undefined });
+  const own = s3.url.replace(/\/$/, '');
+  const announce = async (name: string): Promise<string> => {
+    const r = await fetch(new URL('/api/upload', s3.url), { method: 'POST', headers: { 'content-type': 'application/json', origin: own, 'x-ctground-token': s3.token }, body: JSON.stringify({ name, report: 'Liver: a 2 cm cyst.' }) });
+    assert.equal(r.status, 202);
+    return ((await r.json()) as { put: string }).put;
+  };
+  /** PUT of `chunks` (each written as it is produced, as a browser streams a File), with the headers given. */
+  const put = (path: string, chunks: () => Iterable<Buffer>, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> => new Promise((ok, fail) => {
+    const req = request({ host: '127.0.0.1', port: s3.port, path, method: 'PUT', headers: { 'content-type': 'application/octet-stream', origin: own, 'x-ctground-token': s3.token, ...headers } }, (res) => {
+      const cs: Buffer[] = [];
+      res.on('data', (c: Buffer) => cs.push(c));
+      res.on('end', () => ok({ status: res.statusCode ?? 0, body: Buffer.concat(cs).toString('utf8') }));
+    });
+    req.on('error', (e) => (/EPIPE|ECONNRESET/.test(String(e)) ? undefined : fail(e)));
+    (async () => { for (const c of chunks()) if (!req.write(c)) await new Promise((r) => req.once('drain', r)); req.end(); })().catch(fail);
+  });
+  const manifestOf = (): string => readFileSync(join(d, 'manifest.jsonl'), 'utf8');
+  try {
+    // a real CT through a slot: byte for byte on disk, one manifest line
+    const real = readFileSync(TS('example_ct_sm.nii.gz'));
+    const ok = await put(await announce('DOE^JOHN.nii.gz'), function* () { for (let o = 0; o < real.length; o += 65536) yield real.subarray(o, o + 65536); });
+    assert.equal(ok.status, 201, ok.body);
+    const rec = JSON.parse(manifestOf().trim()) as { id: string; ct: string };
+    assert.ok(readFileSync(join(d, rec.ct)).equals(real));
+    assert.equal(rec.id, 'DOE_JOHN');
+    const before = manifestOf();
+    // refusals: not an image, over the limit while streaming (no Content-Length), unknown slot, wrong type
+    const png = await put(await announce('x'), function* () { yield Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'); });
+    assert.equal(png.status, 415, png.body);
+    const over = await put(await announce('x'), function* () { const mb = Buffer.alloc(1 << 20); for (let i = 0; i < 310; i++) yield mb; }, { 'transfer-encoding': 'chunked' });
+    assert.equal(over.status, 413, over.body);
+    assert.equal((await put('/api/uploads/0123456789abcdef01234567', function* () { yield real; })).status, 404);
+    assert.equal((await put(await announce('x'), function* () { yield real; }, { 'content-type': 'application/json' })).status, 415);
+    assert.equal(manifestOf(), before, 'nothing refused reached the manifest');
+    assert.deepEqual(readdirSync(join(d, 'uploads')).filter((n) => n.startsWith('.')), [], 'no partial upload left');
+    // 200 MB streamed: a real NIfTI header, then zeros. The server's memory does not grow with it
+    const header = gunzipSync(real).subarray(0, 352);
+    const samples: number[] = [];
+    const base = process.memoryUsage().arrayBuffers;
+    const timer = setInterval(() => samples.push(process.memoryUsage().arrayBuffers - base), 5);
+    const zeros = Buffer.alloc(1 << 20);
+    const big = await put(await announce('big.nii'), function* () { yield header; for (let i = 0; i < 200; i++) yield zeros; });
+    clearInterval(timer);
+    assert.equal(big.status, 201, big.body);
+    assert.ok(Math.max(...samples) < 64 << 20, `buffers grew by ${(Math.max(...samples) / 2 ** 20).toFixed(0)} MB during a 200 MB upload`);
+  } finally {
+    await s3.close();
     rmSync(d, { recursive: true, force: true });
   }
 });

@@ -1,7 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
 import { dirname, join } from 'node:path';
 import { isThreshold, THRESHOLD_RULE, UserError, writeFileAtomic, writeOutputsAtomic } from '../common/index.ts';
 import { readVolume, writeNifti, voxelBoxToWorld, gunzipHead, type Volume, type Vec3 } from '../volume/index.ts';
@@ -72,7 +74,9 @@ function guard(req: IncomingMessage, url: URL, o: { port: number; hosts: Set<str
     const site = req.headers['sec-fetch-site'];
     if (site !== undefined && site !== 'same-origin' && site !== 'none') throw new HttpError(403, 'origin: requests that change data must come from this server\'s own page');
     const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type !== 'application/json') throw new HttpError(415, 'request: the body must be sent as application/json');
+    // the one exception: a CT streamed to an upload slot is raw bytes (the token still forces a preflight)
+    const want = method === 'PUT' && url.pathname.startsWith('/api/uploads/') ? 'application/octet-stream' : 'application/json';
+    if (type !== want) throw new HttpError(415, `request: the body must be sent as ${want}`);
   }
   if (url.pathname.startsWith('/api/')) {
     const given = String(req.headers['x-ctground-token'] ?? url.searchParams.get('token') ?? '');
@@ -284,26 +288,83 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     return tarArchive(files);
   };
 
-  const upload = async (body: Record<string, unknown>): Promise<string> => {
-    const report = body.report, ct = body.ct;
+  /** The report and name of an upload, checked; the CT follows as base64 in the same body, or streamed to a slot. */
+  const uploadHead = (body: Record<string, unknown>): { report: string; base: string } => {
+    const report = body.report;
     if (typeof report !== 'string' || !report.trim()) throw new HttpError(400, 'upload: report is empty');
     if (report.includes('\0')) throw new HttpError(415, 'upload: report is not text');
     // the limits of the CLI's report reader: at most 1 MB, text rather than binary
     try { checkReportText(report, 'upload: report'); } catch (e) { throw new HttpError(/over the/.test((e as Error).message) ? 413 : 415, (e as Error).message); }
-    if (typeof ct !== 'string' || !ct) throw new HttpError(400, 'upload: no CT');
-    const bytes = Buffer.from(ct, 'base64');
+    const base = (typeof body.name === 'string' ? body.name : '').replace(/\.(nii\.gz|nii|nrrd|mha)$/i, '').replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[._-]+/, '').slice(0, 60) || 'upload';
+    return { report, base };
+  };
+
+  /** A new study from an upload: the CT file (already on disk in the data folder, or bytes) moved under uploads/<id>/. */
+  const addUpload = (head: { report: string; base: string }, kind: string, ct: { file: string } | { bytes: Buffer }): Promise<string> => data.update((records) => {
+    let id = head.base, n = 2;
+    while (records.some((r) => r.id === id)) id = `${head.base}-${n++}`;
+    const dir = `uploads/${id}`;
+    if ('file' in ct) { mkdirSync(data.inside(dir), { recursive: true }); renameSync(ct.file, data.inside(`${dir}/ct${kind}`)); }
+    else writeFileAtomic(data.inside(`${dir}/ct${kind}`), ct.bytes);
+    writeFileAtomic(data.inside(`${dir}/report.txt`), head.report);
+    records.push({ id, ct: `${dir}/ct${kind}`, report: `${dir}/report.txt`, split: 'unlabeled', anomalies: [] });
+    return id;
+  });
+
+  // uploads announced by their report, waiting for their CT: a few at a time, in memory (a report is at most 1 MB)
+  const slots = new Map<string, { report: string; base: string }>();
+  const MAX_SLOTS = 8;
+
+  /** POST /api/upload: {name, report, ct: base64} in one body (small files, tools), or {name, report} to get a slot for the CT. */
+  const upload = async (body: Record<string, unknown>): Promise<{ status: number; json: unknown }> => {
+    const head = uploadHead(body);
+    if (body.ct === undefined) {
+      const slot = randomBytes(12).toString('hex');
+      slots.set(slot, head);
+      while (slots.size > MAX_SLOTS) slots.delete(slots.keys().next().value!);
+      return { status: 202, json: { upload: slot, put: `/api/uploads/${slot}` } };
+    }
+    if (typeof body.ct !== 'string' || !body.ct) throw new HttpError(400, 'upload: no CT');
+    const bytes = Buffer.from(body.ct, 'base64');
     const kind = imageKind(bytes);
     if (!kind) throw new HttpError(415, 'upload: CT is not a NIfTI, NRRD or MHA image');
-    const base = (typeof body.name === 'string' ? body.name : '').replace(/\.(nii\.gz|nii|nrrd|mha)$/i, '').replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[._-]+/, '').slice(0, 60) || 'upload';
-    return data.update((records) => {
-      let id = base, n = 2;
-      while (records.some((r) => r.id === id)) id = `${base}-${n++}`;
-      const dir = `uploads/${id}`;
-      writeFileAtomic(data.inside(`${dir}/ct${kind}`), bytes);
-      writeFileAtomic(data.inside(`${dir}/report.txt`), report);
-      records.push({ id, ct: `${dir}/ct${kind}`, report: `${dir}/report.txt`, split: 'unlabeled', anomalies: [] });
-      return id;
+    return { status: 201, json: { id: await addUpload(head, kind, { bytes }) } };
+  };
+
+  /**
+   * PUT /api/uploads/<slot>: the CT's bytes, streamed to a file in the data folder as they arrive
+   * (never held in memory), cut off at the upload limit; what it is comes from its first bytes.
+   */
+  const receiveCt = async (req: IncomingMessage, slot: string): Promise<string> => {
+    const head = slots.get(slot);
+    if (!head) throw new HttpError(404, 'upload: no such upload slot (announce the report first with POST /api/upload)');
+    slots.delete(slot);
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (Number.isFinite(declared) && declared > maxUpload) { req.resume(); throw new HttpError(413, `upload: ${declared} bytes is over the ${maxUpload}-byte limit`); }
+    mkdirSync(data.inside('uploads'), { recursive: true });
+    const part = data.inside(`uploads/.incoming-${slot}.part`);
+    let n = 0;
+    const limit = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        n += chunk.length;
+        done(n > maxUpload ? new HttpError(413, `upload: over the ${maxUpload}-byte limit`) : null, chunk);
+      },
     });
+    try {
+      await pipeline(req, limit, createWriteStream(part));
+      const fd = openSync(part, 'r');
+      const first = Buffer.alloc(64 * 1024);
+      let got: number;
+      try { got = readSync(fd, first, 0, first.length, 0); } finally { closeSync(fd); }
+      const kind = imageKind(first.subarray(0, got));
+      if (!kind) throw new HttpError(415, 'upload: CT is not a NIfTI, NRRD or MHA image');
+      return await addUpload(head, kind, { file: part });
+    } catch (e) {
+      req.resume();
+      throw e;
+    } finally {
+      rmSync(part, { force: true });
+    }
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
@@ -334,9 +395,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       return '/files/…';
     }
     if (method === 'POST' && path === '/api/upload') {
-      const id = await upload(await readJson(req, maxUpload));
-      sendJson(res, 201, { id });
+      const r = await upload(await readJson(req, maxUpload));
+      sendJson(res, r.status, r.json);
       return path;
+    }
+    const slot = /^\/api\/uploads\/([0-9a-f]{24})$/.exec(path);
+    if (method === 'PUT' && slot) {
+      sendJson(res, 201, { id: await receiveCt(req, slot[1]!) });
+      return '/api/uploads/:slot';
     }
     const m = /^\/api\/studies\/([^/]+)(?:\/(ground|review|export))?$/.exec(path);
     if (m) {

@@ -277,23 +277,22 @@ $('#study').addEventListener('change', () => {
   loadStudy(($('#study') as HTMLSelectElement).value).catch((e: Error) => setStatus(`error: ${e.message}`));
 });
 
-function toBase64(buf: ArrayBuffer): string {
-  const bytes = new Uint8Array(buf);
-  let s = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s);
-}
-
 $('#upload').addEventListener('submit', (ev) => {
   ev.preventDefault();
   const ct = ($('#upload-ct') as HTMLInputElement).files?.[0], rep = ($('#upload-report') as HTMLInputElement).files?.[0];
   if (!ct || !rep) return;
   (async () => {
     setStatus('uploading…');
-    const { id } = await api<{ id: string }>('/api/upload', {
+    // the report first, for an upload slot; then the CT file itself, which the browser streams and
+    // the server writes to disk as it arrives (no base64 copy of a CT in memory on either side)
+    const { put } = await api<{ put: string }>('/api/upload', {
       method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: ct.name, report: await rep.text(), ct: toBase64(await ct.arrayBuffer()) }),
+      body: JSON.stringify({ name: ct.name, report: await rep.text() }),
     });
+    const r = await fetch(put, { method: 'PUT', headers: { 'x-ctground-token': TOKEN, 'content-type': 'application/octet-stream' }, body: ct });
+    const answer = (await r.json().catch(() => ({}))) as { id?: string; error?: string };
+    if (!r.ok || !answer.id) throw new Error(answer.error ?? `HTTP ${r.status}`);
+    const id = answer.id;
     await listStudies(id);
   })().catch((e: Error) => setStatus(`error: ${e.message}`));
 });
