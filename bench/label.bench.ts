@@ -100,11 +100,11 @@ async function runReal(json: boolean): Promise<Record<string, unknown>> {
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 /**
- * The same command on the code before float32 maps became uint8 (commit a04463e, this file's
- * run in a checkout of it, 2-core VM under load, 01:20 UTC 2026-12-08): kept as the issue's
- * "today's ratio" to compare with, not measured again.
+ * The same command on the code before float32 maps became uint8 (commit a04463e with this file,
+ * best of 2, 2-core VM at load average about 2, 02:09 UTC 2026-12-08, right after the run of
+ * commit 88cc332 that gave ×1.97): kept as the issue's "today's ratio" to compare with.
  */
-const BEFORE = { note: 'commit a04463e, float32 maps, recorded', ratio: 5.3, secondsPerStudy: 25.38, secondsReadCtWriteOneMask: 4.789, outputsShare: 59, peakRssMb: 1168 };
+const BEFORE = { note: 'commit a04463e, float32 maps, recorded', ratio: 5.18, secondsPerStudy: 10.01, secondsReadCtWriteOneMask: 1.933, outputsShare: 58, peakRssMb: 1167 };
 
 /**
  * `ctground label` throughput on copies of the bundled example (the real CT, 122×101×112 at 3 mm,

@@ -55,7 +55,7 @@ export async function run(argv: string[]): Promise<number> {
   const rel = (p: string): string => relative(process.cwd(), p) || '.';
   console.log(`\nmodel ${r.model}; grounded in ${((performance.now() - t0) / 1000).toFixed(1)} s. Files in ${rel(out)}/:`);
   console.log(`  findings.json      every anomaly: organ, type, certainty, phrases, box (voxel + RAS mm), peak/mean score, volume`);
-  console.log(`  maps/<id>.nii.gz   probability map per anomaly, on the CT's grid`);
+  console.log(`  maps/<id>.nii.gz   probability map per finding, on the CT's grid (uint8 × scl_slope 1/255: NIfTI readers give probabilities); none for a negated one`);
   console.log(`  labels.nii.gz      thresholded findings, one label value per anomaly`);
   console.log(`  overview.png       each finding's best slice with its map, box and phrases`);
   console.log(`review them in the browser: npx ctground serve   (or node bin/ctground.js serve)`);
