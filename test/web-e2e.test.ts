@@ -1,12 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { chromium } from 'playwright-core';
 import { projectRoot } from '../src/common/index.ts';
-import { loadGrounder } from '../src/pipeline/index.ts';
+import { loadGrounder, groundStudy, writeFindingsSeg, labelMapOf } from '../src/pipeline/index.ts';
+import { writeNifti } from '../src/volume/index.ts';
+import { sharedDir } from './helpers/shared.ts';
 import { startServer } from '../src/web/index.ts';
 import { chromiumSkip, findChromium } from './helpers/chromium.ts';
 
@@ -92,6 +94,57 @@ test('web e2e: open the demo study, click an anomaly, the overlay appears and th
       await page.waitForTimeout(500);
       await page.screenshot({ path: join(SHOTS, 'viewer-3d.png') });
     }
+  } finally {
+    await ctx.close();
+    await srv.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('web e2e: a study whose record names a DICOM SEG written by ground shows its segments as findings, overlay where the SEG says', { timeout: 300_000, skip: chromiumSkip() }, async () => {
+  assert.ok(CHROMIUM.path, `${CHROMIUM.problem}: CTGROUND_CI=1 requires the browser test (apt-get install chromium, or set CHROME_PATH)`);
+  const root = mkdtempSync(join(tmpdir(), 'ctg-e2e-seg-'));
+  const data = join(root, 'data');
+  const dicom = join(sharedDir(), 'data', 'totalsegmentator', 'example_ct_dicom');
+  const report = 'A 2 cm hypodense cyst in the right lobe of the liver.\nPossible small stone in the left kidney.\n';
+  // what `ground --ct <DICOM folder>` writes, made in-process: the SEG and the labels it must equal
+  const r = await groundStudy({ ct: dicom, report, totalSegmentator: join(sharedDir(), 'data', 'totalsegmentator', 'example_seg_dicom.nii.gz') }, await loadGrounder('oracle:organ'));
+  mkdirSync(join(data, 's1'), { recursive: true });
+  await writeNifti(join(data, 's1', 'ct.nii.gz'), r.ct);
+  writeFileSync(join(data, 's1', 'report.txt'), report);
+  assert.ok(writeFindingsSeg(join(data, 's1', 'findings.seg.dcm'), r, dicom));
+  writeFileSync(join(data, 'manifest.jsonl'), JSON.stringify({ id: 's1', ct: 's1/ct.nii.gz', report: 's1/report.txt', seg: 's1/findings.seg.dcm' }) + '\n');
+  const labels = labelMapOf(r.findings.map((f) => r.maps.get(f.id)!), r.threshold, r.ct).data;
+  // the viewer must show the SEG, not ground the study itself
+  const srv = await startServer({ dataDir: data, port: 0, grounder: () => Promise.reject(new Error('the SEG study must not be grounded')), log: () => undefined });
+  const ctx = await chromium.launchPersistentContext(join(root, 'profile'), {
+    executablePath: CHROMIUM.path, headless: true, viewport: { width: 1400, height: 820 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  try {
+    const page = await ctx.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(srv.url);
+    await page.waitForFunction(() => (window as any).ctground?.ready === true, null, { timeout: 180_000 });
+    assert.deepEqual(errors, []);
+    const study = await page.evaluate(async () => (await fetch('/api/studies/s1', { headers: { 'x-ctground-token': document.querySelector<HTMLMetaElement>('meta[name="ctground-token"]')!.content } })).json());
+    const shown = study.anomalies as { id: string; organ: string; type: string; certainty: string; phrase: string; voxels: number; focusVoxel: number[]; mapUrl: string }[];
+    assert.deepEqual(shown.map((a) => [a.id, a.organ, a.type, a.certainty]), [['a1', 'liver', 'cyst', 'present'], ['a2', 'kidney', 'stone', 'uncertain']]);
+    assert.match(shown[0]!.phrase, /cyst/);
+    // each segment's region is labels.nii.gz's region of that finding, voxel for voxel in count
+    shown.forEach((a, n) => assert.equal(a.voxels, labels.filter((v) => v === n + 1).length, a.id));
+    assert.equal(await page.locator('#anomalies li[data-id]').count(), 2);
+    await page.click('#anomalies li[data-id="a1"] .meta', { timeout: 120_000 });
+    await page.waitForFunction(() => (window as any).ctground.overlays() >= 1, null, { timeout: 120_000 });
+    await page.waitForTimeout(300);
+    const red = redPixels(await page.locator('#gl').screenshot());
+    assert.ok(red > 200, `the segment's overlay should show, found ${red} red pixels`);
+    const vox = (await page.evaluate(() => (window as any).ctground.crosshairVox())) as number[];
+    // niivue counts voxels in its RAS-reoriented copy: a DICOM (LPS-stored) grid's x and y run mirrored there
+    const want = shown[0]!.focusVoxel.map((v, a) => (r.ct.direction[a * 3 + a]! < 0 ? r.ct.size[a]! - 1 - v : v));
+    for (let a = 0; a < 3; a++) assert.ok(Math.abs(vox[a]! - want[a]!) <= 1, `slice at ${vox}, the segment's best slices ${want} (file grid ${shown[0]!.focusVoxel})`);
+    assert.deepEqual(errors, []);
   } finally {
     await ctx.close();
     await srv.close();

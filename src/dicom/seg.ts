@@ -251,7 +251,8 @@ export function decodeSegmentation(bytes: Buffer): DecodedSegmentation {
   if (!(buf instanceof ArrayBuffer)) throw new Error('segmentation has no pixel data');
   const px = rows * columns;
   const bytesIn = new Uint8Array(buf);
-  const all = type === 'BINARY' ? dcmjs.data.BitArray.unpack(bytesIn).subarray(0, n * px) : bytesIn;
+  // dcmjs unpacks a set bit to 255; frames say 0/1
+  const all = type === 'BINARY' ? dcmjs.data.BitArray.unpack(bytesIn).subarray(0, n * px).map((v) => (v ? 1 : 0)) : bytesIn;
   if (all.length < n * px) throw new Error(`segmentation pixel data is short: ${all.length} pixels for ${n} frames of ${columns}×${rows}`);
   const shared = first(data.SharedFunctionalGroupsSequence);
   const perFrame = (Array.isArray(data.PerFrameFunctionalGroupsSequence) ? data.PerFrameFunctionalGroupsSequence : []) as Dataset[];

@@ -12,6 +12,7 @@ import { checkReportText } from '../report/index.ts';
 import { groundStudy, writeGroundingOutputs, safeId, maskOf, DEFAULT_THRESHOLD, type FindingsFile } from '../pipeline/index.ts';
 import { DataFolder, OutsideError, type AnomalyRecord, type StudyRecord } from './store.ts';
 import { tarArchive } from './tar.ts';
+import { segFindings } from './seg.ts';
 import { pageBundle, pageHtml } from './bundle.ts';
 
 export interface ServeOptions {
@@ -199,6 +200,16 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     };
   };
 
+  // a study whose record names a DICOM SEG and no grounding (label's SEG, or one given by hand): its segments are the findings
+  const viewWithSeg = async (rec: StudyRecord): Promise<unknown> => {
+    const view = studyView(rec) as Record<string, unknown>;
+    if (view.grounded) return view;
+    let seg;
+    try { seg = await segFindings(data, rec); } catch (e) { throw new HttpError(422, `study ${rec.id}: its DICOM SEG cannot be shown (${String((e as Error).message).split('\n')[0]!.slice(0, 160)})`); }
+    if (!seg) return view;
+    return { ...view, grounded: true, threshold: seg.threshold, model: seg.model, anomalies: seg.anomalies.map((f) => ({ ...f, mapUrl: `/files/${encodePath(String(f.map))}`, review: null })) };
+  };
+
   const studyOr404 = (id: string): StudyRecord => {
     if (!ID_RE.test(id)) throw new HttpError(400, `study id: invalid`);
     const rec = data.record(id);
@@ -381,7 +392,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (method === 'GET' && path === '/favicon.ico') { send(res, 204, ''); return path; }
     if (method === 'GET' && path === '/app.js') { send(res, 200, js, 'text/javascript; charset=utf-8'); return path; }
     if (method === 'GET' && path === '/api/studies') {
-      sendJson(res, 200, { studies: data.records().map((r) => ({ id: r.id, grounded: Boolean(r.grounding), reviewed: (r.anomalies ?? []).filter((a) => a.review).length })) });
+      sendJson(res, 200, { studies: data.records().map((r) => ({ id: r.id, grounded: Boolean(r.grounding || r.seg), reviewed: (r.anomalies ?? []).filter((a) => a.review).length })) });
       return path;
     }
     if (method === 'GET' && path.startsWith('/files/')) {
@@ -408,7 +419,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (m) {
       const rec = studyOr404(decodeURIComponent(m[1]!));
       const action = m[2];
-      if (!action && method === 'GET') { sendJson(res, 200, studyView(rec)); return '/api/studies/:id'; }
+      if (!action && method === 'GET') { sendJson(res, 200, await viewWithSeg(rec)); return '/api/studies/:id'; }
       if (action === 'ground' && method === 'POST') {
         if (!findingsOf(rec) || url.searchParams.get('force') === '1') {
           let p = grounding.get(rec.id);

@@ -1,0 +1,49 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadTaxonomy } from '../common/index.ts';
+import { boxedVolume, readVolume, writeNifti, type Volume } from '../volume/index.ts';
+import { decodeSegmentation, segmentationOnGrid, organOfRegion } from '../dicom/index.ts';
+import { summarizeMap, safeId } from '../pipeline/index.ts';
+import type { DataFolder, StudyRecord } from './store.ts';
+
+/** Where the viewer keeps a SEG's segments as NIfTI maps it can overlay (inside the data folder). */
+const segMapDir = (rec: StudyRecord): string => `grounding/${safeId(rec.id)}/seg`;
+
+/**
+ * A study's DICOM SEG (its record's `seg`, as `label` writes it) as the findings the page lists:
+ * one per segment, named by organ and type, described by the segment's description (the report's
+ * phrase), each with a map on the study's CT grid. Maps are written once per SEG and reused.
+ */
+export async function segFindings(data: DataFolder, rec: StudyRecord): Promise<{ threshold: number; model: string; anomalies: Record<string, unknown>[] } | null> {
+  if (typeof rec.seg !== 'string') return null;
+  const segPath = data.inside(rec.seg);
+  if (!existsSync(segPath)) return null;
+  const seg = decodeSegmentation(readFileSync(segPath));
+  const ct: Volume = await readVolume(data.inside(rec.ct));
+  const types = new Set(loadTaxonomy().anomalyTypes.map((t) => t.id));
+  const dirRel = segMapDir(rec);
+  const fresh = (p: string): boolean => existsSync(p) && statSync(p).mtimeMs >= statSync(segPath).mtimeMs;
+  const anomalies: Record<string, unknown>[] = [];
+  const placed = segmentationOnGrid(seg, ct);
+  // a binary segment is the region itself; a fractional one is cut where the grounding would cut it
+  const threshold = seg.type === 'BINARY' ? 0.5 : 0.1;
+  for (const { segment, data: values } of placed) {
+    const organ = organOfRegion(segment.region) ?? segment.region?.meaning.toLowerCase() ?? 'unknown';
+    const uncertain = /\(uncertain\)\s*$/.test(segment.label);
+    const rest = segment.label.replace(/\s*\(uncertain\)\s*$/, '').replace(new RegExp(`^${organ.replace(/_/g, ' ')}\\s+`), '').trim().replace(/\s+/g, '_');
+    const type = types.has(rest) ? rest : (segment.type?.meaning ?? rest).toLowerCase().replace(/\s+/g, '_');
+    const id = segment.trackingId || `s${segment.number}`;
+    const mapRel = `${dirRel}/${safeId(id)}.nii.gz`;
+    const mapAbs = data.inside(mapRel);
+    const vol: Volume<Float32Array> = { data: values, size: [...ct.size], spacing: [...ct.spacing], origin: [...ct.origin], direction: [...ct.direction] };
+    if (!fresh(mapAbs)) await writeNifti(mapAbs, vol);
+    const s = summarizeMap(boxedVolume(vol), threshold);
+    anomalies.push({
+      id, organ, type, certainty: uncertain ? 'uncertain' : 'present', spans: [], phrase: segment.description || segment.label,
+      label: segment.number, map: mapRel, peak: s.peak, mean: s.mean, voxels: s.voxels, volumeMl: s.volumeMl,
+      box: s.box, peakVoxel: s.peakVoxel, peakWorld: s.peakWorld, bestSlice: s.bestSlice, focusVoxel: s.focusVoxel, focusWorld: s.focusWorld,
+      source: 'seg',
+    });
+  }
+  return { threshold, model: `DICOM SEG ${join(rec.seg)}`, anomalies };
+}
