@@ -306,3 +306,81 @@ export function segmentationOnGrid(seg: DecodedSegmentation, grid: Geometry): { 
   }
   return out;
 }
+
+/** What a review did to one segment (by its Tracking ID): kept, dropped, or cut to a voxel box of the grid. */
+export type SegmentEdit = 'keep' | 'drop' | VoxelBox;
+
+/**
+ * The reviewed version of a SEG: rejected segments dropped, redrawn ones cut to their box, the rest
+ * as they were; everything else (references, patient and study modules, codes) kept, under a new SOP
+ * Instance and Series UID. Null when no segment is left. `grid` is the CT grid the boxes are on.
+ */
+export function reviseSegmentation(bytes: Buffer, grid: Geometry, edits: Map<string, SegmentEdit>): Buffer | null {
+  const { data } = readPart10(bytes, false);
+  const seg = decodeSegmentation(bytes);
+  const src = { orientation: seg.orientation, pixelSpacing: seg.pixelSpacing, rows: seg.rows, columns: seg.columns } as SourceSeries;
+  const items = (data.SegmentSequence as Dataset[]) ?? [];
+  const groups = (data.PerFrameFunctionalGroupsSequence as Dataset[]) ?? [];
+  const renumber = new Map<number, number>();
+  const keptItems: Dataset[] = [];
+  for (const it of items) {
+    const edit = edits.get(str(it.TrackingID)) ?? 'keep';
+    if (edit === 'drop') continue;
+    renumber.set(Number(it.SegmentNumber), keptItems.length + 1);
+    keptItems.push({ ...it, SegmentNumber: keptItems.length + 1 });
+  }
+  if (!keptItems.length) return null;
+  const boxOf = new Map<number, VoxelBox>();
+  for (const it of items) {
+    const edit = edits.get(str(it.TrackingID));
+    if (edit && edit !== 'keep' && edit !== 'drop') boxOf.set(Number(it.SegmentNumber), edit);
+  }
+  const px = seg.rows * seg.columns;
+  const frames: { group: Dataset; pixels: Uint8Array; seg: number }[] = [];
+  seg.frames.forEach((f, n) => {
+    const to = renumber.get(f.segment);
+    if (to === undefined) return;
+    const pixels = Uint8Array.from(f.pixels);
+    const b = boxOf.get(f.segment);
+    if (b) {
+      const pl = planeOf(grid, src, f.position);
+      for (let r = 0; r < seg.rows; r++) for (let c = 0; c < seg.columns; c++) {
+        const i = pl.at[0] + pl.dr[0] * r + pl.dc[0] * c, j = pl.at[1] + pl.dr[1] * r + pl.dc[1] * c, k = pl.at[2] + pl.dr[2] * r + pl.dc[2] * c;
+        if (i < b.min[0] || i > b.max[0] || j < b.min[1] || j > b.max[1] || k < b.min[2] || k > b.max[2]) pixels[r * seg.columns + c] = 0;
+      }
+    }
+    const g = groups[n]!;
+    const content = (g.FrameContentSequence as Dataset[] | undefined)?.[0];
+    const dims = content ? nums(content.DimensionIndexValues) : [];
+    frames.push({
+      seg: to, pixels,
+      group: {
+        ...g,
+        SegmentIdentificationSequence: [{ ReferencedSegmentNumber: to }],
+        ...(content ? { FrameContentSequence: [{ ...content, DimensionIndexValues: [to, ...dims.slice(1)] }] } : {}),
+      },
+    });
+  });
+  // frames a cut emptied go, but every segment keeps one
+  const kept = frames.filter((f) => f.pixels.some((v) => v));
+  for (let s = 1; s <= keptItems.length; s++) {
+    const first = frames.find((f) => f.seg === s);
+    if (first && !kept.some((f) => f.seg === s)) kept.push(first);
+  }
+  kept.sort((a, b) => a.seg - b.seg || frames.indexOf(a) - frames.indexOf(b));
+  const all = new Uint8Array(kept.length * px);
+  kept.forEach((f, n) => all.set(f.pixels, n * px));
+  const packed = seg.type === 'BINARY' ? dcmjs.data.BitArray.pack(all) : all;
+  const sopInstanceUid = newUid();
+  const out: Dataset = {
+    ...data,
+    _vrMap: { ...(data._vrMap ?? {}), PixelData: 'OB' },
+    SOPInstanceUID: sopInstanceUid, SeriesInstanceUID: newUid(),
+    SeriesDescription: `${str(data.SeriesDescription) || 'ctground findings'} (reviewed)`.slice(0, 64),
+    SegmentSequence: keptItems,
+    PerFrameFunctionalGroupsSequence: kept.map((f) => f.group),
+    NumberOfFrames: kept.length,
+    PixelData: [packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength)],
+  };
+  return writePart10(out, SEG_SOP_CLASS, sopInstanceUid);
+}

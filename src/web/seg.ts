@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTaxonomy } from '../common/index.ts';
-import { boxedVolume, readVolume, writeNifti, type Volume } from '../volume/index.ts';
-import { decodeSegmentation, segmentationOnGrid, organOfRegion } from '../dicom/index.ts';
+import { boxedVolume, readVolume, writeNifti, type Volume, type Vec3 } from '../volume/index.ts';
+import { decodeSegmentation, segmentationOnGrid, organOfRegion, reviseSegmentation, type SegmentEdit } from '../dicom/index.ts';
 import { summarizeMap, safeId } from '../pipeline/index.ts';
 import type { DataFolder, StudyRecord } from './store.ts';
 
@@ -46,4 +46,24 @@ export async function segFindings(data: DataFolder, rec: StudyRecord): Promise<{
     });
   }
   return { threshold, model: `DICOM SEG ${join(rec.seg)}`, anomalies };
+}
+
+/**
+ * The study's SEG as its review left it (the viewer writes the same SEG it reads): a rejected
+ * finding's segment dropped, a redrawn one cut to the drawn box, accepted and unreviewed ones kept.
+ * Null when the study has no SEG or no segment is left.
+ */
+export async function reviewedSeg(data: DataFolder, rec: StudyRecord): Promise<Buffer | null> {
+  if (typeof rec.seg !== 'string') return null;
+  const segPath = data.inside(rec.seg);
+  if (!existsSync(segPath)) return null;
+  const edits = new Map<string, SegmentEdit>();
+  for (const a of rec.anomalies ?? []) {
+    const r = a.review;
+    if (!r) continue;
+    if (r.decision === 'rejected') edits.set(a.id, 'drop');
+    else if (r.decision === 'redrawn' && r.voxelBox) edits.set(a.id, { min: [...r.voxelBox.min] as Vec3, max: [...r.voxelBox.max] as Vec3 });
+  }
+  const ct: Volume = await readVolume(data.inside(rec.ct));
+  return reviseSegmentation(readFileSync(segPath), ct, edits);
 }

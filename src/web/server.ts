@@ -12,7 +12,7 @@ import { checkReportText } from '../report/index.ts';
 import { groundStudy, writeGroundingOutputs, safeId, maskOf, DEFAULT_THRESHOLD, type FindingsFile } from '../pipeline/index.ts';
 import { DataFolder, OutsideError, type AnomalyRecord, type StudyRecord } from './store.ts';
 import { tarArchive } from './tar.ts';
-import { segFindings } from './seg.ts';
+import { segFindings, reviewedSeg } from './seg.ts';
 import { pageBundle, pageHtml } from './bundle.ts';
 
 export interface ServeOptions {
@@ -280,7 +280,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     return entry;
   };
 
-  const exportStudy = (rec: StudyRecord): Buffer => {
+  const exportStudy = (rec: StudyRecord, seg: Buffer | null = null): Buffer => {
     const g = findingsOf(rec);
     if (!g) throw new HttpError(409, `study ${rec.id}: not grounded yet`);
     const files: { name: string; data: Uint8Array }[] = [];
@@ -295,6 +295,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       const d = join(g.dir, sub);
       if (existsSync(d)) for (const n of readdirSync(d).sort()) if (n.endsWith('.nii.gz')) add(`${sub}/${n}`);
     }
+    // the study's DICOM SEG as reviewed: rejected findings dropped, redrawn ones cut to their box
+    if (seg) files.push({ name: `${safeId(rec.id)}/findings.seg.dcm`, data: seg });
     files.push({ name: `${safeId(rec.id)}/review.json`, data: Buffer.from(JSON.stringify(data.record(rec.id)?.anomalies ?? [], null, 2) + '\n') });
     return tarArchive(files);
   };
@@ -435,7 +437,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         return '/api/studies/:id/review';
       }
       if (action === 'export' && method === 'GET') {
-        send(res, 200, exportStudy(rec), 'application/x-tar', { 'content-disposition': `attachment; filename="${safeId(rec.id)}-ctground.tar"` });
+        send(res, 200, exportStudy(rec, await reviewedSeg(data, rec)), 'application/x-tar', { 'content-disposition': `attachment; filename="${safeId(rec.id)}-ctground.tar"` });
         return '/api/studies/:id/export';
       }
     }
