@@ -86,7 +86,7 @@ test('fuzz: DICOM folder reader (info), 40 seeded cases of mutated headers, cut 
     const victim = rng.int(0, 1), kind = rng.int(0, 4);
     let how = '';
     slices.forEach((s, i) => {
-      let b = Buffer.from(s);
+      let b: Buffer = Buffer.from(s);
       if (i === victim) {
         if (kind === 0) { const k = rng.int(1, 12); for (let j = 0; j < k; j++) b[rng.int(132, 3000)] = rng.int(0, 255); how = `${k} random header bytes in slice ${i}`; }
         else if (kind === 1) { const cut = rng.int(0, b.length); b = b.subarray(0, cut); how = `slice ${i} cut at ${cut}`; }
@@ -112,7 +112,7 @@ test('fuzz: report reader (structure), 200 seeded cases of mutated real reports,
   const outcomes = { 0: 0, 2: 0 };
   for (let n = 0; n < 200; n++) {
     const text = texts[rng.int(0, texts.length - 1)]!;
-    let b = Buffer.from(text, 'utf8');
+    let b: Buffer = Buffer.from(text, 'utf8');
     const kind = rng.int(0, 6);
     let how: string;
     if (kind === 0) { const k = rng.int(1, 20); for (let j = 0; j < k; j++) b[rng.int(0, b.length - 1)] = rng.int(0, 255); how = `${k} random bytes`; }

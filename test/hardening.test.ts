@@ -314,9 +314,10 @@ test('28.12: a run with a real ONNX model writes nothing outside --out: no ONNX 
   writeFileSync(rep, 'Liver: A 3 cm hypodense mass in the right lobe of the liver.\n');
   const model = join(projectRoot, 'models', 'grounding-default');
   const modelBefore = readdirSync(model, { recursive: true }).map(String).sort();
-  const env = { ...process.env, HOME: home, TMPDIR: temp, XDG_CACHE_HOME: '' };
+  // the user's environment, minus anything that would turn the telemetry off or move the cache for us
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, TMPDIR: temp };
   delete env.ORT_DISABLE_TELEMETRY;
-  delete (env as Record<string, unknown>).XDG_CACHE_HOME;
+  delete env.XDG_CACHE_HOME;
   const r = cliProcess(['ground', '--ct', CT, '--labels', TS('example_seg.nii.gz'), '--report', rep, '--out', join(cwd, 'out')], { env, cwd, timeout: 600_000 });
   assert.equal(r.code, 0, r.stderr);
   assert.ok(existsSync(join(cwd, 'out', 'findings.json')));

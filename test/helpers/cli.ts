@@ -40,12 +40,15 @@ export async function cliInProcess(args: string[]): Promise<CliResult> {
     if (typeof chunk === 'string') { stdout += chunk; return true; }
     return (write as (...x: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
   }) as typeof process.stdout.write;
+  // a command may add a listener to stdout for its one run (structure's EPIPE handler): removed after each
+  const listeners = new Set(process.stdout.listeners('error'));
   try {
     const code = await runCli(args, (s) => { stderr += s; });
     return { code, stdout, stderr };
   } finally {
     console.log = log;
     process.stdout.write = write;
+    for (const l of process.stdout.listeners('error')) if (!listeners.has(l)) process.stdout.off('error', l as (...a: unknown[]) => void);
   }
 }
 
