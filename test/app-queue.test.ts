@@ -42,8 +42,8 @@ interface Proc { child: ChildProcess; lines: string[]; stderr: () => string; exi
 
 const running = new Set<ChildProcess>();
 
-function start(args: string[]): Proc {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function start(args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const lines: string[] = [];
   let err = '', partial = '';
   const waiters: { re: RegExp; ok: (m: RegExpExecArray) => void }[] = [];
@@ -83,7 +83,7 @@ async function cli(args: string[]): Promise<{ status: number | null; stdout: str
   return { status, stdout: p.lines.join('\n') + (p.lines.length ? '\n' : ''), stderr: p.stderr() };
 }
 
-const worker = (db: number, extra: string[] = []): Proc => start(['worker', '--queue', `${redis.url}/${db}`, '--model', MODEL, '--lock', LOCK, ...extra]);
+const worker = (db: number, extra: string[] = [], env: Record<string, string> = {}): Proc => start(['worker', '--queue', `${redis.url}/${db}`, '--model', MODEL, '--lock', LOCK, ...extra], env);
 
 // The bundled study (the real CT of examples/demo with its organ labels), under several reports.
 const DEMO = join(projectRoot, 'examples', 'demo');
@@ -126,25 +126,24 @@ after(async () => {
 test('queue: 6 studies, 3 workers, one SIGKILLed mid-study: all done once, the tree byte-identical to plain label', { skip }, async () => {
   const out = join(root, 'q');
   const t0 = Date.now();
-  const workers = [worker(0), worker(0), worker(0)];
+  // the first worker SIGKILLs itself at its third write step (issue 28's fault injection point,
+  // CTGROUND_TEST_KILL_AT): inside its first study, with that study's outputs half written
+  const victim = worker(0, [], { CTGROUND_TEST_KILL_AT: '3' });
+  await victim.waitFor(/^worker: ready /);
   const enq = start(['label', '--data', input, '--out', out, '--queue', `${redis.url}/0`]);
-  const readyMs = await Promise.all(workers.map(async (w) => { await w.waitFor(/^worker: ready /); return Date.now() - t0; }));
+  const id = (await victim.waitFor(/^worker: start (\S+) attempt 1$/))[1]!;
+  const first = { id };
+  assert.equal(await victim.exit, null);
+  assert.equal(victim.child.signalCode, 'SIGKILL');
+  assert.ok(!victim.lines.some((l) => l.startsWith('worker: done ')), victim.lines.join('\n'));
+  // what the kill left: the study's temporary folder, half filled, and no finished study
+  assert.ok(existsSync(join(out, `.${id}.partial-${victim.child.pid}`)), `the kill was meant to land while the outputs were written: ${JSON.stringify(readdirSync(out))}`);
+  assert.ok(!existsSync(join(out, id, 'study.json')));
+  // two more workers; one of them takes the study over once its lock lapses
+  const workers = [victim, worker(0), worker(0)];
+  const readyMs = await Promise.all(workers.slice(1).map(async (w) => { await w.waitFor(/^worker: ready /); return Date.now() - t0; }));
   // workers start in seconds (model loaded once per thread before the first job)
   assert.ok(Math.max(...readyMs) < 30_000, `workers ready after ${readyMs.join(', ')} ms`);
-
-  // the first worker to start a study is killed as it starts it (a study takes ~0.4 s here)
-  const first = await Promise.race(workers.map(async (w, i) => ({ i, id: (await w.waitFor(/^worker: start (\S+) attempt 1$/))[1]! })));
-  const victim = workers[first.i]!;
-  victim.child.kill('SIGKILL');
-  assert.equal(await victim.exit, null);
-  const studyDir = join(out, first.id);
-  assert.ok(!existsSync(join(studyDir, 'study.json')), `${first.id} had finished before the kill: not a mid-study kill`);
-  // what a kill during the writing leaves (label's own kill test makes them for real: the study's
-  // temporary folder, half filled): the worker that takes the study over must clear it
-  const partial = join(out, `.${first.id}.partial-${victim.child.pid}`);
-  mkdirSync(join(partial, 'grounding'), { recursive: true });
-  writeFileSync(join(partial, 'ct.nii.gz'), 'half a CT');
-  writeFileSync(join(partial, 'grounding', `.findings.json.${victim.child.pid}.1.tmp`), '{"half');
 
   assert.equal(await enq.exit, 0, enq.stderr());
   assert.match(enq.lines.join('\n'), /6 studies queued/);

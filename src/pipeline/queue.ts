@@ -248,10 +248,15 @@ export async function runQueueWorker(opts: WorkerOptions): Promise<{ stop: () =>
 
   const process1 = async (job: Job<StudyJob, StudyJobResult>, token?: string): Promise<StudyJobResult> => {
     const { study, out, threshold } = job.data;
+    // the attempt's record is on its way to Redis (written to the socket now, so a kill after this
+    // line still leaves it) while the study runs: no round trip of waiting per study
+    const started = job.log(`attempt ${job.attemptsStarted} started by ${me}`);
+    // one turn of the event loop: the command has left for the socket before anyone reads this line
+    await new Promise((r) => setImmediate(r));
     opts.log(`start ${study.id} attempt ${job.attemptsStarted}`);
-    await job.log(`attempt ${job.attemptsStarted} started by ${me}`);
     // a job whose outputs are complete was finished by a worker that died before telling the queue
     if (isStudyDone(out, study.id)) {
+      await started;
       await job.log(`already done, found by ${me}`);
       opts.log(`done ${study.id} (already done)`);
       return { status: 'already done', worker: me };
@@ -272,6 +277,7 @@ export async function runQueueWorker(opts: WorkerOptions): Promise<{ stop: () =>
       slot.settle = undefined;
       active.delete(slot);
     }
+    await started;
     if (o === 'given back') {
       // the thread may be half-way through writing: end it, then put the job back for another worker
       const i = slots.indexOf(slot);
@@ -284,12 +290,13 @@ export async function runQueueWorker(opts: WorkerOptions): Promise<{ stop: () =>
     }
     if (slots.includes(slot)) slot.busy = false;
     const secs = ((performance.now() - t0) / 1000).toFixed(2);
+    // the last log line goes on the same connection just before BullMQ's own completion command
     if (o.status === 'failed') {
-      await job.log(`failed on ${me}: ${o.reason}`);
+      void job.log(`failed on ${me}: ${o.reason}`).catch(quiet);
       opts.log(`failed ${study.id}: ${o.reason}`);
       throw new Error(o.reason);
     }
-    await job.log(`labeled by ${me} in ${secs} s`);
+    void job.log(`labeled by ${me} in ${secs} s`).catch(quiet);
     opts.log(`done ${study.id} ${secs} s`);
     return { status: 'labeled', times: (o as Extract<StudyOutcome, { status: 'labeled' }>).times, worker: me };
   };
@@ -346,7 +353,9 @@ async function withQueue<T>(url: string, fn: (q: Queue<StudyJob, StudyJobResult>
 export function queueStatus(url: string): Promise<QueueStatus> {
   return withQueue(url, async (q) => {
     const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
-    const workers = (await q.getWorkers()).map((w) => String(w.rawname ?? w.name ?? '').split(':w:').pop() ?? '').filter(Boolean).sort();
+    // CLIENT LIST is the server's: only this database's workers are this queue's
+    const db = String(parseQueueUrl(url).db);
+    const workers = (await q.getWorkers()).filter((w) => String(w.db ?? '0') === db).map((w) => String(w.rawname ?? w.name ?? '').split(':w:').pop() ?? '').filter(Boolean).sort();
     const failed = (await q.getFailed(0, -1)).map((j) => ({ id: j.data.study.id, reason: j.failedReason, attempts: j.attemptsMade }));
     failed.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return { queue: parseQueueUrl(url).shown, counts, workers, failed };
