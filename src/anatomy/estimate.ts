@@ -401,6 +401,78 @@ function fitToHu(lab: Volume<Uint8Array>, hu: Float32Array, tfb: Volume<Uint8Arr
   }
 }
 
+/**
+ * Fills, slice by slice, what an organ encloses: a nodule in the lung, a cyst in the liver, the
+ * vessels of both are the organ's, though their HU is not. A hole takes the value of the organ
+ * voxel before it in its row (so a lobe's nodule stays in that lobe). Only tissue voxels (soft
+ * tissue, fat, muscle, or the organ's own values) are filled, never another organ.
+ */
+function fillHoles(lab: Volume<Uint8Array>, values: Set<number>): void {
+  const [nx, ny, nz] = lab.size;
+  const nxy = nx * ny;
+  const tissue = new Set(['soft_tissue', 'fat', 'muscle'].map(organValue));
+  const seen = new Uint8Array(nxy);
+  const queue = new Int32Array(nxy);
+  for (let k = 0; k < nz; k++) {
+    const base = k * nxy;
+    let any = false;
+    for (let q = 0; q < nxy && !any; q++) if (values.has(lab.data[base + q]!)) any = true;
+    if (!any) continue;
+    seen.fill(0);
+    let head = 0, tail = 0;
+    const push = (q: number): void => { if (!seen[q] && !values.has(lab.data[base + q]!)) { seen[q] = 1; queue[tail++] = q; } };
+    for (let i = 0; i < nx; i++) { push(i); push(i + nx * (ny - 1)); }
+    for (let j = 0; j < ny; j++) { push(j * nx); push(nx - 1 + j * nx); }
+    while (head < tail) {
+      const q = queue[head++]!, i = q % nx, j = (q - i) / nx;
+      if (i > 0) push(q - 1); if (i < nx - 1) push(q + 1); if (j > 0) push(q - nx); if (j < ny - 1) push(q + nx);
+    }
+    for (let j = 0; j < ny; j++) {
+      let last = 0;
+      for (let i = 0; i < nx; i++) {
+        const q = j * nx + i, v = lab.data[base + q]!;
+        if (values.has(v)) { last = v; continue; }
+        if (!seen[q] && last && tissue.has(v)) lab.data[base + q] = last;
+      }
+    }
+  }
+}
+
+/**
+ * Lobes for lungs the field of view cuts (lung bases above an abdominal scan): the HU map splits a
+ * lung into lobes by its height, which is right for a whole lung only. A cut lung smaller than
+ * 600 ml is a base: its lower lobe, except the anterior third on the left (the lingula, part of
+ * the upper lobe) and on the right (the middle lobe reaches down in front).
+ */
+function baseLobes(hu: Volume<Uint8Array>): void {
+  const [nx, ny, nz] = hu.size;
+  const nxy = nx * ny;
+  const up = hu.direction[8]! >= 0;
+  const right = new Set(['lung_upper_lobe_right', 'lung_middle_lobe_right', 'lung_lower_lobe_right'].map(organValue));
+  const left = new Set(['lung_upper_lobe_left', 'lung_lower_lobe_left'].map(organValue));
+  const ml = (hu.spacing[0] * hu.spacing[1] * hu.spacing[2]) / 1000;
+  const anteriorUp = hu.direction[4]! >= 0;
+  for (const [side, lower, front] of [[right, 'lung_lower_lobe_right', 'lung_middle_lobe_right'], [left, 'lung_lower_lobe_left', 'lung_upper_lobe_left']] as const) {
+    let n = 0, topHit = false, jlo = ny, jhi = -1;
+    for (let p = 0; p < hu.data.length; p++) {
+      if (!side.has(hu.data[p]!)) continue;
+      n++;
+      const k = Math.floor(p / nxy), j = Math.floor((p % nxy) / nx);
+      if (up ? k >= nz - 2 : k <= 1) topHit = true;
+      jlo = Math.min(jlo, j); jhi = Math.max(jhi, j);
+    }
+    if (!n || !topHit || n * ml >= 600) continue;
+    const lo = organValue(lower), fr = organValue(front);
+    // the anterior third of the lung's AP extent
+    const cut = anteriorUp ? jhi - (jhi - jlo) / 3 : jlo + (jhi - jlo) / 3;
+    for (let p = 0; p < hu.data.length; p++) {
+      if (!side.has(hu.data[p]!)) continue;
+      const j = Math.floor((p % nxy) / nx);
+      hu.data[p] = (anteriorUp ? j > cut : j < cut) ? fr : lo;
+    }
+  }
+}
+
 /** Keeps the largest 6-connected piece of each solid organ: a vote's stray islands are not organ. */
 function largestPieces(lab: Volume<Uint8Array>): void {
   for (const name of ['liver', 'spleen', 'kidney_right', 'kidney_left', 'pancreas', 'gallbladder', 'stomach']) {
@@ -423,10 +495,30 @@ function largestPieces(lab: Volume<Uint8Array>): void {
  * soft tissue, lobes on lung, ...).
  */
 export async function estimateAnatomy(ct: Volume, opts: EstimateOptions = {}): Promise<Volume<Uint8Array>> {
+  // A clinical CT (512² × 300: 78 M voxels) is estimated on a grid of at least WORK_MM and brought
+  // back by nearest neighbour, fat and soft tissue re-split by each voxel's own HU: the connected
+  // components of the HU map cost 15 s of CPU at full size, and organs at 1.5 mm are fine enough
+  // for grounding, which runs on coarser crops.
+  const WORK_MM = 1.5, WORK_VOXELS = 12e6;
+  if (ct.size[0] * ct.size[1] * ct.size[2] > WORK_VOXELS && ct.spacing.some((v) => v < WORK_MM)) {
+    const work = resample(ct, ct.spacing.map((v) => Math.max(v, WORK_MM)) as [number, number, number], 'linear');
+    const est = await estimateAnatomy(work, opts);
+    const up = resampleToGrid(est, ct, 'nearest', { fill: 0 });
+    const soft = organValue('soft_tissue'), fat = organValue('fat');
+    for (let p = 0; p < up.data.length; p++) {
+      const v = up.data[p]!;
+      if (v !== soft && v !== fat) continue;
+      const h = ct.data[p]!;
+      up.data[p] = h >= -190 && h <= -30 ? fat : soft;
+    }
+    return up;
+  }
   const o = { registration: opts.registration ?? 'affine', mm: opts.mm ?? 6, gridMm: opts.gridMm ?? 40, iterations: opts.iterations ?? 100, zRange: opts.zRange ?? 150, fit: opts.fit ?? true } as const;
   const atlases = opts.atlases ?? await loadAtlases();
   const hu = fallbackAnatomy(ct);
   dropGasLungs(hu);
+  baseLobes(hu);
+  fillHoles(hu, new Set(LUNGS.map(organValue)));
   if (!atlases.length) return hu;
   const target = resample(reorient(ct), o.mm, 'linear');
   const tfb = fallbackAnatomy(target);
@@ -460,5 +552,6 @@ export async function estimateAnatomy(ct: Volume, opts: EstimateOptions = {}): P
     const a = onCt[p]!;
     if (a && allowed(a, out[p]!)) out[p] = a;
   }
+  for (const name of ['liver', 'spleen', 'kidney_right', 'kidney_left']) fillHoles(hu, new Set([organValue(name)]));
   return hu;
 }

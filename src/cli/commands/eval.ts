@@ -16,8 +16,9 @@ export const USAGE = `usage: ctground eval --data DIR[,DIR…] (--model DIR | --
   --limit N      the first N studies of the split
   --json         the metrics as one JSON object
   --prior-data DIR --prior-split S   where the prior oracle's lesion size comes from (default: --data, train)
-  --anatomy dataset|estimated   the organ map grounded in: the study's labels (default), or estimated from the CT
-                 as \`ground\` does without --labels; --leave-out-patient P drops patient P's atlases (a set made from them)
+  --anatomy dataset|estimated|hu   the organ map grounded in: the study's labels (default), estimated from the CT
+                 as \`ground\` does without --labels, or HU alone (the former fallback);
+                 --leave-out-patient P drops patient P's atlases (for a set made from them)
 prints Dice, mIoU at 0.1–0.5 and grounding accuracy (IoU > 0.1 at threshold 0.1)`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -27,13 +28,17 @@ export async function run(argv: string[]): Promise<number> {
     anatomy: { type: 'string' }, 'leave-out-patient': { type: 'string' },
   }, false);
   const anatomyMode = values.anatomy ?? 'dataset';
-  if (anatomyMode !== 'dataset' && anatomyMode !== 'estimated') throw new UserError(`--anatomy must be dataset or estimated, got '${anatomyMode}'`);
+  if (!['dataset', 'estimated', 'hu'].includes(anatomyMode)) throw new UserError(`--anatomy must be dataset, estimated or hu, got '${anatomyMode}'`);
   if (values['leave-out-patient'] && anatomyMode !== 'estimated') throw new UserError('--leave-out-patient needs --anatomy estimated');
   let anatomy: ((ct: Volume) => Promise<Volume>) | undefined;
   if (anatomyMode === 'estimated') {
     const { estimateAnatomy, loadAtlases } = await import('../../anatomy/index.ts');
     const atlases = (await loadAtlases()).filter((a) => a.patient !== values['leave-out-patient']);
     anatomy = (ct) => estimateAnatomy(ct, { atlases });
+  } else if (anatomyMode === 'hu') {
+    // the HU-only map `ground` used before the atlases: kept measurable beside the estimate
+    const { fallbackAnatomy } = await import('../../anatomy/index.ts');
+    anatomy = async (ct) => fallbackAnatomy(ct);
   }
   const dirs = requireFlag(values.data, 'data').split(',').filter(Boolean);
   if (Boolean(values.model) === Boolean(values.oracle)) throw new UserError('give exactly one of --model DIR or --oracle NAME (organ, organ-side, prior)');
