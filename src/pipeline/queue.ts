@@ -385,10 +385,11 @@ export function drainQueue(url: string): Promise<number> {
 }
 
 /** The per-attempt record of one study's job (its BullMQ job log), oldest first. */
-export function jobLog(url: string, studyId: string): Promise<{ state: string; attemptsStarted: number; log: string[] } | null> {
+export function jobLog(url: string, studyId: string): Promise<{ state: string; attemptsStarted: number; log: string[]; processedOn?: number; finishedOn?: number } | null> {
   return withQueue(url, async (q) => {
     const job = await q.getJob(jobIdOf(studyId));
     if (!job) return null;
-    return { state: await job.getState(), attemptsStarted: job.attemptsStarted, log: (await q.getJobLogs(job.id!)).logs };
+    // processedOn/finishedOn: when its last attempt started and when it ended (ms since the epoch, Redis's clock)
+    return { state: await job.getState(), attemptsStarted: job.attemptsStarted, log: (await q.getJobLogs(job.id!)).logs, processedOn: job.processedOn, finishedOn: job.finishedOn };
   });
 }
