@@ -473,6 +473,47 @@ function baseLobes(hu: Volume<Uint8Array>): void {
   }
 }
 
+/**
+ * Lung lesions against the pleura are lung: a nodule or mass that touches the chest wall is not
+ * enclosed, so hole filling leaves it tissue, and grounding, cut to its lobe, misses it. A closing
+ * in each slice (lobe labels grown `mm`, then the lung mask shrunk back) takes in the tissue such a
+ * lesion leaves in the lung's outline; the lobe is the one that grew into it.
+ */
+function closeLungs(hu: Volume<Uint8Array>, mm: number): void {
+  const [nx, ny, nz] = hu.size;
+  const nxy = nx * ny;
+  const lobes = new Set(LUNGS.map(organValue));
+  const tissue = new Set(['soft_tissue', 'fat'].map(organValue));
+  const r = Math.max(1, Math.round(mm / Math.min(hu.spacing[0], hu.spacing[1])));
+  const grown = new Uint8Array(nxy), next = new Uint8Array(nxy), mask = new Uint8Array(nxy), tmp = new Uint8Array(nxy);
+  for (let k = 0; k < nz; k++) {
+    const base = k * nxy;
+    let any = false;
+    for (let q = 0; q < nxy; q++) { const v = hu.data[base + q]!; grown[q] = lobes.has(v) ? v : 0; if (grown[q]) any = true; }
+    if (!any) continue;
+    for (let it = 0; it < r; it++) {
+      next.set(grown);
+      for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
+        const q = j * nx + i;
+        if (grown[q]) continue;
+        const v = (i > 0 && grown[q - 1]) || (i < nx - 1 && grown[q + 1]) || (j > 0 && grown[q - nx]) || (j < ny - 1 && grown[q + nx]) || 0;
+        if (v) next[q] = v;
+      }
+      grown.set(next);
+    }
+    for (let q = 0; q < nxy; q++) mask[q] = grown[q] ? 1 : 0;
+    for (let it = 0; it < r; it++) {
+      tmp.set(mask);
+      for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
+        const q = j * nx + i;
+        if (!tmp[q]) continue;
+        if (i === 0 || i === nx - 1 || j === 0 || j === ny - 1 || !tmp[q - 1] || !tmp[q + 1] || !tmp[q - nx] || !tmp[q + nx]) mask[q] = 0;
+      }
+    }
+    for (let q = 0; q < nxy; q++) if (mask[q] && tissue.has(hu.data[base + q]!)) hu.data[base + q] = grown[q]!;
+  }
+}
+
 /** Keeps the largest 6-connected piece of each solid organ: a vote's stray islands are not organ. */
 function largestPieces(lab: Volume<Uint8Array>): void {
   for (const name of ['liver', 'spleen', 'kidney_right', 'kidney_left', 'pancreas', 'gallbladder', 'stomach']) {
@@ -519,6 +560,7 @@ export async function estimateAnatomy(ct: Volume, opts: EstimateOptions = {}): P
   dropGasLungs(hu);
   baseLobes(hu);
   fillHoles(hu, new Set(LUNGS.map(organValue)));
+  closeLungs(hu, 10);
   if (!atlases.length) return hu;
   const target = resample(reorient(ct), o.mm, 'linear');
   const tfb = fallbackAnatomy(target);
