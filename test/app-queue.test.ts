@@ -275,3 +275,20 @@ test('queue: an unreachable or malformed Redis address is one line, exit 2', { s
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   }
 });
+
+test('queue: drain removes the waiting studies; label --queue reports them as not labeled', { skip }, async () => {
+  const db = `${redis.url}/3`;
+  const out = join(root, 'q-drain');
+  const enq = start(['label', '--data', input, '--out', out, '--queue', db]);
+  await enq.waitFor(/^6 studies queued; waiting for workers/);
+  const st = await cli(['queue', 'status', '--queue', db]);
+  assert.match(st.stdout, /: 6 waiting, 0 running, 0 done, 0 failed\nworkers: none connected\n$/);
+  const d = await cli(['queue', 'drain', '--queue', db]);
+  assert.equal(d.status, 0, d.stderr);
+  assert.equal(d.stdout, '6 waiting studies removed from the queue\n');
+  assert.equal(await enq.exit, 3, enq.stderr());
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+  assert.equal(summary.labeled, 0);
+  assert.deepEqual(summary.failed.map((f: { id: string }) => f.id), ['s1', 's2', 's3', 's4', 's5', 's6']);
+  for (const f of summary.failed) assert.equal(f.reason, 'removed from the queue before it was labeled');
+});

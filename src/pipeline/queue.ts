@@ -167,8 +167,11 @@ export async function labelViaQueue(studies: BatchStudy[], out: string, opts: En
     };
     if (pending.size === 0) settle();
     await reconcile();
-    const timer = setInterval(() => { void reconcile().catch(quiet); }, 15_000);
-    try { await allDone; } finally { clearInterval(timer); }
+    // every 15 s, and less often for a big archive (two commands per pending study a round)
+    let timer: NodeJS.Timeout | undefined;
+    const again = (): void => { timer = setTimeout(() => { void reconcile().catch(quiet).finally(() => { if (pending.size) again(); }); }, Math.max(15_000, 2 * pending.size)); };
+    again();
+    try { await allDone; } finally { clearTimeout(timer); }
   } finally {
     await events.close().catch(quiet);
     await queue.close().catch(quiet);
