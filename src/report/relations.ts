@@ -370,7 +370,9 @@ export function relateGroup(text: string, group: Group, tokens: Token[], lex: Le
     for (const u of units) for (const kind of ['side', 'anatomy', 'site'] as Kind[]) if (!u.all.some((p) => kindOf(p) === kind)) u.all.push(...common.filter((p) => kindOf(p) === kind));
     if (lead.length > 0) {
       if (units.length === 0) units = splitUnits(text, lead);
-      else for (const u of units) for (const kind of ['side', 'anatomy', 'site'] as Kind[]) if (!u.all.some((p) => kindOf(p) === kind)) u.all.push(...lead.filter((p) => kindOf(p) === kind));
+      // A spread word ('subpleural', 'peripheral') is no site of its own: the lead's lobe still applies
+      // ('In the lower lobes of both lungs, subpleural areas of ground glass density').
+      else for (const u of units) for (const kind of ['side', 'anatomy', 'site'] as Kind[]) if (!u.all.some((p) => kindOf(p) === kind && !(kind === 'site' && p.info.noSplit))) u.all.push(...lead.filter((p) => kindOf(p) === kind));
     }
     const others = mine.filter((p) => !places.includes(p));
     const sizes = others.filter((p) => p.class === 'size' && p.info.numeric);
@@ -499,11 +501,17 @@ export function splitUnits(text: string, places: Phrase[], head?: Phrase): { all
     }
     filled[i]!.sort((a, b) => a.start - b.start);
   }
-  // Two groups naming the same words are one location.
+  // Two groups naming the same words are one location; so is a group written before the finding
+  // whose every word a group after it also names ('In the right lung, bands ... in the middle
+  // lobe': [right lung] is the frame of [middle lobe, right lung], not a second place).
   const seen = new Set<string>();
   const out: { all: Phrase[]; anchor: number }[] = [];
+  const wordSets = filled.map((u) => new Set(u.map((p) => p.text.toLowerCase())));
+  const frame = (i: number, j: number): boolean => head !== undefined && units[i]!.every((p) => p.end <= head.start) && units[j]![0]!.start >= head.end &&
+    wordSets[j]!.size > wordSets[i]!.size && [...wordSets[i]!].every((w) => wordSets[j]!.has(w));
   filled.forEach((u, i) => {
     const key = u.map((p) => p.text.toLowerCase()).sort().join('|');
+    if (filled.some((_, j) => j !== i && frame(i, j))) return;
     if (seen.has(key)) return;
     seen.add(key);
     out.push({ all: u, anchor: units[i]![0]!.start });
