@@ -234,7 +234,11 @@ function parameterMap(kind: 'affine' | 'bspline', o: Required<Pick<EstimateOptio
     ...base,
     NumberOfResolutions: ['2'],
     MaximumNumberOfIterations: [String(o.iterations)],
-    NumberOfSpatialSamples: ['2000'],
+    // A grid sampler, not elastix's random one: its random generator is one per process and is
+    // not reseeded per registration, so the second study of a run would register differently
+    // from the same study alone (label's restarts and --jobs must give the same bytes).
+    ImageSampler: ['Grid'],
+    SampleGridSpacing: ['2'],
     // the scans rarely share a field of view, so the metric samples the part the atlas covers
     ...(kind === 'bspline' ? { FinalGridSpacingInPhysicalUnits: [String(o.gridMm)] } : {}),
     ...(kind === 'affine' ? { AutomaticTransformInitialization: ['false'] } : {}),

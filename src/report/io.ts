@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, readSync, statSync } from 'node:fs';
 import { fileError, UserError } from '../common/index.ts';
 
 /**
@@ -38,11 +38,39 @@ export function decodeUtf8(buf: Uint8Array, name: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
+/**
+ * All of stdin, at most `maxBytes` + 1 bytes (so an oversized report is seen as such without
+ * reading it all). readFileSync(0) throws EAGAIN when stdin is a non-blocking pipe whose writer
+ * has not written yet (a parent's spawnSync under load): such reads wait a moment and retry.
+ */
+function readStdin(maxBytes = Number.MAX_SAFE_INTEGER): Buffer {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const wait = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(1 << 16);
+    let n: number;
+    try {
+      n = readSync(0, chunk, 0, chunk.length, null);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') { Atomics.wait(wait, 0, 0, 5); continue; }
+      if (code === 'EOF') break;
+      throw e;
+    }
+    if (n === 0) break;
+    chunks.push(chunk.subarray(0, n));
+    total += n;
+    if (total > maxBytes) break;
+  }
+  return Buffer.concat(chunks, total);
+}
+
 /** Reads a text file (or stdin for '-') as strict UTF-8. */
 export function readText(path: string): string {
   let buf: Buffer;
   try {
-    buf = readFileSync(path === '-' ? 0 : path);
+    buf = path === '-' ? readStdin() : readFileSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw fileError(path === '-' ? '<stdin>' : path, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a report file' : `cannot read (${code ?? (e as Error).message})`);
@@ -83,7 +111,7 @@ export function readReport(path: string, maxBytes = MAX_REPORT_BYTES): string {
   let buf: Buffer;
   try {
     if (path !== '-' && statSync(path).size > maxBytes) throw fileError(name, `report is ${statSync(path).size} bytes, over the ${maxBytes}-byte limit for one report`);
-    buf = readFileSync(path === '-' ? 0 : path);
+    buf = path === '-' ? readStdin(maxBytes) : readFileSync(path);
   } catch (e) {
     if (e instanceof UserError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
