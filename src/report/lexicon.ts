@@ -97,6 +97,8 @@ export interface Lexicon {
   weakExplanations: Set<string>;
   /** types that exist only in the lung (anomaly.json lungOnly) */
   lungOnly: Set<string>;
+  /** aortic diameters that are a dilatation without a dilatation word (anomaly.json measuredDilatation) */
+  measuredDilatation: { segments: { words: string[]; minMm: number }[]; defaultMinMm: number };
   /** number of terms per class, for docs and tests */
   counts: Record<string, number>;
 }
@@ -231,6 +233,7 @@ export function loadLexicon(): Lexicon {
 
   const rel = readJson('relations.json') as Record<string, string[]>;
   const lungOnly = new Set(anomaly.lungOnly ?? []);
+  const measuredDilatation = (anomaly as { measuredDilatation?: Lexicon['measuredDilatation'] }).measuredDilatation ?? { segments: [], defaultMinMm: Infinity };
   const seqs = (key: string): SeqIndex => seqIndex((rel[key] ?? []).map(foldPhrase));
   cached = {
     root,
@@ -248,6 +251,7 @@ export function loadLexicon(): Lexicon {
     explainableTypes: new Set(rel.explainableTypes ?? []),
     weakExplanations: new Set(rel.weakExplanations ?? []),
     lungOnly,
+    measuredDilatation,
     counts,
   };
   return cached;

@@ -60,6 +60,32 @@ function resolveType(d: Draft, organ: string): string {
   return type;
 }
 
+/**
+ * 'The aortic arch calibration is 35 mm.': a diameter beyond the segment's usual limit is a
+ * dilatation though no word says so (CT-RATE states one mostly when it is abnormal). One record per
+ * segment; the measurement is its anomaly phrase. Nothing when the sentence negates or calls it normal.
+ */
+function measuredDilatations(text: string, start: number, end: number, ph: Phrase[], lex: ReturnType<typeof loadLexicon>): Phrase[][] {
+  const sentence = text.slice(start, end);
+  if (/\b(?:no|not|normal limits?|within normal|is normal|are normal|natural|narrow(?:ed|ing)?)\b/i.test(sentence.replace(/\b(?:larger|wider|greater) than normal\b|\babove normal\b/gi, ''))) return [];
+  const aortas = ph.filter((p) => p.class === 'anatomy' && placeOrgan(p) === 'aorta' && /aort|\barch\b/i.test(p.text) && !/coronar|pulmonar|iliac|renal|carotid|subclavian/i.test(p.text));
+  const out: Phrase[][] = [];
+  aortas.forEach((a, i) => {
+    const next = aortas[i + 1]?.start ?? end;
+    const size = ph.find((p) => p.class === 'size' && p.info.numeric && p.start >= a.end && p.start < next);
+    const m = size && /(\d+(?:[.,]\d+)?)\s*(mm|cm)\b/i.exec(size.text);
+    if (!size || !m) return;
+    const mm = Number(m[1]!.replace(',', '.')) * (m[2]!.toLowerCase() === 'cm' ? 10 : 1);
+    // the segment word is in the anatomy phrase ('aortic arch') or a place just before it ('ascending aorta')
+    const places = ph.filter((p) => p.class === 'location' && p.end <= a.start && text.slice(p.end, a.start).trim().length === 0);
+    const words = [a, ...places].map((p) => p.text.toLowerCase()).join(' ');
+    const seg = lex.measuredDilatation.segments.find((g) => g.words.some((w) => new RegExp(`\\b${w}`).test(words)));
+    if (mm < (seg?.minMm ?? lex.measuredDilatation.defaultMinMm)) return;
+    out.push([...places, a, { ...size, class: 'anomaly' as const }].sort((x, y) => x.start - y.start));
+  });
+  return out;
+}
+
 export function structureReport(text: string): StructuredReport {
   if (typeof text !== 'string') throw new TypeError('structureReport: text must be a string');
   const lex = loadLexicon();
@@ -112,6 +138,13 @@ export function structureReport(text: string): StructuredReport {
           anomalies.push({ id: `a${anomalies.length + 1}`, organ, type, certainty: d.certainty, spans, anomaly: toSpan(d.head), sentence: index });
           placed.push({ pos: d.head.start, organ });
         }
+      }
+    }
+    if (!NO_FINDINGS.has(s.section ?? '')) {
+      // a sentence that already has a dilatation word has its record ('42 mm and shows dilatation')
+      const worded = anomalies.some((a) => a.sentence === index && a.organ === 'aorta' && a.type === 'aneurysm');
+      for (const m of worded ? [] : measuredDilatations(text, s.start, s.end, ph, lex)) {
+        anomalies.push({ id: `a${anomalies.length + 1}`, organ: 'aorta', type: 'aneurysm', certainty: 'present', spans: m.map(toSpan), anomaly: toSpan(m.find((p) => p.class === 'anomaly')!), sentence: index });
       }
     }
     placed.sort((a, b) => a.pos - b.pos);
