@@ -99,6 +99,8 @@ export interface Lexicon {
   lungOnly: Set<string>;
   /** aortic diameters that are a dilatation without a dilatation word (anomaly.json measuredDilatation) */
   measuredDilatation: { segments: { words: string[]; minMm: number }[]; defaultMinMm: number };
+  /** scan-area phrases that give the organ of a finding in a sentence naming none (ignore.json organOf) */
+  areaOrgans: { re: RegExp; organ: string }[];
   /** number of terms per class, for docs and tests */
   counts: Record<string, number>;
 }
@@ -252,6 +254,9 @@ export function loadLexicon(): Lexicon {
     weakExplanations: new Set(rel.weakExplanations ?? []),
     lungOnly,
     measuredDilatation,
+    areaOrgans: Object.entries((readJson('ignore.json') as { organOf?: Record<string, string> }).organOf ?? {})
+      .sort((a, b) => b[0].length - a[0].length)
+      .map(([t, organ]) => ({ re: new RegExp(`\\b${t.split(' ').join('[\\s-]+')}\\b`, 'i'), organ })),
     counts,
   };
   return cached;

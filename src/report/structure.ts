@@ -32,7 +32,7 @@ function placeOrgan(p: Phrase): string | undefined {
  * (atelectasis: lung); the nearest anatomy earlier in the sentence; the sentence's organ; the
  * previous sentence's.
  */
-function resolveOrgan(d: Draft, sentence: Phrase[], sentenceOrgan: string | undefined, context: string | undefined, header: string | undefined): string {
+function resolveOrgan(d: Draft, sentence: Phrase[], sentenceOrgan: string | undefined, context: string | undefined, header: string | undefined, areaOrgan?: string): string {
   const info = d.head.info;
   const anat = d.unit.filter((p) => p.class === 'anatomy');
   const usual = info.defaultOrgan ? anat.find((p) => placeOrgan(p) === info.defaultOrgan) : undefined;
@@ -45,7 +45,7 @@ function resolveOrgan(d: Draft, sentence: Phrase[], sentenceOrgan: string | unde
   // A section header ('Thyroid:', 'KIDNEYS:') names the organ of what follows; only an organ
   // written in the finding's own location says more ('Abdomen: a cyst in the left kidney').
   const organ = info.organ ?? (level && placeOrgan(level)) ?? (usual && placeOrgan(usual)) ?? (d.preAnatomy && placeOrgan(d.preAnatomy)) ?? (nearestBefore && placeOrgan(nearestBefore)) ??
-    (d.headAnatomy && placeOrgan(d.headAnatomy)) ?? (after && placeOrgan(after)) ?? header ?? hint ?? info.defaultOrgan ?? (before && placeOrgan(before)) ?? sentenceOrgan ?? info.fallbackOrgan ?? context ?? 'chest';
+    (d.headAnatomy && placeOrgan(d.headAnatomy)) ?? (after && placeOrgan(after)) ?? header ?? hint ?? info.defaultOrgan ?? (before && placeOrgan(before)) ?? sentenceOrgan ?? areaOrgan ?? info.fallbackOrgan ?? context ?? 'chest';
   return info.organRemap?.[organ] ?? organ;
 }
 
@@ -119,10 +119,13 @@ export function structureReport(text: string): StructuredReport {
     }
     const sentenceOrgan = placed.find((x) => ph.some((p) => p.start === x.pos && p.class === 'anatomy'))?.organ ?? placed[0]?.organ;
     const index = sentences.length;
+    // 'in the upper abdominal sections ... no solid mass': where the reader looked is the organ
+    const sentenceText = text.slice(s.start, s.end);
+    const areaOrgan = lex.areaOrgans.find((a) => a.re.test(sentenceText))?.organ;
     if (!NO_FINDINGS.has(s.section ?? '')) {
       {
         for (const d of relateSentence(text, s.start, s.end, ph, tokens, lex, types)) {
-          let organ = resolveOrgan(d, ph, sentenceOrgan, context, header);
+          let organ = resolveOrgan(d, ph, sentenceOrgan, context, header, areaOrgan);
           const type = resolveType(d, organ);
           if (!types.has(type)) continue;
           // A lung-only word beside a thoracic organ or vessel is a lung finding ('atelectasis
