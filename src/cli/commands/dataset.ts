@@ -48,7 +48,7 @@ export async function run(argv: string[]): Promise<number> {
     const r = await importLidc({
       lidcDir, realDir, out, seed: intFlag(requireFlag(values.seed, 'seed'), 'seed', 0), splitSeed: intFlag(values['split-seed'], 'split-seed', 27),
       splits: splits as LidcSplit[], findings, spacing, limit: values.limit ? intFlag(values.limit, 'limit', 0) : undefined,
-      onStudy: (d, t) => { bar ??= new Progress('import-lidc', t, 'studies'); bar.set(d); },
+      onStudy: (d, t) => { bar ??= new Progress('import-lidc', t, 'studies', 0, { since: started }); bar.set(d); },
     });
     bar?.finish();
     for (const s of r.skipped) console.log(`skipped ${s}`);
