@@ -189,25 +189,21 @@ export function resolvePlace(organ: string, text: string, labels: Grid, scheme: 
   if (scheme !== 'totalsegmentator') return null;
   if (organ === 'spine') {
     const m = LEVEL_RE.exec(words);
-    if (!m) return null;
-    const name = `vertebrae_${m[1]!.toUpperCase()}${Number(m[2])}`;
-    let value: number;
-    try { value = tsValue(name); } catch { return null; }
-    const vox = voxelsOf(labels, [value]);
-    if (!vox.length) return null;
-    for (const p of vox) mask[p] = 1;
-    return { mask, rule: `the map's ${name}` };
+    return m ? boneOfMap(labels, `vertebrae_${m[1]!.toUpperCase()}${Number(m[2])}`, mask) : null;
   }
   if (organ === 'ribs') {
     const m = ORD_RE.exec(words);
-    if (!m) return null;
-    const name = `rib_${m[1]}_${Number(m[2])}`;
-    let value: number;
-    try { value = tsValue(name); } catch { return null; }
-    const vox = voxelsOf(labels, [value]);
-    if (!vox.length) return null;
-    for (const p of vox) mask[p] = 1;
-    return { mask, rule: `the map's ${name}` };
+    return m ? boneOfMap(labels, `rib_${m[1]}_${Number(m[2])}`, mask) : null;
   }
   return null;
+}
+
+/** TotalSegmentator's label `name` (a vertebra or a rib) marked in `mask`; null when the scheme has no such label or the map no voxel of it. */
+function boneOfMap(labels: Grid, name: string, mask: Uint8Array): AnatomyPart | null {
+  let value: number;
+  try { value = tsValue(name); } catch { return null; }
+  const vox = voxelsOf(labels, [value]);
+  if (!vox.length) return null;
+  for (const p of vox) mask[p] = 1;
+  return { mask, rule: `the map's ${name}` };
 }
