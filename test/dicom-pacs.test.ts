@@ -9,7 +9,8 @@ import { projectRoot } from '../src/common/index.ts';
 import { DicomwebClient, jsonValue, readPart10Header } from '../src/dicom/index.ts';
 import { TS } from './helpers/shared.ts';
 import { PYTHON, dicomToolsSkipReason } from './helpers/dicom-tools.ts';
-import { freePort, orthancSkipReason, startOrthanc, uploadToOrthanc, type TestOrthanc } from './helpers/orthanc.ts';
+import { orthancSkipReason, startOrthanc, uploadToOrthanc, type TestOrthanc } from './helpers/orthanc.ts';
+import { freePort } from './helpers/server.ts';
 
 const BIN = join(projectRoot, 'bin', 'ctground.js');
 const skip = orthancSkipReason() ?? dicomToolsSkipReason();

@@ -1,8 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, waitForServer } from './server.ts';
 
 /**
  * A real PACS for the DICOMweb tests: Debian's Orthanc with its DICOMweb plugin, a temporary
@@ -28,18 +28,6 @@ export function orthancSkipReason(): string | undefined {
   return 'Orthanc with its DICOMweb plugin not installed (apt-get install orthanc orthanc-dicomweb; CI installs them and requires them)';
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => ok(port));
-    });
-  });
-}
-
 /** Starts Orthanc; `lua` is an optional Lua script (a ReceivedInstanceFilter, say) it loads. */
 export async function startOrthanc(opts: { lua?: string } = {}): Promise<TestOrthanc> {
   const plugin = dicomwebPlugin();
@@ -61,18 +49,14 @@ export async function startOrthanc(opts: { lua?: string } = {}): Promise<TestOrt
   child.stderr!.on('data', (d) => { stderr = (stderr + String(d)).slice(-4000); });
   const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
   const url = `http://127.0.0.1:${port}`;
-  const t0 = Date.now();
-  for (;;) {
+  const up = async (): Promise<boolean> => {
     try {
-      const r = await fetch(`${url}/system`, { signal: AbortSignal.timeout(1000) });
-      if (r.ok) break;
-    } catch { /* not up yet */ }
-    if (child.exitCode !== null || Date.now() - t0 > 60_000) {
-      child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`Orthanc did not start on port ${port}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
+      return (await fetch(`${url}/system`, { signal: AbortSignal.timeout(1000) })).ok;
+    } catch { /* not up yet */ return false; }
+  };
+  if (!(await waitForServer(child, up, 60_000, 200))) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`Orthanc did not start on port ${port}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
   }
   return {
     url, dicomweb: `${url}/dicom-web`, port,

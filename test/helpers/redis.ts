@@ -1,8 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, waitForServer } from './server.ts';
 
 /**
  * A real Redis for the queue's tests and bench: Debian's redis-server on 127.0.0.1 on a free port,
@@ -16,18 +17,6 @@ export const haveRedis = (): boolean => spawnSync('redis-server', ['--version'],
 export function redisSkipReason(): string | undefined {
   if (haveRedis() || process.env.CTGROUND_CI) return undefined;
   return 'redis-server not installed (apt-get install redis-server; CI installs it and requires it)';
-}
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => ok(port));
-    });
-  });
 }
 
 /** Redis answers PING once it accepts connections. */
@@ -48,14 +37,9 @@ export async function startRedis(): Promise<TestRedis> {
   let stderr = '';
   child.stderr!.on('data', (d) => { stderr += d; });
   const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
-  const t0 = Date.now();
-  while (!(await ping(port))) {
-    if (child.exitCode !== null || Date.now() - t0 > 10_000) {
-      child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`redis-server did not start on port ${port}: ${stderr.trim().split('\n').pop() ?? ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
+  if (!(await waitForServer(child, () => ping(port), 10_000, 50))) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`redis-server did not start on port ${port}: ${stderr.trim().split('\n').pop() ?? ''}`);
   }
   return {
     url: `redis://127.0.0.1:${port}`, port,
