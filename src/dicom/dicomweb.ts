@@ -124,7 +124,10 @@ export class DicomwebClient {
       headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' }, what,
     });
     const body = Buffer.from(await res.arrayBuffer());
-    const parts = multipartParts(body, res.headers.get('content-type') ?? '');
+    const type = res.headers.get('content-type') ?? '';
+    // a PACS answering something else (one bare file, an HTML page) is that study's one-line problem
+    if (!/^multipart\/related\s*;/i.test(type) || !/boundary=/i.test(type)) throw new UserError(`PACS ${what}: answer is not multipart/related with a boundary (Content-Type ${type.slice(0, 80) || 'missing'})`);
+    const parts = multipartParts(body, type);
     if (parts.length !== 1) throw new UserError(`PACS ${what}: ${parts.length} parts where one instance was asked for`);
     return parts[0]!;
   }
