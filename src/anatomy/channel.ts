@@ -1,4 +1,4 @@
-import type { Volume } from '../volume/types.ts';
+import type { Volume } from '../volume/index.ts';
 import { loadOrganScheme } from './scheme.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { Volume } from '../volume/types.ts';
+import type { Volume } from '../volume/index.ts';
 import { connectedComponents, connectedToBorder } from './morph.ts';
 import { organValue } from './scheme.ts';
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../common/index.ts';
-import type { Volume } from '../volume/types.ts';
+import type { Volume } from '../volume/index.ts';
 import { fallbackAnatomy } from './fallback.ts';
 import { organValue } from './scheme.ts';
 

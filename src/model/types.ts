@@ -1,4 +1,4 @@
-import type { BoxedVolume, Volume } from '../volume/types.ts';
+import type { BoxedVolume, Volume } from '../volume/index.ts';
 
 /**
  * The part of a structured report that grounding reads. report/'s StructuredReport is assignable
