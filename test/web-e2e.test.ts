@@ -4,7 +4,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
-import { chromium } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { projectRoot } from '../src/common/index.ts';
 import { loadGrounder, groundStudy, writeFindingsSeg, labelMapOf } from '../src/pipeline/index.ts';
 import { writeNifti } from '../src/volume/index.ts';
@@ -28,6 +28,24 @@ function redPixels(png: Buffer): number {
   return n;
 }
 
+/** Headless Chromium with a fresh profile under `root`. */
+function launchBrowser(root: string): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(join(root, 'profile'), {
+    executablePath: CHROMIUM.path, headless: true, viewport: { width: 1400, height: 820 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+/** The viewer at `url` in a new page, once it says it is ready (up to 3 min: it may ground the study first); the page's errors are collected from the start. */
+async function openViewer(ctx: BrowserContext, url: string): Promise<{ page: Page; errors: string[] }> {
+  const page = await ctx.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(url);
+  await page.waitForFunction(() => (window as any).ctground?.ready === true, null, { timeout: 180_000 });
+  return { page, errors };
+}
+
 test('web e2e: open the demo study, click an anomaly, the overlay appears and the slice jumps; accept changes the manifest', { timeout: 240_000, skip: chromiumSkip() }, async () => {
   assert.ok(CHROMIUM.path, `${CHROMIUM.problem}: CTGROUND_CI=1 requires the browser test (apt-get install chromium, or set CHROME_PATH)`);
   const root = mkdtempSync(join(tmpdir(), 'ctg-e2e-'));
@@ -35,17 +53,10 @@ test('web e2e: open the demo study, click an anomaly, the overlay appears and th
   cpSync(join(projectRoot, 'examples', 'demo'), data, { recursive: true });
   // the viewer is under test, not the model: the organ-side oracle gives every finding a region to show
   const srv = await startServer({ dataDir: data, port: 0, grounder: () => loadGrounder('oracle:organ-side'), log: () => undefined });
-  const ctx = await chromium.launchPersistentContext(join(root, 'profile'), {
-    executablePath: CHROMIUM.path, headless: true, viewport: { width: 1400, height: 820 },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const ctx = await launchBrowser(root);
   try {
-    const page = await ctx.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(srv.url);
     // the first open grounds the study on the server
-    await page.waitForFunction(() => (window as any).ctground?.ready === true, null, { timeout: 180_000 });
+    const { page, errors } = await openViewer(ctx, srv.url);
     assert.deepEqual(errors, []);
     const status = await page.textContent('#status');
     assert.match(status ?? '', /anomal/);
@@ -117,16 +128,9 @@ test('web e2e: a study whose record names a DICOM SEG written by ground shows it
   const labels = labelMapOf(r.findings.map((f) => r.maps.get(f.id)!), r.threshold, r.ct).data;
   // the viewer must show the SEG, not ground the study itself
   const srv = await startServer({ dataDir: data, port: 0, grounder: () => Promise.reject(new Error('the SEG study must not be grounded')), log: () => undefined });
-  const ctx = await chromium.launchPersistentContext(join(root, 'profile'), {
-    executablePath: CHROMIUM.path, headless: true, viewport: { width: 1400, height: 820 },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const ctx = await launchBrowser(root);
   try {
-    const page = await ctx.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(srv.url);
-    await page.waitForFunction(() => (window as any).ctground?.ready === true, null, { timeout: 180_000 });
+    const { page, errors } = await openViewer(ctx, srv.url);
     assert.deepEqual(errors, []);
     const study = await page.evaluate(async () => (await fetch('/api/studies/s1', { headers: { 'x-ctground-token': document.querySelector<HTMLMetaElement>('meta[name="ctground-token"]')!.content } })).json());
     const shown = study.anomalies as { id: string; organ: string; type: string; certainty: string; phrase: string; voxels: number; focusVoxel: number[]; mapUrl: string }[];
