@@ -1,11 +1,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { TS } from './helpers/shared.ts';
+import { assertSameTree, tree } from './helpers/tree.ts';
 import { projectRoot } from '../src/common/index.ts';
 import { readVolume } from '../src/volume/index.ts';
 import { checkDataset } from '../src/data/index.ts';
@@ -34,29 +35,11 @@ after(() => rmSync(root, { recursive: true, force: true }));
 
 const args = (out: string, extra: string[] = []): string[] => [BIN, 'label', '--in', input, '--out', out, '--model', 'oracle:organ-side', ...extra];
 
-function tree(dir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p); else out.set(relative(dir, p), readFileSync(p));
-    }
-  };
-  walk(dir);
-  return out;
-}
-
 /** label's output is a dataset `dataset check` passes (it crashed on "mask": null, issue 28 item 6). */
 async function assertValidDataset(out: string): Promise<void> {
   const r = await checkDataset(out);
   assert.deepEqual(r.problems, []);
   assert.ok(r.studies >= 1 && r.anomalies >= 1);
-}
-
-function assertSameTree(a: string, b: string): void {
-  const ta = tree(a), tb = tree(b);
-  assert.deepEqual([...ta.keys()].sort(), [...tb.keys()].sort());
-  for (const [k, v] of ta) assert.ok(v.equals(tb.get(k)!), `${k} differs`);
 }
 
 test('label: broken studies get one-line reasons in the summary and the batch goes on', () => {

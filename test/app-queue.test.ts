@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
+import { assertSameTree, tree } from './helpers/tree.ts';
 import { redisCli, redisSkipReason, startRedis, type TestRedis } from './helpers/redis.ts';
 import { projectRoot } from '../src/common/index.ts';
 import { loadQueue } from '../src/pipeline/index.ts';
@@ -18,24 +19,6 @@ const MODEL = 'oracle:organ-side';
 // test waits seconds, not half a minute; the stalled check then runs every 0.5 s.
 const LOCK = '2';
 let redis: TestRedis, root: string, input: string, ref: string;
-
-function tree(dir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p); else out.set(relative(dir, p), readFileSync(p));
-    }
-  };
-  walk(dir);
-  return out;
-}
-
-function assertSameTree(a: string, b: string): void {
-  const ta = tree(a), tb = tree(b);
-  assert.deepEqual([...tb.keys()].sort(), [...ta.keys()].sort());
-  for (const [k, v] of ta) assert.ok(v.equals(tb.get(k)!), `${k} differs`);
-}
 
 /** A CLI process whose stdout lines are collected as they come. */
 interface Proc { child: ChildProcess; lines: string[]; stderr: () => string; exit: Promise<number | null>; waitFor: (re: RegExp, ms?: number) => Promise<RegExpExecArray> }

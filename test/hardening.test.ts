@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
-import { relative } from 'node:path';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { projectRoot, quoteName } from '../src/common/index.ts';
@@ -12,6 +11,7 @@ import { labelMapOf } from '../src/pipeline/index.ts';
 import { checkDataset } from '../src/data/index.ts';
 import { readCsvColumn } from '../src/report/index.ts';
 import { REPORTS_CSV, TS } from './helpers/shared.ts';
+import { assertSameTree, tree } from './helpers/tree.ts';
 import { assertOneLineError, cliInProcess, cliPeakRss, cliProcess, type CliResult } from './helpers/cli.ts';
 
 // Issue 28: what a hostile or careless input does. Each test names the item it holds.
@@ -257,19 +257,6 @@ test('28.6: dataset check passes on label\'s own output, negated findings ("mask
   assert.equal(r.code, 0, r.stderr);
 });
 
-/** Every file under `dir` by relative path. */
-function tree(dir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p); else out.set(relative(dir, p), readFileSync(p));
-    }
-  };
-  walk(dir);
-  return out;
-}
-
 test('28.4: label SIGKILLed at every write step of a chain of restarts ends byte-identical to an uninterrupted run', { timeout: 900_000 }, async (t) => {
   const inDir = join(tmp, 'label4-in');
   mkdirSync(inDir);
@@ -302,9 +289,7 @@ test('28.4: label SIGKILLed at every write step of a chain of restarts ends byte
   }
   assert.ok(kills.length >= 5, `killed ${kills.length} times`);
   t.diagnostic(`killed at ${kills.length} points before a run finished`);
-  const a = tree(ref), b = tree(out);
-  assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort());
-  for (const [k, v] of a) assert.ok(v.equals(b.get(k)!), `${k} differs`);
+  assertSameTree(ref, out);
 });
 
 test('28.12: a run with a real ONNX model writes nothing outside --out: no ONNX Runtime telemetry in HOME, no mat-debug log in the temp folder', { timeout: 600_000 }, () => {
