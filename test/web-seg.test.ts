@@ -1,10 +1,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labelOneStudy, loadGrounder, writeManifest, type BatchStudy } from '../src/pipeline/index.ts';
 import { decodeSegmentation, readPart10Header } from '../src/dicom/index.ts';
+// the SEG rewritten as another tool would write it: the data set itself, below the part's API
+import { readPart10, str, writePart10, type Dataset } from '../src/dicom/lib.ts';
 import { readVolume } from '../src/volume/index.ts';
 import { startServer, type RunningServer } from '../src/web/index.ts';
 import { TS } from './helpers/shared.ts';
@@ -82,4 +84,27 @@ test('the viewer writes the same SEG it reads: the export holds the SEG as revie
   }
   assert.equal(mismatched, 0);
   assert.ok(inside > 0 && inside < was.reduce((a, b) => a + b, 0), `the box keeps part of the region (${inside} voxels)`);
+});
+
+test('a SEG another tool wrote, its anatomic region a local code whose meaning is no valid pattern, is shown with that meaning as the organ (was 422: the meaning went into a RegExp)', async () => {
+  const dir = join(tmp, 'foreign');
+  mkdirSync(join(dir, 's1'), { recursive: true });
+  cpSync(join(out, 's1', 'ct.nii.gz'), join(dir, 's1', 'ct.nii.gz'));
+  writeFileSync(join(dir, 's1', 'report.txt'), REPORT);
+  const { meta, data } = readPart10(readFileSync(join(out, 's1', 'grounding', 'findings.seg.dcm')), false);
+  const first = (data.SegmentSequence as Dataset[])[0]!;
+  first.AnatomicRegionSequence = [{ CodeValue: 'N4', CodingSchemeDesignator: '99LOCAL', CodeMeaning: 'Node (level 4+' }];
+  first.SegmentLabel = 'node (level 4+ cyst';
+  writeFileSync(join(dir, 's1', 'findings.seg.dcm'), writePart10(data, str(meta.MediaStorageSOPClassUID), str(meta.MediaStorageSOPInstanceUID)));
+  writeFileSync(join(dir, 'manifest.jsonl'), JSON.stringify({ id: 's1', ct: 's1/ct.nii.gz', report: 's1/report.txt', seg: 's1/findings.seg.dcm' }) + '\n');
+  const other = await startServer({ dataDir: dir, port: 0, grounder: () => Promise.reject(new Error('no grounding here')), log: () => undefined });
+  try {
+    const r = await fetch(new URL('/api/studies/s1', other.url), { headers: { 'x-ctground-token': other.token } });
+    const body = await r.text();
+    assert.equal(r.status, 200, body);
+    const shown = (JSON.parse(body) as { anomalies: { id: string; organ: string; type: string }[] }).anomalies;
+    assert.deepEqual(shown.map((a) => [a.id, a.organ, a.type]), [['a1', 'node (level 4+', 'cyst'], ['a2', 'kidney', 'stone']]);
+  } finally {
+    await other.close();
+  }
 });

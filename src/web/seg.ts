@@ -30,7 +30,10 @@ export async function segFindings(data: DataFolder, rec: StudyRecord): Promise<{
   for (const { segment, data: values } of placed) {
     const organ = organOfRegion(segment.region) ?? segment.region?.meaning.toLowerCase() ?? 'unknown';
     const uncertain = /\(uncertain\)\s*$/.test(segment.label);
-    const rest = segment.label.replace(/\s*\(uncertain\)\s*$/, '').replace(new RegExp(`^${organ.replace(/_/g, ' ')}\\s+`), '').trim().replace(/\s+/g, '_');
+    // the label leads with the organ's words ("liver cyst"); a region meaning is free text of whatever tool wrote the SEG, so it is matched as text, never as a pattern
+    const words = organ.replace(/_/g, ' ');
+    const bare = segment.label.replace(/\s*\(uncertain\)\s*$/, '');
+    const rest = (bare.startsWith(words) && /^\s/.test(bare.slice(words.length)) ? bare.slice(words.length) : bare).trim().replace(/\s+/g, '_');
     const type = types.has(rest) ? rest : (segment.type?.meaning ?? rest).toLowerCase().replace(/\s+/g, '_');
     const id = segment.trackingId || `s${segment.number}`;
     const mapRel = `${dirRel}/${safeId(id)}.nii.gz`;
