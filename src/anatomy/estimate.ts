@@ -221,12 +221,26 @@ async function elastix(): Promise<Elastix> {
 
 const f32 = (v: Volume): Volume<Float32Array> => ({ ...v, data: v.data instanceof Float32Array ? v.data : Float32Array.from(v.data) });
 
-/** itk-wasm pipelines print through console.* on failure; keep a registration's noise off the user's screen. */
-async function quiet<T>(fn: () => Promise<T>): Promise<T> {
-  const saved = { log: console.log, warn: console.warn, error: console.error, info: console.info };
-  const exit = process.exitCode;
-  console.log = console.warn = console.error = console.info = () => {};
-  try { return await fn(); } finally { Object.assign(console, saved); process.exitCode = exit; }
+/**
+ * itk-wasm pipelines print through console.* on failure; keep a registration's noise off the
+ * user's screen. Calls may overlap (several studies in one process): the console is saved by the
+ * first and given back by the last, so an inner call never saves the silenced one.
+ */
+let quietDepth = 0;
+let quietSaved: { log: typeof console.log; warn: typeof console.warn; error: typeof console.error; info: typeof console.info; exit: typeof process.exitCode } | undefined;
+export async function quiet<T>(fn: () => Promise<T>): Promise<T> {
+  if (quietDepth++ === 0) {
+    quietSaved = { log: console.log, warn: console.warn, error: console.error, info: console.info, exit: process.exitCode };
+    console.log = console.warn = console.error = console.info = () => {};
+  }
+  try { return await fn(); } finally {
+    if (--quietDepth === 0 && quietSaved) {
+      const { exit, ...saved } = quietSaved;
+      Object.assign(console, saved);
+      process.exitCode = exit;
+      quietSaved = undefined;
+    }
+  }
 }
 
 function parameterMap(kind: 'affine' | 'bspline', o: Required<Pick<EstimateOptions, 'gridMm' | 'iterations'>>, base: Record<string, string[]>): Record<string, string[]> {
