@@ -18,6 +18,31 @@ export function jsonValues(d: DicomJson, tag: string): unknown[] {
 export interface DicomwebOptions {
   /** per request, ms (default 60 000) */
   timeoutMs?: number;
+  /** the most bytes one answer may hold (default 1 GiB: a whole enhanced multi-frame CT fits) */
+  maxAnswerBytes?: number;
+}
+
+/**
+ * An answer's body, refused once it passes `max` bytes: a PACS (or something posing as one) must
+ * not be able to grow this process's memory without bound. Content-Length is checked first, the
+ * bytes as they arrive after.
+ */
+async function cappedBody(res: Response, max: number, what: string): Promise<Buffer> {
+  const tooBig = () => new UserError(`PACS ${what}: answer is over the ${max}-byte limit for one answer`);
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > max) { await res.body?.cancel().catch(() => undefined); throw tooBig(); }
+  if (!res.body) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) { await reader.cancel().catch(() => undefined); throw tooBig(); }
+    chunks.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+  }
+  return Buffer.concat(chunks, total);
 }
 
 /** Splits a multipart/related body into its parts' bodies (RFC 2046). */
@@ -53,6 +78,7 @@ export function multipartParts(body: Buffer, contentType: string): Buffer[] {
 export class DicomwebClient {
   readonly base: string;
   readonly timeoutMs: number;
+  readonly maxAnswerBytes: number;
 
   constructor(url: string, opts: DicomwebOptions = {}) {
     let u: URL;
@@ -60,6 +86,7 @@ export class DicomwebClient {
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UserError(`--dicomweb ${quoteName(url)}: expected an http or https URL`);
     this.base = u.href.replace(/\/+$/, '');
     this.timeoutMs = opts.timeoutMs ?? 60_000;
+    this.maxAnswerBytes = opts.maxAnswerBytes ?? 2 ** 30;
   }
 
   private async request(path: string, init: RequestInit & { what: string }): Promise<Response> {
@@ -82,7 +109,7 @@ export class DicomwebClient {
   private async json(path: string, what: string): Promise<DicomJson[]> {
     const res = await this.request(path, { headers: { Accept: 'application/dicom+json' }, what });
     if (res.status === 204) return [];
-    const text = await res.text();
+    const text = (await cappedBody(res, this.maxAnswerBytes, what)).toString('utf8');
     if (!text.trim()) return [];
     try {
       const v = JSON.parse(text) as unknown;
@@ -123,7 +150,7 @@ export class DicomwebClient {
     const res = await this.request(`/studies/${encodeURIComponent(study)}/series/${encodeURIComponent(series)}/instances/${encodeURIComponent(instance)}`, {
       headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' }, what,
     });
-    const body = Buffer.from(await res.arrayBuffer());
+    const body = await cappedBody(res, this.maxAnswerBytes, what);
     const type = res.headers.get('content-type') ?? '';
     // a PACS answering something else (one bare file, an HTML page) is that study's one-line problem
     if (!/^multipart\/related\s*;/i.test(type) || !/boundary=/i.test(type)) throw new UserError(`PACS ${what}: answer is not multipart/related with a boundary (Content-Type ${type.slice(0, 80) || 'missing'})`);
