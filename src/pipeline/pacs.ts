@@ -128,6 +128,25 @@ async function reportFor(client: DicomwebClient, s: PacsStudy, table: ReportTabl
 
 const workDir = (out: string, id: string): string => join(out, '.pacs', id);
 
+/** Removes the series and report a study's fetch left in `out` (after labeling, or a failed fetch). */
+export function removePacsWork(out: string, id: string): void {
+  rmSync(workDir(out, id), { recursive: true, force: true });
+}
+
+/**
+ * The one row of the report table a queue job carries: the text the CSV gives this study (by UID,
+ * else accession), or none, so a worker finds the same report, or fails with the same reason, without
+ * reading the CSV itself. rowTable turns it back into the table fetchPacsStudy takes.
+ */
+export function reportRow(table: ReportTable, s: PacsStudy): { file: string; text?: string } {
+  const text = table.byStudy.get(s.studyUid) ?? (s.accession ? table.byAccession.get(s.accession) : undefined);
+  return { file: table.file, ...(text ? { text } : {}) };
+}
+
+export function rowTable(row: { file: string; text?: string }, s: PacsStudy): ReportTable {
+  return { file: row.file, byStudy: new Map(row.text ? [[s.studyUid, row.text]] : []), byAccession: new Map() };
+}
+
 /** Retrieves a study's CT series and report into a work folder: the BatchStudy labelOneStudy takes. */
 export async function fetchPacsStudy(client: DicomwebClient, s: PacsStudy, out: string, table: ReportTable | undefined, dicomSeg: BatchStudy['dicomSeg']): Promise<BatchStudy> {
   const work = workDir(out, s.id);
@@ -148,6 +167,9 @@ export async function fetchPacsStudy(client: DicomwebClient, s: PacsStudy, out: 
 
 /** Marks a study's SEG as stored: written after the PACS said so. */
 const STORED = 'stored.json';
+
+/** Whether a study's SEG has been stored (or found in the PACS) and marked so. */
+export const isSegStored = (out: string, id: string): boolean => existsSync(join(out, id, STORED));
 
 /**
  * Sends a labeled study's SEG into its study (STOW-RS), once: a SEG the PACS already holds (a run
@@ -222,9 +244,19 @@ export async function labelFromDicomweb(out: string, opts: PacsOptions): Promise
     }
   }
   rmSync(join(out, '.pacs'), { recursive: true, force: true });
+  return writePacsSummary(out, found, missing, failed, stored);
+}
+
+/**
+ * manifest.jsonl and summary.json of a PACS run: the studies not found first, then each failure in
+ * the listing's order (so `label --dicomweb` and its `--queue` form write the same summary).
+ */
+export function writePacsSummary(out: string, found: PacsStudy[], missing: { id: string; reason: string }[], failed: { id: string; reason: string }[], stored: number): PacsSummary {
   const all = [...found.map((s) => ({ id: s.id })), ...missing.map((m) => ({ id: m.id }))] as BatchStudy[];
   const labeled = writeManifest(out, all);
-  const summary: PacsSummary = { studies: found.length + missing.length, labeled, stored, failed };
+  const order = new Map([...missing.map((m, n) => [m.id, n - missing.length] as const), ...found.map((s, n) => [s.id, n] as const)]);
+  const sorted = [...failed].sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
+  const summary: PacsSummary = { studies: found.length + missing.length, labeled, stored, failed: sorted };
   writeFileAtomic(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   return summary;
 }

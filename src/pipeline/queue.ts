@@ -4,9 +4,11 @@ import type { Worker as Thread } from 'node:worker_threads';
 import { Queue, QueueEvents, Worker, WaitingError, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { UserError } from '../common/index.ts';
-import { checkStudyIds, isStudyDone, removeStudyTemps, writeBatchSummary, type BatchStudy, type BatchSummary, type StudyOutcome } from './batch.ts';
+import { checkStudyIds, isStudyDone, oneLineReason, removeStudyTemps, writeBatchSummary, type BatchStudy, type BatchSummary, type StudyOutcome } from './batch.ts';
 import { startLabelThread } from './workers.ts';
 import type { StageTimes } from './study.ts';
+import { DicomwebClient } from '../dicom/index.ts';
+import { fetchPacsStudy, isSegStored, removePacsWork, rowTable, storePacsSeg, type PacsStudy } from './pacs.ts';
 
 // The archive-labeling queue: `label --queue` enqueues one BullMQ job per study (job id = the study
 // id, so enqueuing twice is harmless), `worker` processes them anywhere Redis and the output folder
@@ -16,11 +18,18 @@ import type { StageTimes } from './study.ts';
 /** One queue per Redis database: a second archive goes in another database (redis://HOST:PORT/DB). */
 export const QUEUE_NAME = 'ctground-label';
 
+/**
+ * A PACS study's job (`label --dicomweb … --queue`): what a worker needs to fetch, ground and store it
+ * with no access to the enqueuer's files: the DICOMweb root, the study, the report text the --reports
+ * CSV gives it (or none: the worker then looks for a text SR in the study, as label --dicomweb does).
+ */
+export interface PacsJob { url: string; study: PacsStudy; reports?: { file: string; text?: string }; store: boolean; timeoutMs?: number }
+
 /** A job's data: the study as its source listed it, where its outputs go, and label's one setting. */
-export interface StudyJob { study: BatchStudy; out: string; threshold?: number }
+export interface StudyJob { study: BatchStudy; out: string; threshold?: number; pacs?: PacsJob }
 
 /** What a finished job keeps in the queue: how it ended and who did it (host:pid). */
-export interface StudyJobResult { status: 'labeled' | 'already done'; times?: StageTimes; worker: string }
+export interface StudyJobResult { status: 'labeled' | 'already done'; times?: StageTimes; worker: string; seg?: 'stored' | 'present' | 'none' }
 
 export interface QueueAddress { url: string; host: string; port: number; db: number; tls: boolean; username?: string; password?: string }
 
@@ -86,6 +95,10 @@ export interface EnqueueOptions {
   onStudy?: (o: StudyOutcome) => void;
   /** called once the jobs are in the queue (how many were added now, how many were there already) */
   onQueued?: (added: number, present: number) => void;
+  /** the studies come from a PACS: each job carries its PacsJob (by study id) */
+  pacs?: Map<string, PacsJob>;
+  /** called for each job that stored its SEG into the PACS (not one it found there already) */
+  onStored?: (id: string) => void;
 }
 
 /**
@@ -108,7 +121,9 @@ export async function labelViaQueue(studies: BatchStudy[], out: string, opts: En
   const failed: { id: string; reason: string }[] = [];
   try {
     const todo = studies.filter((s) => {
-      if (isStudyDone(out, s.id)) { opts.onStudy?.({ id: s.id, status: 'skipped' }); return false; }
+      // a labeled PACS study whose SEG is not marked stored yet still has its store to do
+      const storeLeft = opts.pacs?.get(s.id)?.store && !isSegStored(out, s.id);
+      if (isStudyDone(out, s.id) && !storeLeft) { opts.onStudy?.({ id: s.id, status: 'skipped' }); return false; }
       return true;
     });
     const byJob = new Map(todo.map((s) => [jobIdOf(s.id), s]));
@@ -124,6 +139,7 @@ export async function labelViaQueue(studies: BatchStudy[], out: string, opts: En
       if (pending.size === 0) settle();
     };
     const labeled = (jobId: string, r: StudyJobResult | undefined): void => {
+      if (r?.seg === 'stored' && pending.has(jobId)) opts.onStored?.(byJob.get(jobId)!.id);
       end(jobId, { id: byJob.get(jobId)!.id, status: 'labeled', times: r?.times ?? { io: 0, anatomy: 0, structuring: 0, network: 0, outputs: 0 } });
     };
     // listen before adding, so no job can finish unseen
@@ -145,7 +161,7 @@ export async function labelViaQueue(studies: BatchStudy[], out: string, opts: En
     const jobOpts = { attempts: opts.attempts, removeOnFail: false, removeOnComplete: { age: 7 * 24 * 3600 } };
     for (let i = 0; i < fresh.length; i += 500) {
       const chunk = fresh.slice(i, i + 500);
-      await queue.addBulk(chunk.map((s) => ({ name: 'study', data: { study: s, out, ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}) }, opts: { ...jobOpts, jobId: jobIdOf(s.id) } })));
+      await queue.addBulk(chunk.map((s) => ({ name: 'study', data: { study: s, out, ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}), ...(opts.pacs?.get(s.id) ? { pacs: opts.pacs.get(s.id)! } : {}) }, opts: { ...jobOpts, jobId: jobIdOf(s.id) } })));
       added += chunk.length;
     }
     opts.onQueued?.(added, todo.length - added);
@@ -249,8 +265,26 @@ export async function runQueueWorker(opts: WorkerOptions): Promise<{ stop: () =>
   let givingBack = false;
   const giveBackAll = (): void => { givingBack = true; for (const s of active) s.settle?.('given back'); };
 
+  // one DICOMweb client per PACS root (and timeout) for the worker's life
+  const clients = new Map<string, DicomwebClient>();
+  const clientOf = (p: PacsJob): DicomwebClient => {
+    const key = `${p.timeoutMs ?? ''} ${p.url}`;
+    let c = clients.get(key);
+    if (!c) clients.set(key, (c = new DicomwebClient(p.url, { timeoutMs: p.timeoutMs })));
+    return c;
+  };
+  // a PACS study's SEG goes into its study once (storePacsSeg's mark and its already-there check)
+  const storeSeg = async (p: PacsJob, out: string): Promise<StudyJobResult['seg']> => {
+    try {
+      return await storePacsSeg(clientOf(p), p.study, out);
+    } catch (e) {
+      throw new Error(`store: ${oneLineReason(e)}`, { cause: e });
+    }
+  };
+
   const process1 = async (job: Job<StudyJob, StudyJobResult>, token?: string): Promise<StudyJobResult> => {
-    const { study, out, threshold } = job.data;
+    const { out, threshold, pacs } = job.data;
+    let { study } = job.data;
     // the attempt's record is on its way to Redis (written to the socket now, so a kill after this
     // line still leaves it) while the study runs: no round trip of waiting per study
     const started = job.log(`attempt ${job.attemptsStarted} started by ${me}`);
@@ -260,12 +294,26 @@ export async function runQueueWorker(opts: WorkerOptions): Promise<{ stop: () =>
     // a job whose outputs are complete was finished by a worker that died before telling the queue
     if (isStudyDone(out, study.id)) {
       await started;
+      const seg = pacs?.store ? await storeSeg(pacs, out) : undefined;
       await job.log(`already done, found by ${me}`);
-      opts.log(`done ${study.id} (already done)`);
-      return { status: 'already done', worker: me };
+      opts.log(`done ${study.id} (already done)${seg ? ` seg ${seg}` : ''}`);
+      return { status: 'already done', worker: me, ...(seg ? { seg } : {}) };
     }
     // temporaries of an attempt that was killed: this job's lock makes them nobody's now
     removeStudyTemps(out, study.id);
+    if (pacs) {
+      // the series and report come over DICOMweb into out/.pacs/ID, as label --dicomweb fetches them
+      try {
+        study = await fetchPacsStudy(clientOf(pacs), pacs.study, out, pacs.reports ? rowTable(pacs.reports, pacs.study) : undefined, study.dicomSeg);
+      } catch (e) {
+        removePacsWork(out, study.id);
+        await started;
+        const reason = oneLineReason(e);
+        void job.log(`failed on ${me}: ${reason}`).catch(quiet);
+        opts.log(`failed ${study.id}: ${reason}`);
+        throw new Error(reason, { cause: e });
+      }
+    }
     const slot = slots.find((s) => !s.busy) ?? (await startSlot());
     slot.busy = true;
     active.add(slot);
@@ -292,6 +340,7 @@ export async function runQueueWorker(opts: WorkerOptions): Promise<{ stop: () =>
       throw new WaitingError();
     }
     if (slots.includes(slot)) slot.busy = false;
+    if (pacs) removePacsWork(out, study.id);
     const secs = ((performance.now() - t0) / 1000).toFixed(2);
     // the last log line goes on the same connection just before BullMQ's own completion command
     if (o.status === 'failed') {
@@ -299,9 +348,10 @@ export async function runQueueWorker(opts: WorkerOptions): Promise<{ stop: () =>
       opts.log(`failed ${study.id}: ${o.reason}`);
       throw new Error(o.reason);
     }
-    void job.log(`labeled by ${me} in ${secs} s`).catch(quiet);
-    opts.log(`done ${study.id} ${secs} s`);
-    return { status: 'labeled', times: (o as Extract<StudyOutcome, { status: 'labeled' }>).times, worker: me };
+    const seg = pacs?.store ? await storeSeg(pacs, out) : undefined;
+    void job.log(`labeled by ${me} in ${secs} s${seg ? `, seg ${seg}` : ''}`).catch(quiet);
+    opts.log(`done ${study.id} ${secs} s${seg ? ` seg ${seg}` : ''}`);
+    return { status: 'labeled', times: (o as Extract<StudyOutcome, { status: 'labeled' }>).times, worker: me, ...(seg ? { seg } : {}) };
   };
 
   const worker = new Worker<StudyJob, StudyJobResult>(QUEUE_NAME, process1, {

@@ -20,12 +20,16 @@ export const USAGE = `usage: ctground label (--data DIR | --in FOLDER) --out DIR
           workers'; --out must be a folder every worker sees at the same path
   --attempts  tries per study before it lands in the queue's failed list (default 3)
        ctground label --dicomweb URL (--studies UID,… | --since YYYY-MM-DD) [--reports CSV] --out DIR [--store] [--timeout S]
+                      [--queue redis://HOST:PORT[/DB] [--attempts N]]
   --dicomweb  a PACS's DICOMweb root (e.g. http://host:8042/dicom-web): studies found by QIDO-RS, the CT
           series retrieved by WADO-RS (rule: CT, axial, not a localizer; the thinnest slices, then the most)
   --reports  CSV with a header row: StudyInstanceUID and/or AccessionNumber, and report (or text); a study
           without a row takes the text of an SR in the study
   --store  send each study's findings.seg.dcm back into its study (STOW-RS), once, resumably
   --timeout  seconds per PACS request (default 60)
+  with --queue, one job per PACS study (its Study Instance UID): each \`ctground worker\` fetches the
+          study over DICOMweb, grounds it, writes its outputs and (--store) stores its SEG; the job carries
+          the PACS root, the study, its --reports row and --store, so workers need the PACS and --out only
   --dicom-seg / --no-dicom-seg  findings.seg.dcm for studies whose CT is a DICOM folder (default on)
   --fractional  the SEG's segments carry the maps' probabilities instead of the binary regions`;
 
