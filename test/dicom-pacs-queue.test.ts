@@ -147,7 +147,29 @@ test('label --dicomweb --store --queue: one job per PACS study, enqueued twice h
   }
   for (const id of [UID.A, UID.B, UID.D]) assert.equal((await segsIn(id)).length, 1);
 
+  // a worker killed between storing and marking: the labeled study is queued again for its store,
+  // which finds the SEG in the PACS and only writes the mark
+  rmSync(join(qOut, UID.A, 'stored.json'));
+  const again = start([...pacsArgs(qOut), '--queue', redis!.url]);
+  await again.waitFor(/^1 studies queued, 1 already in the queue/);
+  const w2 = start(['worker', '--queue', redis!.url, '--model', 'oracle:organ']);
+  assert.equal(await again.exit, 3, again.stderr());
+  w2.child.kill('SIGTERM');
+  assert.equal(await w2.exit, 0, w2.stderr());
+  assert.ok(w2.lines.includes(`worker: done ${UID.A} (already done) seg present`), w2.lines.join('\n'));
+  assert.ok(existsSync(join(qOut, UID.A, 'stored.json')));
+  assert.equal((JSON.parse(readFileSync(join(qOut, 'summary.json'), 'utf8')) as Summary).stored, 0);
+  assert.equal((await segsIn(UID.A)).length, 1);
+
   // no patient identity in any file of ours but the SEGs, nor in any message
   for (const [k, v] of b) if (!k.endsWith('.dcm')) assert.ok(!v.toString('latin1').includes(PATIENT) && !v.toString('latin1').includes(PID), k);
-  for (const t of [first.lines, second.lines, worker.lines]) assert.ok(!t.join('\n').includes(PATIENT) && !t.join('\n').includes(PID));
+  for (const t of [first.lines, second.lines, worker.lines, again.lines, w2.lines]) assert.ok(!t.join('\n').includes(PATIENT) && !t.join('\n').includes(PID));
+});
+
+test('label --dicomweb: --queue takes no --jobs or --model (the workers\' own), and --jobs alone names --queue', { skip }, () => {
+  for (const [extra, re] of [[['--queue', 'redis://127.0.0.1:1', '--jobs', '2'], /^ctground: with --queue, --jobs and --model belong to each `ctground worker`\n$/], [['--jobs', '2'], /^ctground: --dicomweb labels one study at a time here .*--queue redis:\/\/… and `ctground worker --jobs N`\)\n$/]] as const) {
+    const r = spawnSync(process.execPath, [BIN, 'label', '--dicomweb', pacs!.dicomweb, '--studies', UID.A, '--out', join(tmp, 'refused'), ...extra], { encoding: 'utf8' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, re);
+  }
 });
