@@ -274,8 +274,9 @@ export async function typicalLesionVolumes(sets: readonly { dir: string; studies
   return out;
 }
 
-const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : '–');
-const num = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
+/** A fraction as a percentage with one decimal, '–' when there is none (the eval tables' cells). */
+export const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : '–');
+export const num = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
 
 /** Diameter bins (mm) of the per-size accuracy line, and what counts as a peak far from / near the lesion. */
 const DIAMETER_BINS: [number, number][] = [[0, 8], [8, 12], [12, 16], [16, 24], [24, Infinity]];

@@ -1,5 +1,5 @@
 import type { ManifestStudy } from './manifest.ts';
-import { iouQuartiles, type EvalResult } from './evaluate.ts';
+import { iouQuartiles, num, pct, type EvalResult } from './evaluate.ts';
 
 /**
  * What a dataset's lesions are, for ordering result tables: real lesions decide (transplanted
@@ -22,15 +22,13 @@ export function realFirst<T extends { kind: SetKind }>(sets: readonly T[]): T[] 
   return sets.map((s, i) => ({ s, i })).sort((a, b) => RANK[a.s.kind] - RANK[b.s.kind] || a.i - b.i).map(({ s }) => s);
 }
 
-const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : '–');
-
 /** One row per evaluated set, real-lesion sets first: found, accuracy, Dice, mIoU, IoU quartiles. */
 export function formatSetTable(rows: readonly { kind: SetKind; result: EvalResult }[]): string {
   return [
     '| set | lesions | found | accuracy % | Dice % | mIoU % | IoU p25 / median / p75 |',
     '| --- | --- | --- | --- | --- | --- | --- |',
     ...realFirst(rows).map(({ kind, result: r }) => {
-      const q = iouQuartiles(r.anomalies).map((v) => (Number.isFinite(v) ? v.toFixed(3) : '–')).join(' / ');
+      const q = iouQuartiles(r.anomalies).map((v) => num(v, 3)).join(' / ');
       return `| ${r.data} [${r.split}] | ${kind} | ${r.anomalies.filter((a) => a.score.hit).length}/${r.anomalies.length} | ${pct(r.all.accuracy)} | ${pct(r.all.dice)} | ${pct(r.all.miou)} | ${q} |`;
     }),
   ].join('\n');
