@@ -392,11 +392,12 @@ export interface QueueStatus {
   failed: { id: string; reason: string; attempts: number }[];
 }
 
-async function withQueue<T>(url: string, fn: (q: Queue<StudyJob, StudyJobResult>) => Promise<T>): Promise<T> {
-  const conn = await connect(parseQueueUrl(url));
+async function withQueue<T>(url: string, fn: (q: Queue<StudyJob, StudyJobResult>, addr: QueueAddress & { shown: string }) => Promise<T>): Promise<T> {
+  const addr = parseQueueUrl(url);
+  const conn = await connect(addr);
   const queue = new Queue<StudyJob, StudyJobResult>(QUEUE_NAME, { connection: conn });
   queue.on('error', quiet);
-  try { return await fn(queue); } finally {
+  try { return await fn(queue, addr); } finally {
     await queue.close().catch(quiet);
     await conn.quit().catch(quiet);
   }
@@ -404,14 +405,14 @@ async function withQueue<T>(url: string, fn: (q: Queue<StudyJob, StudyJobResult>
 
 /** `queue status`: the job counts, the workers connected now, and every failed study with its reason. */
 export function queueStatus(url: string): Promise<QueueStatus> {
-  return withQueue(url, async (q) => {
+  return withQueue(url, async (q, addr) => {
     const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
     // CLIENT LIST is the server's: only this database's workers are this queue's
-    const db = String(parseQueueUrl(url).db);
+    const db = String(addr.db);
     const workers = (await q.getWorkers()).filter((w) => String(w.db ?? '0') === db).map((w) => String(w.rawname ?? w.name ?? '').split(':w:').pop() ?? '').filter(Boolean).sort();
     const failed = (await q.getFailed(0, -1)).map((j) => ({ id: j.data.study.id, reason: j.failedReason, attempts: j.attemptsMade }));
     failed.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return { queue: parseQueueUrl(url).shown, counts, workers, failed };
+    return { queue: addr.shown, counts, workers, failed };
   });
 }
 
