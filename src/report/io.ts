@@ -66,14 +66,19 @@ function readStdin(maxBytes = Number.MAX_SAFE_INTEGER): Buffer {
   return Buffer.concat(chunks, total);
 }
 
+/** The one-line error of a report that cannot be read (a missing file, a folder, ...). */
+function readError(name: string, e: unknown): UserError {
+  const code = (e as NodeJS.ErrnoException).code;
+  return fileError(name, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a report file' : `cannot read (${code ?? (e as Error).message})`);
+}
+
 /** Reads a text file (or stdin for '-') as strict UTF-8. */
 export function readText(path: string): string {
   let buf: Buffer;
   try {
     buf = path === '-' ? readStdin() : readFileSync(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw fileError(path === '-' ? '<stdin>' : path, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a report file' : `cannot read (${code ?? (e as Error).message})`);
+    throw readError(path === '-' ? '<stdin>' : path, e);
   }
   return decodeUtf8(buf, path === '-' ? '<stdin>' : path);
 }
@@ -110,12 +115,11 @@ export function readReport(path: string, maxBytes = MAX_REPORT_BYTES): string {
   const name = path === '-' ? '<stdin>' : path;
   let buf: Buffer;
   try {
-    if (path !== '-' && statSync(path).size > maxBytes) throw fileError(name, `report is ${statSync(path).size} bytes, over the ${maxBytes}-byte limit for one report`);
+    const size = path === '-' ? 0 : statSync(path).size;
+    if (size > maxBytes) throw fileError(name, `report is ${size} bytes, over the ${maxBytes}-byte limit for one report`);
     buf = path === '-' ? readStdin(maxBytes) : readFileSync(path);
   } catch (e) {
-    if (e instanceof UserError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw fileError(name, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a report file' : `cannot read (${code ?? (e as Error).message})`);
+    throw e instanceof UserError ? e : readError(name, e);
   }
   if (buf.length > maxBytes) throw fileError(name, `report is ${buf.length} bytes, over the ${maxBytes}-byte limit for one report`);
   if (buf.includes(0)) throw fileError(name, 'is a binary file, not report text (it holds NUL bytes)');
