@@ -221,6 +221,14 @@ interface Group {
 }
 
 /**
+ * Gives each location unit the kinds of place (side, organ, site) it lacks from `from` (a common
+ * or leading place); `gives(p)` says whether a phrase of the unit already gives its kind.
+ */
+function fillKinds(units: { all: Phrase[] }[], from: Phrase[], gives: (p: Phrase) => boolean = () => true): void {
+  for (const u of units) for (const kind of ['side', 'anatomy', 'site'] as Kind[]) if (!u.all.some((p) => kindOf(p) === kind && gives(p))) u.all.push(...from.filter((p) => kindOf(p) === kind));
+}
+
+/**
  * Relations inside one clause (or one parenthesis). `borrowed` are the places of the previous
  * clause of the sentence, for a finding that names none ('the esophagus is normal and no wall
  * thickening was detected').
@@ -367,12 +375,12 @@ export function relateGroup(text: string, group: Group, tokens: Token[], lex: Le
     const common = oneCut >= 0 && places.some((p) => p.start > oneCut) ? places.filter((p) => p.end <= oneCut) : [];
     const preAnatomy = [...pre[k]!].filter((p) => p.class === 'anatomy').sort((a, b) => b.end - a.end)[0];
     let units = splitUnits(text, places.filter((p) => !common.includes(p)), h);
-    for (const u of units) for (const kind of ['side', 'anatomy', 'site'] as Kind[]) if (!u.all.some((p) => kindOf(p) === kind)) u.all.push(...common.filter((p) => kindOf(p) === kind));
+    fillKinds(units, common);
     if (lead.length > 0) {
       if (units.length === 0) units = splitUnits(text, lead);
       // A spread word ('subpleural', 'peripheral') is no site of its own: the lead's lobe still applies
       // ('In the lower lobes of both lungs, subpleural areas of ground glass density').
-      else for (const u of units) for (const kind of ['side', 'anatomy', 'site'] as Kind[]) if (!u.all.some((p) => kindOf(p) === kind && !(kind === 'site' && p.info.noSplit))) u.all.push(...lead.filter((p) => kindOf(p) === kind));
+      else fillKinds(units, lead, (p) => !(kindOf(p) === 'site' && p.info.noSplit));
     }
     const others = mine.filter((p) => !places.includes(p));
     const sizes = others.filter((p) => p.class === 'size' && p.info.numeric);
