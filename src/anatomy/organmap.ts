@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileError } from '../common/index.ts';
-import { readVolume, resampleToGrid, type Geometry, type Volume, type WorldBox } from '../volume/index.ts';
+import { readVolume, resampleToGrid, voxelBoxToWorld, type Geometry, type Volume, type WorldBox } from '../volume/index.ts';
 import { estimateAnatomy } from './estimate.ts';
 import { fallbackAnatomy } from './fallback.ts';
 import { loadOrganScheme, organsForReportClass, organValue } from './scheme.ts';
@@ -41,19 +41,7 @@ export interface OrganMapOptions {
 const MASK_EXT = /\.(nii\.gz|nii|nrrd|nhdr|mha|mhd)$/i;
 
 /** The world box a grid's voxels fill (centres ± half a voxel along each index axis). */
-function voxelExtent(g: Geometry): WorldBox {
-  const lo = [Infinity, Infinity, Infinity], hi = [-Infinity, -Infinity, -Infinity];
-  for (let c = 0; c < 8; c++) {
-    const idx = [0, 1, 2].map((a) => ((c >> a) & 1 ? g.size[a]! - 0.5 : -0.5));
-    for (let r = 0; r < 3; r++) {
-      let w = g.origin[r]!;
-      for (let a = 0; a < 3; a++) w += g.direction[r * 3 + a]! * g.spacing[a]! * idx[a]!;
-      if (w < lo[r]!) lo[r] = w;
-      if (w > hi[r]!) hi[r] = w;
-    }
-  }
-  return [lo as WorldBox[0], hi as WorldBox[1]];
-}
+const voxelExtent = (g: Geometry): WorldBox => voxelBoxToWorld(g, { min: [-0.5, -0.5, -0.5], max: [g.size[0] - 0.5, g.size[1] - 0.5, g.size[2] - 0.5] });
 
 const fmtBox = (b: WorldBox): string => `(${b[0].map((v) => v.toFixed(0)).join(', ')})..(${b[1].map((v) => v.toFixed(0)).join(', ')}) mm`;
 
