@@ -119,31 +119,27 @@ export function structureReport(text: string): StructuredReport {
     }
     const sentenceOrgan = placed.find((x) => ph.some((p) => p.start === x.pos && p.class === 'anatomy'))?.organ ?? placed[0]?.organ;
     const index = sentences.length;
-    // 'in the upper abdominal sections ... no solid mass': where the reader looked is the organ
-    const sentenceText = text.slice(s.start, s.end);
-    const areaOrgan = lex.areaOrgans.find((a) => a.re.test(sentenceText))?.organ;
     if (!NO_FINDINGS.has(s.section ?? '')) {
-      {
-        for (const d of relateSentence(text, s.start, s.end, ph, tokens, lex, types)) {
-          let organ = resolveOrgan(d, ph, sentenceOrgan, context, header, areaOrgan);
-          const type = resolveType(d, organ);
-          if (!types.has(type)) continue;
-          // A lung-only word beside a thoracic organ or vessel is a lung finding ('atelectasis
-          // adjacent to the pleural effusion'); elsewhere it only describes ('kidney ... with cortical scarring').
-          if (lex.lungOnly.has(type) && organ !== 'lung') {
-            if (organ === 'chest' || organ === 'mediastinum' || organ === 'aorta') organ = 'lung';
-            else continue;
-          }
-          const spans = [d.head, ...d.unit, ...d.shared]
-            .filter((p, i, all) => all.findIndex((q) => q.start === p.start && q.end === p.end) === i)
-            .sort((a, b) => a.start - b.start)
-            .map(toSpan);
-          anomalies.push({ id: `a${anomalies.length + 1}`, organ, type, certainty: d.certainty, spans, anomaly: toSpan(d.head), sentence: index });
-          placed.push({ pos: d.head.start, organ });
+      // 'in the upper abdominal sections ... no solid mass': where the reader looked is the organ
+      const sentenceText = text.slice(s.start, s.end);
+      const areaOrgan = lex.areaOrgans.find((a) => a.re.test(sentenceText))?.organ;
+      for (const d of relateSentence(text, s.start, s.end, ph, tokens, lex, types)) {
+        let organ = resolveOrgan(d, ph, sentenceOrgan, context, header, areaOrgan);
+        const type = resolveType(d, organ);
+        if (!types.has(type)) continue;
+        // A lung-only word beside a thoracic organ or vessel is a lung finding ('atelectasis
+        // adjacent to the pleural effusion'); elsewhere it only describes ('kidney ... with cortical scarring').
+        if (lex.lungOnly.has(type) && organ !== 'lung') {
+          if (organ === 'chest' || organ === 'mediastinum' || organ === 'aorta') organ = 'lung';
+          else continue;
         }
+        const spans = [d.head, ...d.unit, ...d.shared]
+          .filter((p, i, all) => all.findIndex((q) => q.start === p.start && q.end === p.end) === i)
+          .sort((a, b) => a.start - b.start)
+          .map(toSpan);
+        anomalies.push({ id: `a${anomalies.length + 1}`, organ, type, certainty: d.certainty, spans, anomaly: toSpan(d.head), sentence: index });
+        placed.push({ pos: d.head.start, organ });
       }
-    }
-    if (!NO_FINDINGS.has(s.section ?? '')) {
       // a sentence that already has a dilatation word has its record ('42 mm and shows dilatation')
       const worded = anomalies.some((a) => a.sentence === index && a.organ === 'aorta' && a.type === 'aneurysm');
       for (const m of worded ? [] : measuredDilatations(text, s.start, s.end, ph, lex)) {
