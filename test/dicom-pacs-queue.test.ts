@@ -1,14 +1,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../src/common/index.ts';
 import { DicomwebClient, decodeSegmentation, jsonValue, readPart10Header } from '../src/dicom/index.ts';
-import { TS } from './helpers/shared.ts';
-import { PYTHON, dicomToolsSkipReason } from './helpers/dicom-tools.ts';
-import { orthancSkipReason, startOrthanc, uploadToOrthanc, type TestOrthanc } from './helpers/orthanc.ts';
+import { dicomToolsSkipReason } from './helpers/dicom-tools.ts';
+import { orthancSkipReason, startOrthanc, type TestOrthanc } from './helpers/orthanc.ts';
+import { uploadPacsFixture } from './helpers/pacs-fixture.ts';
 import { redisSkipReason, startRedis, type TestRedis } from './helpers/redis.ts';
 import { tree } from './helpers/tree.ts';
 
@@ -28,25 +28,19 @@ let pacs: TestOrthanc | undefined;
 let redis: TestRedis | undefined;
 const running = new Set<ChildProcess>();
 
-function copySeries(name: string, study: string, extra: string[]): Buffer[] {
-  const dir = join(tmp, 'src', name);
-  const r = spawnSync(PYTHON, [join(projectRoot, 'test', 'helpers', 'dicom_copy.py'), TS('example_ct_dicom'), dir, '--study', study, '--series', `${study}.1`, '--patient', PATIENT, '--pid', PID, ...extra], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return readdirSync(dir).sort().map((f) => readFileSync(join(dir, f)));
-}
-
 before(async () => {
   if (skip) return;
   tmp = mkdtempSync(join(tmpdir(), 'ctg-pacsq-'));
   [pacs, redis] = await Promise.all([startOrthanc(), startRedis()]);
-  await uploadToOrthanc(pacs, copySeries('A', UID.A, ['--accession', 'ACC-A']));
-  await uploadToOrthanc(pacs, copySeries('B', UID.B, ['--accession', 'ACC-B', '--sop-root', `${UID.B}.9`]));
-  await uploadToOrthanc(pacs, copySeries('D', UID.D, ['--accession', 'ACC-D', '--sop-root', `${UID.D}.9`]));
-  await uploadToOrthanc(pacs, copySeries('E', UID.E, ['--accession', 'ACC-E', '--sop-root', `${UID.E}.9`]));
-  const sr = join(tmp, 'sr.dcm');
-  const r = spawnSync(PYTHON, [join(projectRoot, 'test', 'helpers', 'make_sr.py'), sr, '--study', UID.D, '--text', REPORT, '--patient', PATIENT, '--pid', PID], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  await uploadToOrthanc(pacs, [readFileSync(sr)]);
+  await uploadPacsFixture(pacs, tmp, {
+    patient: PATIENT, pid: PID, sr: { study: UID.D, text: REPORT },
+    studies: [
+      { name: 'A', uid: UID.A, extra: ['--accession', 'ACC-A'] },
+      { name: 'B', uid: UID.B, extra: ['--accession', 'ACC-B', '--sop-root', `${UID.B}.9`] },
+      { name: 'D', uid: UID.D, extra: ['--accession', 'ACC-D', '--sop-root', `${UID.D}.9`] },
+      { name: 'E', uid: UID.E, extra: ['--accession', 'ACC-E', '--sop-root', `${UID.E}.9`] },
+    ],
+  });
   // A by its UID, B by its accession number, D by its SR; E has no report anywhere (a failure)
   writeFileSync(join(tmp, 'reports.csv'), `StudyInstanceUID,AccessionNumber,report\n${UID.A},,"${REPORT}"\n,ACC-B,"${REPORT}"\n`);
 });

@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../src/common/index.ts';
 import { DicomwebClient, jsonValue, readPart10Header } from '../src/dicom/index.ts';
-import { TS } from './helpers/shared.ts';
-import { PYTHON, dicomToolsSkipReason } from './helpers/dicom-tools.ts';
-import { orthancSkipReason, startOrthanc, uploadToOrthanc, type TestOrthanc } from './helpers/orthanc.ts';
+import { dicomToolsSkipReason } from './helpers/dicom-tools.ts';
+import { orthancSkipReason, startOrthanc, type TestOrthanc } from './helpers/orthanc.ts';
+import { uploadPacsFixture } from './helpers/pacs-fixture.ts';
 import { freePort } from './helpers/server.ts';
 
 const BIN = join(projectRoot, 'bin', 'ctground.js');
@@ -22,28 +22,21 @@ const REPORT = 'A 2 cm hypodense cyst in the right lobe of the liver.\nPossible 
 let tmp: string;
 let pacs: TestOrthanc | undefined;
 
-/** A copy of the bundled series as study `study` (its own SOP UIDs unless `sopRoot` is absent). */
-function copySeries(name: string, study: string, extra: string[]): Buffer[] {
-  const dir = join(tmp, 'src', name);
-  const r = spawnSync(PYTHON, [join(projectRoot, 'test', 'helpers', 'dicom_copy.py'), TS('example_ct_dicom'), dir, '--study', study, '--series', `${study}.1`, '--patient', PATIENT, '--pid', PID, ...extra], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return readdirSync(dir).sort().map((f) => readFileSync(join(dir, f)));
-}
-
 before(async () => {
   if (skip) return;
   tmp = mkdtempSync(join(tmpdir(), 'ctg-pacs-'));
   // a real PACS refusal: Orthanc's Lua HTTP filter turns away any store into study B (HTTP 403)
   pacs = await startOrthanc({ lua: `function IncomingHttpRequestFilter(method, uri, ip, username, headers)\n  if method == 'POST' and string.find(uri, '${UID.B}', 1, true) then return false end\n  return true\nend\n` });
-  await uploadToOrthanc(pacs, copySeries('A', UID.A, ['--accession', 'ACC-A']));
-  await uploadToOrthanc(pacs, copySeries('B', UID.B, ['--accession', 'ACC-B', '--sop-root', `${UID.B}.9`]));
-  await uploadToOrthanc(pacs, copySeries('C', UID.C, ['--accession', 'ACC-C', '--sop-root', `${UID.C}.9`, '--modality', 'MR']));
-  await uploadToOrthanc(pacs, copySeries('D', UID.D, ['--accession', 'ACC-D', '--sop-root', `${UID.D}.9`]));
-  await uploadToOrthanc(pacs, copySeries('E', UID.E, ['--accession', 'ACC-E', '--sop-root', `${UID.E}.9`]));
-  const sr = join(tmp, 'sr.dcm');
-  const r = spawnSync(PYTHON, [join(projectRoot, 'test', 'helpers', 'make_sr.py'), sr, '--study', UID.D, '--text', REPORT, '--patient', PATIENT, '--pid', PID], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  await uploadToOrthanc(pacs, [readFileSync(sr)]);
+  await uploadPacsFixture(pacs, tmp, {
+    patient: PATIENT, pid: PID, sr: { study: UID.D, text: REPORT },
+    studies: [
+      { name: 'A', uid: UID.A, extra: ['--accession', 'ACC-A'] },
+      { name: 'B', uid: UID.B, extra: ['--accession', 'ACC-B', '--sop-root', `${UID.B}.9`] },
+      { name: 'C', uid: UID.C, extra: ['--accession', 'ACC-C', '--sop-root', `${UID.C}.9`, '--modality', 'MR'] },
+      { name: 'D', uid: UID.D, extra: ['--accession', 'ACC-D', '--sop-root', `${UID.D}.9`] },
+      { name: 'E', uid: UID.E, extra: ['--accession', 'ACC-E', '--sop-root', `${UID.E}.9`] },
+    ],
+  });
   // A by its Study Instance UID, B by its accession number; D has no row (its SR), nor E (nothing: a failure)
   writeFileSync(join(tmp, 'reports.csv'), `StudyInstanceUID,AccessionNumber,report\n${UID.A},,"${REPORT}"\n,ACC-B,"${REPORT}"\n${UID.C},,"${REPORT}"\n`);
 });
