@@ -167,7 +167,7 @@ export function loadLexicon(): Lexicon {
     return found;
   };
 
-  const anomaly = readJson('anomaly.json') as { adjectives?: string[]; lungOnly?: string[]; entries: { type: string; terms: string[]; organ?: string; generic?: boolean; needsDensity?: string[]; byDensity?: Record<string, string>; byOrgan?: Record<string, string>; organMap?: Record<string, string>; defaultOrganMap?: Record<string, string>; organRemap?: Record<string, string> }[] };
+  const anomaly = readJson('anomaly.json') as { adjectives?: string[]; lungOnly?: string[]; measuredDilatation?: Lexicon['measuredDilatation']; entries: { type: string; terms: string[]; organ?: string; generic?: boolean; needsDensity?: string[]; byDensity?: Record<string, string>; byOrgan?: Record<string, string>; organMap?: Record<string, string>; defaultOrganMap?: Record<string, string>; organRemap?: Record<string, string> }[] };
   const adjectives = new Set(anomaly.adjectives ?? []);
   for (const e of anomaly.entries) {
     for (const term of e.terms) {
@@ -235,7 +235,6 @@ export function loadLexicon(): Lexicon {
 
   const rel = readJson('relations.json') as Record<string, string[]>;
   const lungOnly = new Set(anomaly.lungOnly ?? []);
-  const measuredDilatation = (anomaly as { measuredDilatation?: Lexicon['measuredDilatation'] }).measuredDilatation ?? { segments: [], defaultMinMm: Infinity };
   const seqs = (key: string): SeqIndex => seqIndex((rel[key] ?? []).map(foldPhrase));
   cached = {
     root,
@@ -253,7 +252,7 @@ export function loadLexicon(): Lexicon {
     explainableTypes: new Set(rel.explainableTypes ?? []),
     weakExplanations: new Set(rel.weakExplanations ?? []),
     lungOnly,
-    measuredDilatation,
+    measuredDilatation: anomaly.measuredDilatation ?? { segments: [], defaultMinMm: Infinity },
     areaOrgans: Object.entries((readJson('ignore.json') as { organOf?: Record<string, string> }).organOf ?? {})
       .sort((a, b) => b[0].length - a[0].length)
       .map(([t, organ]) => ({ re: new RegExp(`\\b${t.split(' ').join('[\\s-]+')}\\b`, 'i'), organ })),
