@@ -16,3 +16,9 @@ export function dicomSegFor(v: { 'dicom-seg'?: boolean; 'no-dicom-seg'?: boolean
   if (v['dicom-seg'] && !ctIsDicom) throw new UserError('--dicom-seg needs --ct to be a DICOM series folder (a SEG references the CT\'s slices)');
   return ctIsDicom;
 }
+
+/** The SEG a `label` study gets (its CT is a DICOM folder or a PACS series), the flags checked as dicomSegFor does. */
+export function dicomSegMode(v: { 'dicom-seg'?: boolean; 'no-dicom-seg'?: boolean; fractional?: boolean }): 'binary' | 'fractional' | 'off' {
+  if (!dicomSegFor(v, true)) return 'off';
+  return v.fractional ? 'fractional' : 'binary';
+}

@@ -2,7 +2,7 @@ import { rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Progress, UserError, formatSeconds } from '../common/index.ts';
 import { intFlag, requireFlag } from './args.ts';
-import { dicomSegFor } from './dicom-flags.ts';
+import { dicomSegMode } from './dicom-flags.ts';
 import { DicomwebClient } from '../dicom/index.ts';
 import { labelFromDicomweb, listPacsStudies, loadGrounder, loadQueue, readReportTable, reportRow, writePacsSummary, type BatchStudy, type PacsJob } from '../pipeline/index.ts';
 
@@ -23,8 +23,8 @@ export async function runDicomwebLabel(v: DicomwebFlags, threshold: number | und
   if (attempts < 1) throw new UserError(`--attempts must be at least 1, got ${attempts}`);
   if (!v.studies === !v.since) throw new UserError('with --dicomweb give exactly one of --studies UID,UID,… or --since YYYY-MM-DD');
   const out = resolve(requireFlag(v.out, 'out'));
-  const seg = dicomSegFor(v, true);
-  if (v.store && !seg) throw new UserError('--store sends the DICOM SEG, which --no-dicom-seg turns off');
+  const dicomSeg = dicomSegMode(v);
+  if (v.store && dicomSeg === 'off') throw new UserError('--store sends the DICOM SEG, which --no-dicom-seg turns off');
   const timeout = intFlag(v.timeout, 'timeout', 60);
   if (timeout < 1) throw new UserError(`--timeout must be at least 1 second, got ${timeout}`);
   const studies = v.studies?.split(',').map((s) => s.trim()).filter(Boolean);
@@ -32,7 +32,6 @@ export async function runDicomwebLabel(v: DicomwebFlags, threshold: number | und
   const t0 = Date.now();
   let bar: Progress | undefined;
   let now = 0, skipped = 0;
-  const dicomSeg = !seg ? 'off' : v.fractional ? 'fractional' : 'binary';
   const r = v.queue ? await viaQueue() : await labelFromDicomweb(out, {
     url, studies, since: v.since, reports: v.reports ? resolve(v.reports) : undefined, store: v.store,
     dicomSeg, threshold, timeoutMs: timeout * 1000,

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Progress, UserError, formatSeconds } from '../../common/index.ts';
 import { parseFlags, requireFlag, intFlag, thresholdFlag } from '../args.ts';
-import { DICOM_SEG_FLAGS, dicomSegFor } from '../dicom-flags.ts';
+import { DICOM_SEG_FLAGS, dicomSegMode } from '../dicom-flags.ts';
 import { runDicomwebLabel } from '../label-dicomweb.ts';
 import { studiesFromDataset, studiesFromFolder, labelStudies, loadQueue, type StageTimes, type StudyOutcome } from '../../pipeline/index.ts';
 
@@ -44,8 +44,7 @@ export async function run(argv: string[]): Promise<number> {
   if (values.help) { console.log(USAGE); return 0; }
   if (values.dicomweb !== undefined) return runDicomwebLabel(values, thresholdFlag(values.threshold));
   for (const f of ['studies', 'since', 'reports', 'store', 'timeout'] as const) if (values[f] !== undefined) throw new UserError(`--${f} goes with --dicomweb URL`);
-  const dicomSeg = values['no-dicom-seg'] ? 'off' : values.fractional ? 'fractional' : 'binary';
-  dicomSegFor(values, true);
+  const dicomSeg = dicomSegMode(values);
   if (!values.data === !values.in) throw new UserError('give exactly one of --data DIR or --in FOLDER');
   const out = resolve(requireFlag(values.out, 'out'));
   const jobs = intFlag(values.jobs, 'jobs', 1);
