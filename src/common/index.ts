@@ -4,4 +4,4 @@ export { writeFileAtomic, writeOutputsAtomic, removePartialOutputs, writeFailure
 export { Progress, formatSeconds } from './progress.ts';
 export { loadTaxonomy, type Taxonomy } from './taxonomy.ts';
 export { projectRoot } from './paths.ts';
-export { isThreshold, selectKth, THRESHOLD_RULE } from './numbers.ts';
+export { isThreshold, median, selectKth, THRESHOLD_RULE } from './numbers.ts';

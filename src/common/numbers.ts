@@ -5,6 +5,13 @@ export function isThreshold(t: unknown): t is number {
 
 export const THRESHOLD_RULE = 'must be in (0, 1]';
 
+/** The median of `xs` (the mean of the middle two for an even count; NaN when empty). */
+export function median(xs: readonly number[]): number {
+  if (!xs.length) return NaN;
+  const s = Float64Array.from(xs).sort();
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
 /**
  * The value that would sit at index k (0-based) if `a` were sorted ascending. Reorders `a` in
  * place (Hoare's selection, middle pivot): linear on average where a sort is n log n.

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRng, fileError, writeFileAtomic, type Rng } from '../common/index.ts';
+import { createRng, fileError, median, writeFileAtomic, type Rng } from '../common/index.ts';
 import { fromTotalSegmentator, insideDistance, loadOrganScheme, organValue } from '../anatomy/index.ts';
 import { indexToWorld, maskWorldBox, readVolume, resample, resampleToGrid, voxelBoxToWorld, type Geometry, type Vec3, type Volume } from '../volume/index.ts';
 import { absentCandidates, loadPhrasing, writeReport, type Span } from './report.ts';
@@ -96,12 +96,6 @@ export interface PreparedNodule {
   voxels: number;
   /** whether the crop was mirrored left-right to match the lung side it goes to */
   mirrored: boolean;
-}
-
-function median(xs: number[]): number {
-  if (!xs.length) return NaN;
-  const s = Float64Array.from(xs).sort();
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 /** The index axis of `g` that runs closest to world x (left-right). */

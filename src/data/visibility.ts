@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { projectRoot } from '../common/index.ts';
+import { median, projectRoot } from '../common/index.ts';
 
 /** Margin around a lesion's voxel box whose organ voxels are its background, mm. */
 export const BACKGROUND_MM = 15;
@@ -15,11 +15,6 @@ export interface LocalContrast {
 }
 
 export interface VoxelBox { min: readonly number[]; max: readonly number[] }
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 
 /** The voxel box of a mask (null when empty). */
 export function maskVoxelBox(mask: ArrayLike<number>, size: readonly number[]): VoxelBox | null {
