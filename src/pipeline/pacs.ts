@@ -112,9 +112,12 @@ export async function chooseCtSeries(client: DicomwebClient, study: string): Pro
   return candidates[0]!;
 }
 
+/** The CSV's report for a study: its row by Study Instance UID, else by Accession Number. */
+const csvReport = (table: ReportTable, s: PacsStudy): string | undefined => table.byStudy.get(s.studyUid) ?? (s.accession ? table.byAccession.get(s.accession) : undefined);
+
 /** The study's report: the CSV's row (by Study Instance UID, else Accession Number), else a text SR in the study. */
 async function reportFor(client: DicomwebClient, s: PacsStudy, table: ReportTable | undefined): Promise<string> {
-  const fromCsv = table?.byStudy.get(s.studyUid) ?? (s.accession ? table?.byAccession.get(s.accession) : undefined);
+  const fromCsv = table && csvReport(table, s);
   if (fromCsv) return fromCsv;
   for (const se of (await client.searchSeries(s.studyUid)).filter((x) => jsonValue(x, TAG.Modality) === 'SR')) {
     const seriesUid = jsonValue(se, TAG.SeriesInstanceUID);
@@ -139,7 +142,7 @@ export function removePacsWork(out: string, id: string): void {
  * reading the CSV itself. rowTable turns it back into the table fetchPacsStudy takes.
  */
 export function reportRow(table: ReportTable, s: PacsStudy): { file: string; text?: string } {
-  const text = table.byStudy.get(s.studyUid) ?? (s.accession ? table.byAccession.get(s.accession) : undefined);
+  const text = csvReport(table, s);
   return { file: table.file, ...(text ? { text } : {}) };
 }
 
@@ -226,11 +229,11 @@ export async function labelFromDicomweb(out: string, opts: PacsOptions): Promise
         const b = await fetchPacsStudy(client, s, out, table, opts.dicomSeg);
         grounder ??= await opts.grounder();
         await labelOneStudy(b, out, grounder, opts.threshold);
-        rmSync(workDir(out, s.id), { recursive: true, force: true });
+        removePacsWork(out, s.id);
         opts.onStudy?.(s.id, 'labeled');
       }
     } catch (e) {
-      rmSync(workDir(out, s.id), { recursive: true, force: true });
+      removePacsWork(out, s.id);
       failed.push({ id: s.id, reason: oneLineReason(e) });
       opts.onStudy?.(s.id, 'failed', oneLineReason(e));
       continue;
