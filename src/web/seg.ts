@@ -9,15 +9,21 @@ import type { DataFolder, StudyRecord } from './store.ts';
 /** Where the viewer keeps a SEG's segments as NIfTI maps it can overlay (inside the data folder). */
 const segMapDir = (rec: StudyRecord): string => `grounding/${safeId(rec.id)}/seg`;
 
+/** The path of the study's DICOM SEG (its record's `seg`), or null when it names none or the file is gone. */
+function segFile(data: DataFolder, rec: StudyRecord): string | null {
+  if (typeof rec.seg !== 'string') return null;
+  const p = data.inside(rec.seg);
+  return existsSync(p) ? p : null;
+}
+
 /**
  * A study's DICOM SEG (its record's `seg`, as `label` writes it) as the findings the page lists:
  * one per segment, named by organ and type, described by the segment's description (the report's
  * phrase), each with a map on the study's CT grid. Maps are written once per SEG and reused.
  */
 export async function segFindings(data: DataFolder, rec: StudyRecord): Promise<{ threshold: number; model: string; anomalies: Record<string, unknown>[] } | null> {
-  if (typeof rec.seg !== 'string') return null;
-  const segPath = data.inside(rec.seg);
-  if (!existsSync(segPath)) return null;
+  const segPath = segFile(data, rec);
+  if (!segPath) return null;
   const seg = decodeSegmentation(readFileSync(segPath));
   const ct: Volume = await readVolume(data.inside(rec.ct));
   const types = new Set(loadTaxonomy().anomalyTypes.map((t) => t.id));
@@ -48,7 +54,7 @@ export async function segFindings(data: DataFolder, rec: StudyRecord): Promise<{
       source: 'seg',
     });
   }
-  return { threshold, model: `DICOM SEG ${join(rec.seg)}`, anomalies };
+  return { threshold, model: `DICOM SEG ${join(String(rec.seg))}`, anomalies };
 }
 
 /**
@@ -57,9 +63,8 @@ export async function segFindings(data: DataFolder, rec: StudyRecord): Promise<{
  * Null when the study has no SEG or no segment is left.
  */
 export async function reviewedSeg(data: DataFolder, rec: StudyRecord): Promise<Buffer | null> {
-  if (typeof rec.seg !== 'string') return null;
-  const segPath = data.inside(rec.seg);
-  if (!existsSync(segPath)) return null;
+  const segPath = segFile(data, rec);
+  if (!segPath) return null;
   const edits = new Map<string, SegmentEdit>();
   for (const a of rec.anomalies ?? []) {
     const r = a.review;
