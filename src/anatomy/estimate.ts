@@ -4,7 +4,7 @@ import { projectRoot } from '../common/index.ts';
 import { fromItkImage, readVolume, reorient, resample, resampleToGrid, toItkImage, type Volume } from '../volume/index.ts';
 import { fallbackAnatomy } from './fallback.ts';
 import { connectedComponents } from './morph.ts';
-import { loadOrganScheme, organValue } from './scheme.ts';
+import { loadOrganScheme, organsForReportClass, organValue } from './scheme.ts';
 
 /** One shipped atlas: a real CT and its organ map (our scheme), from data/anatomy/atlases/. */
 export interface Atlas {
@@ -61,11 +61,12 @@ interface Profile {
   bone: number[];
 }
 
-const LUNGS = ['lung_upper_lobe_right', 'lung_middle_lobe_right', 'lung_lower_lobe_right', 'lung_upper_lobe_left', 'lung_lower_lobe_left'];
+/** The label values of the five lobes (the scheme's own lung organs). */
+const lungValues = (): number[] => organsForReportClass('lung', { primary: true });
 
 function huClasses(): { lung: Uint8Array; bone: Uint8Array } {
   const lung = new Uint8Array(256), bone = new Uint8Array(256);
-  for (const n of LUNGS) lung[organValue(n)] = 1;
+  for (const v of lungValues()) lung[v] = 1;
   for (const n of ['spine', 'other_bone', 'ribs', 'pelvis']) bone[organValue(n)] = 1;
   return { lung, bone };
 }
@@ -308,7 +309,7 @@ async function propagate(target: Volume, tfb: Volume<Uint8Array>, atlas: Atlas, 
 function pasteRules(): (organ: number, hu: number) => boolean {
   const scheme = loadOrganScheme();
   const v = (n: string) => organValue(n);
-  const lung = new Set(LUNGS.map(v));
+  const lung = new Set(lungValues());
   const bone = new Set(['spine', 'other_bone'].map(v));
   const soft = v('soft_tissue'), fat = v('fat'), muscle = v('muscle');
   const fatty = new Set(['pancreas', 'stomach', 'small_intestine', 'colon'].map(v));
@@ -333,7 +334,7 @@ function pasteRules(): (organ: number, hu: number) => boolean {
 function dropGasLungs(hu: Volume<Uint8Array>): void {
   const [nx, ny, nz] = hu.size;
   const nxy = nx * ny;
-  const lung = new Set(LUNGS.map(organValue));
+  const lung = new Set(lungValues());
   const m = Uint8Array.from(hu.data, (v) => (lung.has(v) ? 1 : 0));
   const cc = connectedComponents(m, hu.size);
   const n = cc.sizes.length;
@@ -500,7 +501,7 @@ function baseLobes(hu: Volume<Uint8Array>): void {
 function closeLungs(hu: Volume<Uint8Array>, mm: number): void {
   const [nx, ny, nz] = hu.size;
   const nxy = nx * ny;
-  const lobes = new Set(LUNGS.map(organValue));
+  const lobes = new Set(lungValues());
   const tissue = new Set(['soft_tissue', 'fat'].map(organValue));
   const r = Math.max(1, Math.round(mm / Math.min(hu.spacing[0], hu.spacing[1])));
   const grown = new Uint8Array(nxy), next = new Uint8Array(nxy), mask = new Uint8Array(nxy), tmp = new Uint8Array(nxy);
@@ -577,7 +578,7 @@ export async function estimateAnatomy(ct: Volume, opts: EstimateOptions = {}): P
   const hu = fallbackAnatomy(ct);
   dropGasLungs(hu);
   baseLobes(hu);
-  fillHoles(hu, new Set(LUNGS.map(organValue)));
+  fillHoles(hu, new Set(lungValues()));
   closeLungs(hu, 10);
   if (!atlases.length) return hu;
   const target = resample(reorient(ct), o.mm, 'linear');

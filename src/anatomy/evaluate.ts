@@ -3,14 +3,12 @@ import { join } from 'node:path';
 import { fileError } from '../common/index.ts';
 import { readVolume, resampleToGrid, type Volume } from '../volume/index.ts';
 import { estimateAnatomy, loadAtlases, type EstimateOptions } from './estimate.ts';
-import { organValue } from './scheme.ts';
+import { organsForReportClass, organValue } from './scheme.ts';
 import { totalSegmentatorLut } from './totalsegmentator.ts';
 
 /** Organs the leave-one-patient-out evaluation scores (the lungs as one organ, all lobes together). */
 export const EVAL_ORGANS = ['liver', 'spleen', 'kidney_right', 'kidney_left', 'pancreas', 'lungs'] as const;
 export type EvalOrgan = typeof EVAL_ORGANS[number];
-
-const LOBES = ['lung_upper_lobe_right', 'lung_middle_lobe_right', 'lung_lower_lobe_right', 'lung_upper_lobe_left', 'lung_lower_lobe_left'];
 
 export interface EvalTarget {
   name: string;
@@ -22,7 +20,7 @@ export interface EvalTarget {
 }
 
 function isOrgan(o: EvalOrgan): (v: number) => boolean {
-  if (o === 'lungs') { const s = new Set(LOBES.map(organValue)); return (v) => s.has(v); }
+  if (o === 'lungs') { const s = new Set(organsForReportClass('lung', { primary: true })); return (v) => s.has(v); }
   const x = organValue(o);
   return (v) => v === x;
 }

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRng, fileError, median, writeFileAtomic, type Rng } from '../common/index.ts';
-import { fromTotalSegmentator, insideDistance, loadOrganScheme, organValue } from '../anatomy/index.ts';
+import { fromTotalSegmentator, insideDistance, loadOrganScheme, organEntriesForReportClass } from '../anatomy/index.ts';
 import { indexToWorld, maskWorldBox, readVolume, resample, resampleToGrid, voxelBoxToWorld, type Geometry, type Vec3, type Volume } from '../volume/index.ts';
 import { absentCandidates, loadPhrasing, writeReport, type Span } from './report.ts';
 import { diameterText, lidcSplitOf, loadLidcConfig, noduleDescriptor, readLidcCatalog, renderNoduleSentence, type LidcNodule, type LidcSplit, type NoduleWords, type Piece } from './lidc.ts';
@@ -14,8 +14,6 @@ import { sectionOf, type SynthAnomaly, type SynthStudy } from './synth.ts';
  * its parenchyma matched in HU to the background's and blended into it at the rim. The report is
  * written from the nodule's ratings and the lobe it landed in (read from the label map).
  */
-
-const LOBES = ['lung_upper_lobe_right', 'lung_middle_lobe_right', 'lung_lower_lobe_right', 'lung_upper_lobe_left', 'lung_lower_lobe_left'] as const;
 
 export interface LungBackground {
   name: string;
@@ -51,7 +49,8 @@ export function loadLungBackground(tsDir: string, spacing: number): Promise<Lung
       const huVol: Volume<Float32Array> = { ...ct, data: hu };
       const labels = fromTotalSegmentator(seg, huVol);
       const lung = new Uint8Array(hu.length);
-      const lobeValues = new Set<number>(LOBES.map((l) => organValue(l)));
+      const lobeOrgans = organEntriesForReportClass('lung', { primary: true });
+      const lobeValues = new Set(lobeOrgans.map((o) => o.value));
       const has = new Set<number>();
       for (let i = 0; i < hu.length; i++) {
         if (!seg.data[i]) continue;
@@ -60,8 +59,7 @@ export function loadLungBackground(tsDir: string, spacing: number): Promise<Lung
         if (lobeValues.has(v)) lung[i] = v;
       }
       const lobes = new Map<string, { value: number; depth: Float32Array; voxels: number }>();
-      for (const name of LOBES) {
-        const value = organValue(name);
+      for (const { name, value } of lobeOrgans) {
         const m = new Uint8Array(hu.length);
         let voxels = 0;
         for (let i = 0; i < m.length; i++) if (lung[i] === value) { m[i] = 1; voxels++; }
