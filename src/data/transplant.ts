@@ -277,7 +277,7 @@ export function pasteNodule(hu: Float32Array, bg: LungBackground, prep: Prepared
 const tx = (text: string, cls?: string): Piece => (cls ? { text, cls } : { text });
 
 /** "the right lower lobe" or "the lower lobe of the right lung" (the lobe from the label map). */
-export function lobeWords(rng: Rng, lobe: string): Piece[] {
+function lobeWords(rng: Rng, lobe: string): Piece[] {
   const o = loadOrganScheme().byName.get(lobe)!;
   return rng.next() < 0.5 ? [tx('the '), tx(`${o.side} ${o.lobe} lobe`, 'location')]
     : [tx('the '), tx(`${o.lobe} lobe`, 'location'), tx(' of the '), tx(o.side!, 'location'), tx(' '), tx('lung', 'anatomy')];
