@@ -44,3 +44,12 @@ export function thresholdFlag(value: string | undefined): number | undefined {
   if (!isThreshold(t)) throw new UserError(`--threshold ${THRESHOLD_RULE}, got ${t}`);
   return t;
 }
+
+/** `label --queue`'s --attempts (tries per study, default 3), checked with the flags that go with it, for the folder and the PACS source alike. */
+export function queueAttempts(v: { queue?: string; jobs?: string; model?: string; attempts?: string }): number {
+  if (v.queue && (v.jobs || v.model)) throw new UserError('with --queue, --jobs and --model belong to each `ctground worker`');
+  if (v.attempts && !v.queue) throw new UserError('--attempts needs --queue');
+  const attempts = intFlag(v.attempts, 'attempts', 3);
+  if (attempts < 1) throw new UserError(`--attempts must be at least 1, got ${attempts}`);
+  return attempts;
+}

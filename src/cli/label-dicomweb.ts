@@ -1,7 +1,7 @@
 import { rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Progress, UserError, formatSeconds } from '../common/index.ts';
-import { intFlag, requireFlag } from './args.ts';
+import { intFlag, queueAttempts, requireFlag } from './args.ts';
 import { dicomSegMode } from './dicom-flags.ts';
 import { DicomwebClient } from '../dicom/index.ts';
 import { labelFromDicomweb, listPacsStudies, loadGrounder, loadQueue, readReportTable, reportRow, writePacsSummary, type BatchStudy, type PacsJob } from '../pipeline/index.ts';
@@ -17,10 +17,7 @@ export async function runDicomwebLabel(v: DicomwebFlags, threshold: number | und
   const url = requireFlag(v.dicomweb, 'dicomweb');
   if (v.data || v.in) throw new UserError('give one study source: --dicomweb URL, --data DIR or --in FOLDER');
   if (v.jobs && !v.queue) throw new UserError('--dicomweb labels one study at a time here (--jobs is for folders; for many at once use --queue redis://… and `ctground worker --jobs N`)');
-  if (v.queue && (v.jobs || v.model)) throw new UserError('with --queue, --jobs and --model belong to each `ctground worker`');
-  if (v.attempts && !v.queue) throw new UserError('--attempts needs --queue');
-  const attempts = intFlag(v.attempts, 'attempts', 3);
-  if (attempts < 1) throw new UserError(`--attempts must be at least 1, got ${attempts}`);
+  const attempts = queueAttempts(v);
   if (!v.studies === !v.since) throw new UserError('with --dicomweb give exactly one of --studies UID,UID,… or --since YYYY-MM-DD');
   const out = resolve(requireFlag(v.out, 'out'));
   const dicomSeg = dicomSegMode(v);

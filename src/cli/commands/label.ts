@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { Progress, UserError, formatSeconds } from '../../common/index.ts';
-import { parseFlags, requireFlag, intFlag, thresholdFlag } from '../args.ts';
+import { parseFlags, requireFlag, intFlag, queueAttempts, thresholdFlag } from '../args.ts';
 import { DICOM_SEG_FLAGS, dicomSegMode } from '../dicom-flags.ts';
 import { runDicomwebLabel } from '../label-dicomweb.ts';
 import { studiesFromDataset, studiesFromFolder, labelStudies, loadQueue, type StageTimes, type StudyOutcome } from '../../pipeline/index.ts';
@@ -50,10 +50,7 @@ export async function run(argv: string[]): Promise<number> {
   const jobs = intFlag(values.jobs, 'jobs', 1);
   if (jobs < 1) throw new UserError(`--jobs must be at least 1, got ${jobs}`);
   const threshold = thresholdFlag(values.threshold);
-  if (values.queue && (values.jobs || values.model)) throw new UserError(`with --queue, --jobs and --model belong to each \`ctground worker\``);
-  if (values.attempts && !values.queue) throw new UserError('--attempts needs --queue');
-  const attempts = intFlag(values.attempts, 'attempts', 3);
-  if (attempts < 1) throw new UserError(`--attempts must be at least 1, got ${attempts}`);
+  const attempts = queueAttempts(values);
   const studies = (values.data ? studiesFromDataset(resolve(values.data)) : studiesFromFolder(resolve(values.in!))).map((s) => ({ ...s, dicomSeg } as const));
 
   let bar: Progress | undefined;
